@@ -69,9 +69,53 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from optbench.quickrun import quick_table
+    """The default job: the built-in sweep into results/default, then its table."""
+    from optbench.config import example
 
-    print(quick_table(steps=args.steps).to_string(index=False, float_format=lambda v: f"{v:.2e}"))
+    return _sweep_and_report(example("default"), args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from optbench.config import example, load
+
+    if (args.config is None) == (args.example is None):
+        raise ValueError("give a CONFIG.toml or --example NAME (not both)")
+    return _sweep_and_report(example(args.example) if args.example else load(args.config), args)
+
+
+def _sweep_and_report(config, args: argparse.Namespace) -> int:
+    from optbench.analysis import tables_for
+    from optbench.engine import run_sweep
+
+    directory = run_sweep(config, args.out, force=args.force, yes=args.yes, quiet=args.quiet)
+    _, text = tables_for(directory)
+    print(text)
+    print(f"\nresults: {directory}/ (runs.parquet, curves.parquet, convergence.md/.csv/.tex)")
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from optbench.analysis import reference_deviation, tables_for
+    from optbench.engine.sweep import run_reference
+    from optbench.store import ResultStore
+
+    store = ResultStore(args.directory)
+    if not store.meta_path.exists():
+        raise ValueError(f"{args.directory} holds no sweep results (no meta.json)")
+    deviation = None
+    if args.reference == "optax":
+        reference = ResultStore(run_reference(args.directory, quiet=args.quiet))
+        deviation = reference_deviation(store.table("curves"), reference.table("curves"),
+                                        store.table("runs"))
+    _, text = tables_for(args.directory, deviation)
+    print(text)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from optbench.bench import bench_sweep
+
+    bench_sweep(quick=args.quick)
     return 0
 
 
@@ -90,18 +134,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=500)
     p.set_defaults(func=cmd_verify)
 
-    p = commands.add_parser("run", help="run the default benchmark and print its table")
-    p.add_argument("--steps", type=int, default=2000)
+    p = commands.add_parser("run", help="run the default sweep and print its convergence table")
+    _sweep_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("sweep", help="run a sweep from a TOML config")
+    p.add_argument("config", nargs="?", help="the sweep's TOML file")
+    p.add_argument("--example", help="a config shipped with optbench instead of a file")
+    _sweep_options(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = commands.add_parser("table", help="convergence tables of a stored sweep")
+    p.add_argument("directory")
+    p.add_argument("--reference", choices=["optax"],
+                   help="re-run every block with optax and report the max deviation")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_table)
+
+    p = commands.add_parser("bench", help="benchmarks (ratios measured in one run)")
+    p.add_argument("what", choices=["sweep"])
+    p.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
+    p.set_defaults(func=cmd_bench)
     return parser
+
+
+def _sweep_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="results folder (default: results/<sweep name>)")
+    p.add_argument("--force", action="store_true",
+                   help="replace results of a different config in that folder")
+    p.add_argument("--yes", action="store_true", help="run even an enormous sweep")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
+        if args.debug:
+            raise
         print(f"optbench: error: {error}", file=sys.stderr)
         return 2
 

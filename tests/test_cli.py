@@ -1,6 +1,9 @@
-"""The command line, run in-process through ``optbench.cli.main``."""
+"""The command line: in-process through ``optbench.cli.main``, and as a subprocess where
+what matters is what a user sees (one-line errors, no traceback)."""
 
-import pytest
+import os
+import subprocess
+import sys
 
 from optbench.cli import main
 
@@ -18,12 +21,6 @@ def test_list_filters_landscapes_by_kind(capsys):
     assert "monkey_saddle" in out and "rosenbrock" not in out
 
 
-def test_bad_kind_is_a_one_line_error(capsys):
-    assert main(["list", "landscapes", "--kind", "bumpy"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("optbench: error:") and "convex" in err and err.count("\n") == 1
-
-
 def test_package_reexports_landscapes():
     import landscapes
     import optbench.landscapes
@@ -31,7 +28,38 @@ def test_package_reexports_landscapes():
     assert optbench.landscapes is landscapes
 
 
-@pytest.mark.parametrize("argv", [["run", "--steps", "20"]])
-def test_run_prints_a_table(argv, capsys):
-    assert main(argv) == 0
-    assert "rosenbrock" in capsys.readouterr().out
+def test_sweep_example_then_table(tmp_path, capsys):
+    out = tmp_path / "ravine"
+    assert main(["sweep", "--example", "momentum-vs-sgd-ravine", "--out", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| ravine-2d" in printed and "momentum" in printed and "ERT" in printed
+    assert (out / "runs.parquet").exists() and (out / "convergence.tex").exists()
+    assert main(["table", str(out)]) == 0
+    assert "nesterov" in capsys.readouterr().out
+
+
+def _optbench(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "optbench.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                          timeout=300)
+
+
+def test_config_errors_are_one_line_without_traceback(tmp_path):
+    config = tmp_path / "lr.toml"
+    config.write_text('[[tasks]]\nlandscape = "rosenbrock"\n'
+                      '[optimizers.adam]\nlearning_rate = { logspace = [1, 2] }\n')
+    result = _optbench("sweep", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("optbench: error: lr.toml: optimizers.adam.learning_rate.logspace: "
+                             "found [1, 2]; allowed [lo, hi, n] (exponents of 10 and a count "
+                             ">= 1)\n")
+    debug = _optbench("--debug", "sweep", str(config), cwd=tmp_path)
+    assert "Traceback" in debug.stderr
+
+
+def test_unknown_example_and_bad_kind(tmp_path, capsys):
+    assert main(["sweep", "--example", "nope"]) == 2
+    assert "allowed one of adaptive-methods-multimodal" in capsys.readouterr().err
+    assert main(["list", "landscapes", "--kind", "bumpy"]) == 2
+    assert "valid kinds: convex" in capsys.readouterr().err

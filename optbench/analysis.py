@@ -1,0 +1,146 @@
+"""Convergence metrics from the result store: best settings, success, steps to target, ERT.
+
+Everything here is a pure function of stored tables; nothing re-runs.
+
+* The best hyperparameters of an optimizer on a task are those with the lowest **median
+  final f - f_min** over seeds and starts (diverged runs count as +inf).
+* **Success** at a target: the run reached ``f - f_min <= target`` before diverging.
+* **ERT** (expected running time, as COCO defines it): the steps spent by all runs — the
+  steps to the target for successful runs, the whole budget for the others — divided by the
+  number of successful runs; inf when none succeeded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optbench.optimizers import get as get_optimizer
+from optbench.store import ResultStore, target_column, write_atomic
+
+GROUP = ["task", "optimizer"]
+
+
+def varying_hparams(runs: pd.DataFrame, optimizer: str) -> list[str]:
+    """The hyperparameters of ``optimizer`` that take more than one value in the sweep."""
+    rows = runs[runs["optimizer"] == optimizer]
+    names = get_optimizer(rows["method"].iloc[0]).defaults
+    return [n for n in names if rows[n].nunique() > 1]
+
+
+def best_configs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, optimizer): the config index with the lowest median final value."""
+    medians = runs.groupby([*GROUP, "config"], sort=False)["final"].median().reset_index()
+    best = medians.loc[medians.groupby(GROUP, sort=False)["final"].idxmin()]
+    return best[[*GROUP, "config"]].reset_index(drop=True)
+
+
+def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
+    """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``)."""
+    chosen = runs.merge(best_configs(runs), on=[*GROUP, "config"])
+    wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
+    rows = []
+    for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
+        final = group["final"]
+        row = {
+            "task": task,
+            "optimizer": optimizer,
+            "setting": ", ".join(f"{n}={group[n].iloc[0]:.3g}"
+                                 for n in varying_hparams(runs, optimizer)) or "defaults",
+            "runs": len(group),
+            "median_final": final.median(),
+            "q25_final": final.quantile(0.25, interpolation="nearest"),
+            "q75_final": final.quantile(0.75, interpolation="nearest"),
+            "diverged": group["diverged"].mean(),
+            "wall_s": wall[(task, optimizer)],  # run time of the whole block
+        }
+        for target in targets:
+            hit = group[target_column(target)]
+            successes = int(hit.notna().sum())
+            spent = hit.fillna(steps).sum()
+            row[f"success@{target:.0e}"] = successes / len(group)
+            row[f"median_steps@{target:.0e}"] = hit.median() if successes else np.nan
+            row[f"ert@{target:.0e}"] = spent / successes if successes else np.inf
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, targets: list[float]) -> str:
+    """A compact Markdown rendering: median [IQR] final, and success / ERT at up to four
+    targets spread over the ladder (the CSV and LaTeX tables have every target)."""
+    picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
+    targets = [targets[i] for i in picks]
+    compact = pd.DataFrame({
+        "task": table["task"],
+        "optimizer": table["optimizer"],
+        "best setting": table["setting"],
+        "final f-f* median [IQR]": [f"{m:.2e} [{a:.1e}, {b:.1e}]" for m, a, b in
+                                    zip(table["median_final"], table["q25_final"],
+                                        table["q75_final"], strict=True)],
+        **{f"{t:.0e}: succ / ERT": [f"{s:.0%} / {_ert(e)}" for s, e in
+                                    zip(table[f"success@{t:.0e}"], table[f"ert@{t:.0e}"],
+                                        strict=True)]
+           for t in targets},
+        "diverged": [f"{d:.0%}" for d in table["diverged"]],
+        "run s": [f"{w:.3f}" for w in table["wall_s"]],
+        "compile s": [f"{c:.2f}" for c in table["compile_s"]],
+    })
+    return compact.to_markdown(index=False)
+
+
+def _ert(value: float) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.4g}"
+
+
+def write_tables(table: pd.DataFrame, targets: list[float], directory) -> dict[str, str]:
+    """Write ``convergence.{md,csv,tex}`` into ``directory``; returns their paths."""
+    directory = Path(directory)
+    paths = {"md": directory / "convergence.md", "csv": directory / "convergence.csv",
+             "tex": directory / "convergence.tex"}
+    note = ("Best setting per (task, optimizer): lowest median final f - f_min over seeds and "
+            "starts. ERT: steps spent by all runs / successful runs (COCO).\n\n")
+    write_atomic(paths["md"], lambda tmp: tmp.write_text(note + markdown(table, targets) + "\n"))
+    write_atomic(paths["csv"], lambda tmp: table.to_csv(tmp, index=False))
+    write_atomic(paths["tex"], lambda tmp: tmp.write_text(
+        table.to_latex(index=False, float_format="%.3g", escape=True)))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def tables_for(directory: str | Path,
+               deviation: pd.Series | None = None) -> tuple[pd.DataFrame, str]:
+    """Compute and write the convergence tables of a stored sweep; returns (table, markdown).
+
+    ``deviation`` (per optimizer, from :func:`reference_deviation`) adds a column.
+    """
+    store = ResultStore(directory)
+    config = store.meta()["config"]
+    targets, steps = config["targets"], config["steps"]
+    table = convergence_table(store.table("runs"), targets, steps)
+    compile_seconds = {(b["task"], b["optimizer"]): b["compile_seconds"]
+                       for b in store.meta()["blocks"].values()}
+    table["compile_s"] = [compile_seconds[key] for key in zip(table["task"], table["optimizer"],
+                                                               strict=True)]
+    if deviation is not None:
+        table["optax_max_deviation"] = table["optimizer"].map(deviation)
+    write_tables(table, targets, directory)
+    text = markdown(table, targets)
+    if deviation is not None:
+        text += "\n\nMax relative deviation of the recorded curves from optax, per optimizer:\n"
+        text += deviation.rename("max deviation").to_frame().to_markdown(floatfmt=".1e")
+    return table, text
+
+
+def reference_deviation(curves: pd.DataFrame, reference: pd.DataFrame,
+                        runs: pd.DataFrame) -> pd.Series:
+    """Per optimizer: the max over its runs of ``max_t |f_t - g_t| / max_t |g_t|``, where
+    ``f`` is optbench's recorded curve and ``g`` the reference implementation's."""
+    both = curves.merge(reference, on=["run_id", "step"], suffixes=("", "_ref"))
+    both = both[np.isfinite(both["f_gap"]) & np.isfinite(both["f_gap_ref"])]
+    both["diff"] = (both["f_gap"] - both["f_gap_ref"]).abs()
+    both["scale"] = both["f_gap_ref"].abs()
+    per_run = both.groupby("run_id")[["diff", "scale"]].max()
+    per_run = per_run["diff"] / per_run["scale"].where(per_run["scale"] > 0, 1.0)
+    optimizer = runs.set_index("run_id")["optimizer"]
+    return per_run.groupby(optimizer.reindex(per_run.index)).max()

@@ -1,0 +1,135 @@
+"""Engine behaviour: divergence, recording, chunking, sharding, determinism."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optbench import optimizers
+from optbench.config import TaskConfig
+from optbench.engine.run import RunSettings, run_block
+from optbench.engine.sweep import make_task
+
+
+def _block(name="gd", lrs=(1e-3,), seeds=(0,), landscape="ill_conditioned_quadratic", dim=4,
+           start="default", steps=100, record_every=10, float64=True, **kwargs):
+    spec = optimizers.get(name)
+    task = make_task(TaskConfig(landscape=landscape, dim=dim, start=start))
+    settings = RunSettings(steps=steps, record_every=record_every, targets=(1.0, 1e-2, 1e-6),
+                           divergence_threshold=1e6, float64=float64)
+    lr = np.repeat(np.asarray(lrs, float), len(seeds))
+    hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
+    result = run_block(spec.pure, spec.gradient, task, settings, hparams,
+                       np.tile(seeds, len(lrs)), np.zeros(len(lr), int), **kwargs)
+    return task, settings, result
+
+
+def test_divergence_is_flagged_and_frozen_without_touching_other_runs():
+    # gradient descent on sum kappa^(i/(d-1)) x_i^2 (kappa=100) diverges for lr > 0.01
+    _, settings, mixed = _block(lrs=(1e-3, 0.5, 3e-3))
+    _, _, alone = _block(lrs=(1e-3, 3e-3))
+    out = mixed.outcome
+    assert out.diverged.tolist() == [False, True, False]
+    for field in ("curve", "trajectory", "final", "best", "hit_step"):
+        np.testing.assert_array_equal(getattr(out, field)[[0, 2]], getattr(alone.outcome, field))
+    # the growth factor is |1 - 2*0.5*100| = 99 a step: f - f_min passes 1e6 within 4 steps
+    step = int(out.divergence_step[1])
+    assert 1 <= step <= 4
+    # frozen: after divergence the recorded values no longer change, and stay finite
+    assert np.all(out.curve[1, 1:] == out.curve[1, 1]) and np.isfinite(out.curve[1]).all()
+
+
+def test_steps_to_target_is_the_first_step_below_it():
+    task, settings, result = _block(name="momentum", lrs=(2e-3,), record_every=1, steps=300)
+    curve = result.outcome.curve[0]  # recorded at every step
+    for k, target in enumerate(settings.targets):
+        below = np.flatnonzero(curve <= target)
+        expected = below[0] if below.size else -1
+        assert result.outcome.hit_step[0, k] == expected
+    assert result.outcome.best[0] == curve.min()
+
+
+def test_record_every_need_not_divide_steps():
+    _, settings, result = _block(steps=95, record_every=10)
+    assert settings.recorded_steps.tolist() == [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
+    assert result.outcome.curve.shape == (1, 11)
+    _, _, every = _block(steps=95, record_every=1)
+    np.testing.assert_allclose(result.outcome.curve[0], every.outcome.curve[0][[*range(0, 91, 10),
+                                                                               95]], rtol=1e-14)
+
+
+def test_chunks_give_the_same_numbers_as_one_batch():
+    kwargs = dict(name="adam", lrs=np.geomspace(1e-3, 1e-1, 6), seeds=(0, 1, 2),
+                  landscape="rosenbrock", dim=2, start="random")
+    _, _, whole = _block(**kwargs)
+    _, _, chunked = _block(max_memory_mb=0.001, **kwargs)
+    assert whole.chunk_size == 18 and chunked.chunk_size < 18
+    for a, b in zip(whole.outcome, chunked.outcome, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_same_seed_same_numbers_and_other_seed_other_start():
+    kwargs = dict(name="sgd", seeds=(3, 4), landscape="himmelblau", dim=2, start="random")
+    _, _, first = _block(**kwargs)
+    _, _, second = _block(**kwargs)
+    np.testing.assert_array_equal(first.outcome.trajectory, second.outcome.trajectory)
+    assert not np.array_equal(first.outcome.trajectory[0, 0], first.outcome.trajectory[1, 0])
+
+
+def test_gradient_noise_separates_gd_sgd_and_minibatch():
+    task = make_task(TaskConfig(landscape="sphere", dim=3, noise=1.0, batch_size=16))
+    key = jax.random.key(0)
+    x = jnp.ones(3)
+    exact = jax.grad(task.loss)(x)
+    noise = {source: float(jnp.std(jnp.stack([task.gradient(x, jax.random.fold_in(key, i),
+                                                             source)[1] - exact
+                                               for i in range(400)])))
+             for source in ("full batch", "one sample", "mini-batch")}
+    assert noise["full batch"] == 0.0
+    assert 0.9 < noise["one sample"] < 1.1
+    assert 0.9 / 4 < noise["mini-batch"] < 1.1 / 4
+
+
+SHARDED = textwrap.dedent("""
+    import json, jax, numpy as np
+    from optbench import optimizers
+    from optbench.config import TaskConfig
+    from optbench.engine.run import RunSettings, run_block
+    from optbench.engine.sweep import make_task
+    spec = optimizers.get("adam")
+    task = make_task(TaskConfig(landscape="rosenbrock", dim=2, start="random"))
+    settings = RunSettings(100, 10, (1e-1, 1e-3), 1e8, float64=True)
+    lr = np.repeat(np.geomspace(1e-3, 1e-1, 5), 3)
+    hp = {k: np.full(15, v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
+    args = (spec.pure, spec.gradient, task, settings, hp, np.tile([0, 1, 2], 5), np.zeros(15, int))
+    one = run_block(*args, devices=jax.devices()[:1])
+    four = run_block(*args)
+    print(json.dumps({"devices": four.n_devices, "chunk": four.chunk_size,
+                      "max_rel": max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+                                     for a, b in zip(one.outcome, four.outcome)
+                                     if a.dtype.kind == "f"),
+                      "equal_flags": bool((one.outcome.diverged == four.outcome.diverged).all())}))
+""")
+
+
+def test_sharded_over_four_devices_equals_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 4 and report["chunk"] % 4 == 0
+    assert report["equal_flags"] and report["max_rel"] <= 1e-12
+
+
+@pytest.mark.parametrize("float64", [False, True])
+def test_dtype_follows_the_float64_setting(float64):
+    _, _, result = _block(float64=float64)
+    assert result.outcome.trajectory.dtype == (np.float64 if float64 else np.float32)

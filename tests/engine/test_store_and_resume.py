@@ -1,0 +1,135 @@
+"""The result store: tidy tables, atomic blocks, resume after SIGKILL, refusal of a
+different config, and the convergence tables."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optbench.analysis import tables_for
+from optbench.engine import SweepTooLarge, run_sweep
+from optbench.store import StoreConflict
+
+CONFIG = {
+    "name": "resume",
+    "steps": 300,
+    "record_every": 10,
+    "seeds": 2,
+    "targets": [1.0, 1e-2, 1e-4],
+    "tasks": [{"landscape": "himmelblau", "start": "random", "starts": 2},
+              {"landscape": "sphere", "dim": 3, "noise": 0.1}],
+    "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]},
+                   "sgd": {"learning_rate": [1e-3, 1e-2]},
+                   "adam": {"learning_rate": [1e-2, 1e-1], "b1": [0.9, 0.5]}},
+}
+TIMING = ["wall_time"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """One uninterrupted sweep, shared by the tests that only read it."""
+    return run_sweep(CONFIG, tmp_path_factory.mktemp("sweep") / "out", quiet=True)
+
+
+def _runs(directory):
+    return pd.read_parquet(directory / "runs.parquet").drop(columns=TIMING)
+
+
+def test_runs_table_is_tidy(swept):
+    directory = swept
+    runs = pd.read_parquet(directory / "runs.parquet")
+    # 2 tasks x (2 + 2 + 4 configs) x 2 seeds x starts (2 random, 1 fixed)
+    assert len(runs) == 2 * 8 * 2 + 1 * 8 * 2 and runs["run_id"].is_unique
+    for column in ["optimizer", "learning_rate", "b1", "task", "dim", "seed", "start", "final",
+                   "best", "steps_to_1e+00", "steps_to_1e-02", "diverged", "divergence_step",
+                   "wall_time"]:
+        assert column in runs
+    assert runs.loc[runs.optimizer == "gd", "b1"].isna().all()
+    curves = pd.read_parquet(directory / "curves.parquet")
+    assert len(curves) == len(runs) * 31 and set(curves["step"]) == {*range(0, 301, 10)}
+    trajectories = pd.read_parquet(directory / "trajectories.parquet")
+    assert {"x0", "x1", "x2"} <= set(trajectories.columns)
+    assert (directory / "runs.csv").exists() and (directory / "curves.csv").exists()
+    meta = json.loads((directory / "meta.json").read_text())
+    assert meta["config"]["optimizers"]["adam"]["b1"] == [0.9, 0.5]
+    assert len(meta["blocks"]) == 6 and all(b["compile_seconds"] > 0 for b in
+                                            meta["blocks"].values())
+    assert {"jax", "optax", "optbench", "device_kind", "device_count", "config_hash",
+            "started", "finished"} <= set(meta)
+    # sgd sees the noise (one sample), gd does not: on a noisy task their results differ
+    sphere = runs[runs.task == "sphere-3d"]
+    assert not np.allclose(sphere[sphere.optimizer == "gd"]["final"],
+                           sphere[sphere.optimizer == "sgd"]["final"])
+
+
+def test_convergence_tables(swept):
+    directory = swept
+    table, text = tables_for(directory)
+    assert len(table) == 6
+    adam = table[(table.task == "himmelblau-2d") & (table.optimizer == "adam")].iloc[0]
+    runs = pd.read_parquet(directory / "runs.parquet")
+    mine = runs[(runs.task == "himmelblau-2d") & (runs.optimizer == "adam")]
+    medians = mine.groupby(["learning_rate", "b1"])["final"].median()
+    lr, b1 = medians.idxmin()
+    assert adam["setting"] == f"learning_rate={lr:.3g}, b1={b1:.3g}"
+    best = mine[(mine.learning_rate == lr) & (mine.b1 == b1)]
+    assert adam["median_final"] == best["final"].median()
+    hits = best["steps_to_1e-02"]
+    assert adam["success@1e-02"] == hits.notna().mean()
+    expected_ert = hits.fillna(300).sum() / hits.notna().sum() if hits.notna().any() else np.inf
+    assert adam["ert@1e-02"] == expected_ert
+    assert "ERT" in text
+    for suffix in ("md", "csv", "tex"):
+        assert (directory / f"convergence.{suffix}").stat().st_size > 0
+
+
+def test_a_different_config_is_refused_unless_forced(tmp_path):
+    small = {**CONFIG, "tasks": CONFIG["tasks"][1:], "optimizers": {"gd": {}}}
+    run_sweep(small, tmp_path / "out", quiet=True)
+    other = {**small, "steps": 200}
+    with pytest.raises(StoreConflict, match="another config.*--force"):
+        run_sweep(other, tmp_path / "out", quiet=True)
+    run_sweep(other, tmp_path / "out", quiet=True, force=True)
+    assert pd.read_parquet(tmp_path / "out" / "curves.parquet")["step"].max() == 200
+
+
+def test_absurdly_large_sweeps_need_yes(tmp_path):
+    huge = {**CONFIG, "steps": 10**9, "seeds": 2000}
+    with pytest.raises(SweepTooLarge, match="--yes"):
+        run_sweep(huge, tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+KILLABLE = textwrap.dedent("""
+    import json, sys
+    from optbench.engine import run_sweep
+    run_sweep(json.loads(sys.argv[1]), sys.argv[2], quiet=True)
+""")
+
+
+def test_sigkill_mid_sweep_resumes_to_the_same_results(tmp_path, swept):
+    reference = swept
+    target = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "-c", KILLABLE, json.dumps(CONFIG), str(target)],
+                               env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(target.glob("blocks/*/runs.parquet"))) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list(target.glob("blocks/*/runs.parquet")))
+    assert 2 <= finished < 6, "the kill should land mid-sweep"
+    assert not (target / "runs.parquet").exists()
+    resumed = run_sweep(CONFIG, target, quiet=True)
+    meta = json.loads((resumed / "meta.json").read_text())
+    assert len(meta["blocks"]) == 6
+    pd.testing.assert_frame_equal(_runs(resumed), _runs(reference))
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed / "curves.parquet"),
+                                  pd.read_parquet(reference / "curves.parquet"))

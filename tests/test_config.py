@@ -1,0 +1,95 @@
+"""Sweep configs: parsing, normalization, and one-line errors naming the field."""
+
+import pytest
+
+from optbench import config
+from optbench.config import ConfigError, parse
+
+BASE = {"tasks": [{"landscape": "rosenbrock"}], "optimizers": {"adam": {}}}
+
+
+def test_defaults_are_spelled_out():
+    cfg = parse(BASE)
+    assert cfg.steps == 1000 and cfg.seeds == (0,) and not cfg.float64
+    assert cfg.targets == tuple(10.0**-k for k in range(1, 9))
+    assert cfg.tasks[0].dim == 2 and cfg.tasks[0].start == "default"
+    assert cfg.optimizers[0].grid == {"learning_rate": (1e-3,), "b1": (0.9,), "b2": (0.999,),
+                                      "eps": (1e-8,), "eps_root": (0.0,)}
+
+
+def test_grids_logspace_linspace_lists():
+    cfg = parse({**BASE, "optimizers": {"adam": {"learning_rate": {"logspace": [-4, -1, 4]},
+                                                 "b1": {"linspace": [0.5, 0.9, 3]},
+                                                 "b2": [0.99, 0.999]}}})
+    grid = cfg.optimizers[0].grid
+    assert grid["learning_rate"] == pytest.approx((1e-4, 1e-3, 1e-2, 1e-1))
+    assert grid["b1"] == pytest.approx((0.5, 0.7, 0.9))
+    assert grid["b2"] == (0.99, 0.999)
+
+
+def test_same_optimizer_twice_under_two_labels():
+    cfg = parse({**BASE, "optimizers": {"adam-fast": {"optimizer": "adam", "b1": 0.5},
+                                        "adam": {}}})
+    assert [o.label for o in cfg.optimizers] == ["adam-fast", "adam"]
+    assert cfg.optimizers[0].optimizer == "adam"
+
+
+def test_equal_configs_share_a_hash_however_spelled():
+    a = parse({**BASE, "seeds": 3})
+    b = parse({**BASE, "seeds": [0, 1, 2], "steps": 1000,
+               "optimizers": {"adam": {"learning_rate": [1e-3]}}})
+    assert a.digest() == b.digest()
+    assert parse({**BASE, "seeds": 2}).digest() != a.digest()
+    assert parse(a.to_dict()) == a
+
+
+@pytest.mark.parametrize("name", config.example_names())
+def test_shipped_examples_parse(name):
+    cfg = config.example(name)
+    assert cfg.name == name and cfg.optimizer_steps() > 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"stepz": 3}, "stepz: unknown key; allowed keys divergence_threshold, float64"),
+        ({"steps": 0}, "steps: found 0; allowed an integer >= 1"),
+        ({"seeds": [1, 1]}, r"seeds: found \[1, 1\]; allowed a non-empty list of distinct"),
+        ({"targets": [1e-2, -1]}, r"targets\[1\]: found -1; allowed a finite number > 0"),
+        ({"float64": "yes"}, "float64: found 'yes'; allowed true or false"),
+        ({"tasks": [{"landscape": "rosenbrok"}]},
+         r"tasks\[0\].landscape: found 'rosenbrok'; allowed one of ackley"),
+        ({"tasks": [{"landscape": "beale", "dim": 3}]},
+         r"tasks\[0\].dim: found 3; allowed dim == 2"),
+        ({"tasks": [{"landscape": "ravine", "params": {"condition_number": 0.5}}]},
+         r"tasks\[0\].params.condition_number: found 0.5; allowed a finite number >= 1"),
+        ({"tasks": [{"landscape": "ravine", "start": [1, 2, 3]}]},
+         r"tasks\[0\].start: found \[1, 2, 3\]; allowed \"default\", \"random\", a point of 2"),
+        ({"tasks": [{"landscape": "ravine", "starts": 4}]},
+         r"tasks\[0\].starts: found 4; allowed 1 unless start = \"random\""),
+        ({"tasks": [{"landscape": "ravine", "noise": -1}]},
+         r"tasks\[0\].noise: found -1; allowed a finite number >= 0"),
+        ({"optimizers": {"adamw": {}}}, "optimizers.adamw: found 'adamw'; allowed one of gd"),
+        ({"optimizers": {"adam": {"momentum": 0.9}}},
+         "optimizers.adam.momentum: unknown key; allowed keys b1, b2, eps"),
+        ({"optimizers": {"adam": {"learning_rate": {"logspace": [1, 2]}}}},
+         r"optimizers.adam.learning_rate.logspace: found \[1, 2\]; allowed \[lo, hi, n\]"),
+        ({"optimizers": {"adam": {"b1": [0.9, 1.0]}}},
+         r"optimizers.adam.b1: found 1.0; allowed values in \[0, 1\)"),
+        ({"optimizers": {"sgd": {"learning_rate": -0.1}}},
+         r"optimizers.sgd.learning_rate: found -0.1; allowed values in \(0, inf\)"),
+    ],
+)
+def test_errors_name_the_field_what_was_found_and_what_is_allowed(change, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        parse({**BASE, **change}, source="my.toml")
+    assert str(error.value).startswith("my.toml: ") and "\n" not in str(error.value)
+
+
+def test_toml_syntax_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = = 3")
+    with pytest.raises(ConfigError, match=r"bad.toml: \(syntax\)"):
+        config.load(bad)
+    with pytest.raises(ConfigError, match="an existing TOML file"):
+        config.load(tmp_path / "missing.toml")
