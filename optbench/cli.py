@@ -86,6 +86,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _sweep_and_report(config, args: argparse.Namespace) -> int:
     from optbench.analysis import tables_for
     from optbench.engine import run_sweep
+    from optbench.engine.run import use_compilation_cache
+
+    if not args.no_compile_cache:
+        use_compilation_cache()
 
     directory = run_sweep(config, args.out, force=args.force, yes=args.yes, quiet=args.quiet)
     _, text = tables_for(directory)
@@ -164,6 +168,8 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
                    help="replace results of a different config in that folder")
     p.add_argument("--yes", action="store_true", help="run even an enormous sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile every block afresh instead of using ~/.cache/optbench/xla")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
+
 from optbench.cli import main
 
 
@@ -35,8 +37,12 @@ def test_sweep_example_then_table(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| ravine-2d" in printed and "momentum" in printed and "ERT" in printed
     assert (out / "runs.parquet").exists() and (out / "convergence.tex").exists()
-    assert main(["table", str(out)]) == 0
-    assert "nesterov" in capsys.readouterr().out
+    assert main(["table", str(out), "--reference", "optax", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "Max relative deviation of the recorded curves from optax" in printed
+    assert (out / "reference-optax" / "runs.parquet").exists()
+    table = pd.read_csv(out / "convergence.csv")
+    assert (table["optax_max_deviation"] <= 1e-6).all()  # float32 curves
 
 
 def _optbench(*args, cwd):
