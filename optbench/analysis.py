@@ -30,16 +30,34 @@ def varying_hparams(runs: pd.DataFrame, optimizer: str) -> list[str]:
     return [n for n in names if rows[n].nunique() > 1]
 
 
-def best_configs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, optimizer): the config index with the lowest median final value."""
-    medians = runs.groupby([*GROUP, "config"], sort=False)["final"].median().reset_index()
-    best = medians.loc[medians.groupby(GROUP, sort=False)["final"].idxmin()]
-    return best[[*GROUP, "config"]].reset_index(drop=True)
+def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
+    """Per (task, optimizer): the config index with the lowest median final value.
+
+    Ties (common: many settings reach exactly 0 in float32) go to the lowest ERT at the
+    tightest target, then the next tightest, and so on, then to the lowest median best value.
+    """
+    configs = runs.groupby([*GROUP, "config"], sort=False)
+    keys = configs["final"].median().rename("median_final").to_frame()
+    tightest_first = sorted(targets)
+    for target in tightest_first:
+        keys[f"ert_{target:g}"] = configs[target_column(target)].apply(
+            lambda hit: ert(hit, steps))
+    keys["median_best"] = configs["best"].median()
+    order = keys.reset_index().sort_values(
+        ["median_final", *(f"ert_{t:g}" for t in tightest_first), "median_best"], kind="stable")
+    return order.drop_duplicates(GROUP)[[*GROUP, "config"]].reset_index(drop=True)
+
+
+def ert(hit_steps: pd.Series, steps: int) -> float:
+    """COCO's expected running time: steps spent by all runs (``steps`` for those that never
+    reached the target) divided by the number that did; inf if none did."""
+    successes = int(hit_steps.notna().sum())
+    return hit_steps.fillna(steps).sum() / successes if successes else np.inf
 
 
 def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
     """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``)."""
-    chosen = runs.merge(best_configs(runs), on=[*GROUP, "config"])
+    chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
     rows = []
     for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
@@ -58,11 +76,9 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
         }
         for target in targets:
             hit = group[target_column(target)]
-            successes = int(hit.notna().sum())
-            spent = hit.fillna(steps).sum()
-            row[f"success@{target:.0e}"] = successes / len(group)
-            row[f"median_steps@{target:.0e}"] = hit.median() if successes else np.nan
-            row[f"ert@{target:.0e}"] = spent / successes if successes else np.inf
+            row[f"success@{target:g}"] = hit.notna().mean()
+            row[f"median_steps@{target:g}"] = hit.median()  # NaN when none succeeded
+            row[f"ert@{target:g}"] = ert(hit, steps)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -79,9 +95,9 @@ def markdown(table: pd.DataFrame, targets: list[float]) -> str:
         "final f-f* median [IQR]": [f"{m:.2e} [{a:.1e}, {b:.1e}]" for m, a, b in
                                     zip(table["median_final"], table["q25_final"],
                                         table["q75_final"], strict=True)],
-        **{f"{t:.0e}: succ / ERT": [f"{s:.0%} / {_ert(e)}" for s, e in
-                                    zip(table[f"success@{t:.0e}"], table[f"ert@{t:.0e}"],
-                                        strict=True)]
+        **{f"{t:g}: succ / ERT": [f"{s:.0%} / {_ert(e)}" for s, e in
+                                  zip(table[f"success@{t:g}"], table[f"ert@{t:g}"],
+                                      strict=True)]
            for t in targets},
         "diverged": [f"{d:.0%}" for d in table["diverged"]],
         "run s": [f"{w:.3f}" for w in table["wall_s"]],

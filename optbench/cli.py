@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import warnings
 from collections.abc import Sequence
 
 import pandas as pd
@@ -127,35 +129,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optbench", description="Optimizer and loss-landscape benchmarking on JAX."
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    # --debug is accepted after the subcommand too; SUPPRESS keeps the subcommand's parser
+    # from resetting a --debug given before it
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", required=True)
+    command = functools.partial(commands.add_parser, parents=[debug])
 
-    p = commands.add_parser("list", help="list the optimizers and landscapes")
+    p = command("list", help="list the optimizers and landscapes")
     p.add_argument("what", nargs="?", choices=["all", "optimizers", "landscapes"], default="all")
     p.add_argument("--kind", help="only landscapes of this class")
     p.set_defaults(func=cmd_list)
 
-    p = commands.add_parser("verify", help="compare every optimizer with optax (float64)")
+    p = command("verify", help="compare every optimizer with optax (float64)")
     p.add_argument("--steps", type=int, default=500)
     p.set_defaults(func=cmd_verify)
 
-    p = commands.add_parser("run", help="run the default sweep and print its convergence table")
+    p = command("run", help="run the default sweep and print its convergence table")
     _sweep_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = commands.add_parser("sweep", help="run a sweep from a TOML config")
+    p = command("sweep", help="run a sweep from a TOML config")
     p.add_argument("config", nargs="?", help="the sweep's TOML file")
     p.add_argument("--example", help="a config shipped with optbench instead of a file")
     _sweep_options(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = commands.add_parser("table", help="convergence tables of a stored sweep")
+    p = command("table", help="convergence tables of a stored sweep")
     p.add_argument("directory")
     p.add_argument("--reference", choices=["optax"],
                    help="re-run every block with optax and report the max deviation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_table)
 
-    p = commands.add_parser("bench", help="benchmarks (ratios measured in one run)")
+    p = command("bench", help="benchmarks (ratios measured in one run)")
     p.add_argument("what", choices=["sweep"])
     p.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
     p.set_defaults(func=cmd_bench)
@@ -173,9 +182,8 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = lambda message, *_, **__: f"optbench: warning: {message}\n"
     try:
         return args.func(args)
     except (ValueError, OSError) as error:

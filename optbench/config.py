@@ -24,6 +24,8 @@ import landscapes
 from optbench import optimizers
 
 DEFAULT_TARGETS = tuple(10.0**-k for k in range(1, 9))  # COCO's ladder 1e-1 ... 1e-8
+MAX_SEED = 2**31 - 1  # seeds are int32 on the device
+MAX_SEEDS = 10**6  # a seed count above this is surely a typo
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -88,8 +90,10 @@ class SweepConfig:
         return json.loads(json.dumps(data))
 
     def digest(self) -> str:
-        """A hash of the normalized config: equal configs share it, whatever their spelling."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A hash of the normalized config: equal configs share it, whatever their spelling.
+        ``max_memory_mb`` is left out: it changes how runs are chunked, not their results."""
+        data = {k: v for k, v in self.to_dict().items() if k != "max_memory_mb"}
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def optimizer_steps(self) -> int:
@@ -157,11 +161,11 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
         raise ConfigError("record_every", record_every, f"an integer in [1, steps={steps}]")
     seeds_raw = raw.get("seeds", 1)
     if isinstance(seeds_raw, list):
-        seeds = tuple(_int(s, f"seeds[{i}]", 0) for i, s in enumerate(seeds_raw))
+        seeds = tuple(_int(s, f"seeds[{i}]", 0, MAX_SEED) for i, s in enumerate(seeds_raw))
         if not seeds or len(set(seeds)) != len(seeds):
             raise ConfigError("seeds", seeds_raw, "a non-empty list of distinct integers >= 0")
     else:
-        seeds = tuple(range(_int(seeds_raw, "seeds", 1)))
+        seeds = tuple(range(_int(seeds_raw, "seeds", 1, MAX_SEEDS)))
     targets_raw = raw.get("targets", list(DEFAULT_TARGETS))
     if not isinstance(targets_raw, list) or not targets_raw:
         raise ConfigError("targets", targets_raw, "a non-empty list of positive numbers")
@@ -171,13 +175,15 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise ConfigError("tasks", tasks_raw, "a non-empty list of tables ([[tasks]])")
     tasks = tuple(_task(t, f"tasks[{i}]") for i, t in enumerate(tasks_raw))
-    _unique([t.name for t in tasks], "tasks", "task names (set `name` to tell them apart)")
+    _unique([t.name.lower() for t in tasks], "tasks",
+            "distinct task names, ignoring case (set `name` to tell them apart)")
     optimizers_raw = raw.get("optimizers")
     if not isinstance(optimizers_raw, Mapping) or not optimizers_raw:
         raise ConfigError("optimizers", optimizers_raw,
                           f"a table of optimizers, e.g. [optimizers.adam]; names: "
                           f"{', '.join(optimizers.names())}")
     opts = tuple(_optimizer(label, o) for label, o in optimizers_raw.items())
+    _unique([o.label.lower() for o in opts], "optimizers", "distinct labels, ignoring case")
     float64 = raw.get("float64", False)
     if not isinstance(float64, bool):
         raise ConfigError("float64", float64, "true or false")
@@ -215,8 +221,8 @@ def _task(raw: Any, path: str) -> TaskConfig:
     if n_random > 1 and start != "random":
         raise ConfigError(f"{path}.starts", n_random, '1 unless start = "random"')
     label = raw.get("name", f"{name}-{surface.dim}d")
-    if not isinstance(label, str) or not _NAME.match(label):
-        raise ConfigError(f"{path}.name", label, "letters, digits, '_', '.', '-'")
+    if not isinstance(label, str) or not _NAME.match(label) or "__" in label:
+        raise ConfigError(f"{path}.name", label, "letters, digits, '_', '.', '-' without '__'")
     return TaskConfig(
         landscape=name,
         dim=surface.dim,
@@ -255,6 +261,8 @@ def _start(raw: Any, path: str, surface: landscapes.Landscape):
 
 def _optimizer(label: str, raw: Any) -> OptimizerConfig:
     path = f"optimizers.{label}"
+    if not _NAME.match(label) or "__" in label:
+        raise ConfigError(path, label, "a label of letters, digits, '_', '.', '-' without '__'")
     if not isinstance(raw, Mapping):
         raise ConfigError(path, raw, "a table of hyperparameter grids")
     name = raw.get("optimizer", label)
@@ -291,7 +299,9 @@ def _grid(raw: Any, path: str) -> tuple[float, ...]:
         hi = _float(spec[1], f"{path}.{kind}[1]")
         n = _int(spec[2], f"{path}.{kind}[2]", 1)
         values = np.logspace(lo, hi, n) if kind == "logspace" else np.linspace(lo, hi, n)
-        return tuple(float(v) for v in values)
+        values = tuple(float(v) for v in values)
+        _unique(values, f"{path}.{kind}", "lo != hi when n > 1 (distinct values)")
+        return values
     if isinstance(raw, list):
         if not raw:
             raise ConfigError(path, raw, "a non-empty list of numbers")
@@ -316,9 +326,10 @@ def _table(raw: Any, path: str, keys: set[str] | None) -> None:
                                   UNKNOWN_KEY, f"keys {', '.join(sorted(keys))}")
 
 
-def _int(raw: Any, path: str, low: int) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < low:
-        raise ConfigError(path, raw, f"an integer >= {low}")
+def _int(raw: Any, path: str, low: int, high: int | None = None) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < low or (high and raw > high):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ConfigError(path, raw, allowed)
     return raw
 
 

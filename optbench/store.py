@@ -8,7 +8,8 @@ Layout of ``results/<sweep-name>/``::
                            written last, so its presence marks the block complete
     runs.parquet  runs.csv                 one tidy row per run (all blocks)
     curves.parquet  curves.csv             run_id, step, f_gap (f - f_min), strided
-    trajectories.parquet                   run_id, step, x0..x{d-1} (tasks with dim <= 3)
+    convergence.md  .csv  .tex             the convergence tables (optbench.analysis)
+    trajectories.parquet  trajectories.csv run_id, step, x0..x{d-1} (tasks with dim <= 3)
 
 Every file is written to a temporary name in the same folder and renamed into place, so a
 killed sweep leaves either a whole file or none. Re-opening a folder with the same config
@@ -31,6 +32,9 @@ import pandas as pd
 from optbench.config import SweepConfig
 
 TABLES = ("runs", "curves", "trajectories")
+OWNED_FOLDERS = ("blocks", "reference-optax")
+OWNED_FILES = ("meta.json",)
+OWNED_STEMS = (*TABLES, "convergence")
 
 
 class StoreConflict(ValueError):
@@ -63,8 +67,8 @@ def write_frame(path: Path, frame: pd.DataFrame) -> None:
 
 
 def target_column(target: float) -> str:
-    """The runs-table column holding the steps to reach ``target``, e.g. ``steps_to_1e-03``."""
-    return f"steps_to_{target:.0e}"
+    """The runs-table column holding the steps to reach ``target``, e.g. ``steps_to_0.001``."""
+    return f"steps_to_{target:g}"
 
 
 def block_key(optimizer: str, task: str) -> str:
@@ -98,11 +102,22 @@ class ResultStore:
                     f"{store.directory} holds results of another config (hash {found}, this "
                     f"one {digest}); use another folder or --force to replace them")
             if found != digest:
-                shutil.rmtree(store.directory)
+                store.clear()
+        elif store.directory.exists() and any(store.directory.iterdir()):
+            raise StoreConflict(f"{store.directory} is not empty and holds no optbench results "
+                                "(no meta.json); choose an empty or new folder")
         if not store.meta_path.exists():
             write_json(store.meta_path, {"config_hash": digest, "config": config.to_dict(),
                                          **(meta or {}), "blocks": {}})
         return store
+
+    def clear(self) -> None:
+        """Delete what a sweep wrote here, and nothing else."""
+        for name in OWNED_FOLDERS:
+            shutil.rmtree(self.directory / name, ignore_errors=True)
+        for path in self.directory.iterdir():
+            if path.is_file() and (path.name in OWNED_FILES or path.stem in OWNED_STEMS):
+                path.unlink()
 
     def block_dir(self, key: str) -> Path:
         return self.directory / "blocks" / key
@@ -136,8 +151,7 @@ class ResultStore:
                 continue
             frame = pd.concat(parts, ignore_index=True)
             write_frame(self.directory / f"{table}.parquet", frame)
-            if table != "trajectories":
-                write_frame(self.directory / f"{table}.csv", frame)
+            write_frame(self.directory / f"{table}.csv", frame)
         meta = self.meta()
         meta.update(meta_updates)
         meta["blocks"] = {key: self.block_timing(key) for key in keys}

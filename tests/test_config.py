@@ -34,6 +34,10 @@ def test_same_optimizer_twice_under_two_labels():
     assert cfg.optimizers[0].optimizer == "adam"
 
 
+def test_memory_budget_does_not_change_the_hash():
+    assert parse({**BASE, "max_memory_mb": 64}).digest() == parse(BASE).digest()
+
+
 def test_equal_configs_share_a_hash_however_spelled():
     a = parse({**BASE, "seeds": 3})
     b = parse({**BASE, "seeds": [0, 1, 2], "steps": 1000,
@@ -76,6 +80,12 @@ def test_shipped_examples_parse(name):
          r"optimizers.adam.learning_rate.logspace: found \[1, 2\]; allowed \[lo, hi, n\]"),
         ({"optimizers": {"adam": {"b1": [0.9, 1.0]}}},
          r"optimizers.adam.b1: found 1.0; allowed values in \[0, 1\)"),
+        ({"seeds": [2**31]}, r"seeds\[0\]: found 2147483648; allowed an integer in \[0, "),
+        ({"seeds": 10**9}, r"seeds: found 1000000000; allowed an integer in \[1, 1000000\]"),
+        ({"optimizers": {"my adam": {"optimizer": "adam"}}},
+         "optimizers.my adam: found 'my adam'; allowed a label of letters"),
+        ({"optimizers": {"adam": {"b1": {"linspace": [0.5, 0.5, 3]}}}},
+         r"optimizers.adam.b1.linspace: found \[0.5, 0.5, 0.5\]; allowed lo != hi"),
         ({"optimizers": {"sgd": {"learning_rate": -0.1}}},
          r"optimizers.sgd.learning_rate: found -0.1; allowed values in \(0, inf\)"),
     ],

@@ -56,6 +56,7 @@ class Outcome(NamedTuple):
 class _Carry(NamedTuple):
     params: jax.Array
     state: object
+    anchor: jax.Array  # the last recorded point whose f - f_min was valid: where a run freezes
     best: jax.Array
     hit_step: jax.Array
     diverged: jax.Array
@@ -66,9 +67,9 @@ def observe(carry: _Carry, gaps: jax.Array, steps: jax.Array, targets: np.ndarra
             threshold: float) -> _Carry:
     """Score a stretch of consecutive ``f - f_min`` values taken at ``steps``.
 
-    Scoring a stretch at once, rather than inside every step, keeps the step loop as lean
-    as a bare optimizer loop. Values from the first non-finite or above-``threshold`` one on
-    count as diverged and are ignored for ``best`` and the targets.
+    Scoring a stretch at once keeps the bookkeeping out of the step loop (scoring inside
+    every step costs several times more). Values from the first non-finite or
+    above-``threshold`` one on count as diverged and are ignored for ``best`` and targets.
     """
     never = jnp.iinfo(jnp.int32).max
     bad = ~jnp.isfinite(gaps) | (gaps > threshold)
@@ -117,10 +118,13 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task,
             """Run ``steps``, score them, and freeze the run if it diverged in them."""
             (params, state), gaps = jax.lax.scan(step, (carry.params, carry.state), steps)
             scored = observe(carry, gaps, steps, targets, settings.divergence_threshold)
-            # Back to the chunk's start, where it was still finite. The state is left as it
-            # is: it only matters while the params move, and selecting it too costs more.
-            params = jnp.where(scored.diverged, carry.params, params)
-            return scored._replace(params=params, state=state), gaps
+            start_valid = ~scored.diverged | (steps[0] < scored.divergence_step)
+            anchor = jnp.where(start_valid & ~carry.diverged, carry.params, carry.anchor)
+            # A diverged run goes back to its last valid recorded point and stays there. Its
+            # state is left as it is: it only matters while the params move, and selecting it
+            # too costs more.
+            params = jnp.where(scored.diverged, anchor, params)
+            return scored._replace(params=params, state=state, anchor=anchor), gaps
 
         def chunk(carry: _Carry, first_step: jax.Array, length: int = settings.record_every):
             steps = first_step + jnp.arange(length, dtype=jnp.int32)
@@ -130,6 +134,7 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task,
         carry = _Carry(
             params=params,
             state=optimizer.init(params, hparams),
+            anchor=params,
             best=jnp.asarray(jnp.inf, dtype),
             hit_step=jnp.full(targets.shape, -1, jnp.int32),
             diverged=jnp.asarray(False),
@@ -141,9 +146,11 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task,
         if remainder:  # a last, shorter chunk, recorded like the others
             carry, (tail_gap, tail_start) = chunk(carry, jnp.int32(steps_done), remainder)
             gaps, path = jnp.append(gaps, tail_gap), jnp.concatenate([path, tail_start[None]])
-        final = task.loss(carry.params) - task.f_min
-        carry = observe(carry, final[None], jnp.full(1, settings.steps, jnp.int32), targets,
+        carry = observe(carry, (task.loss(carry.params) - task.f_min)[None],
+                        jnp.full(1, settings.steps, jnp.int32), targets,
                         settings.divergence_threshold)
+        carry = carry._replace(params=jnp.where(carry.diverged, carry.anchor, carry.params))
+        final = task.loss(carry.params) - task.f_min
         trajectory = (jnp.concatenate([path, carry.params[None]]) if record_trajectory
                       else jnp.zeros((len(settings.recorded_steps), 0), dtype))
         return Outcome(
@@ -230,7 +237,8 @@ def run_block(
         compile_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        outputs = [jax.block_until_ready(compiled(*chunk(i))) for i in range(n_chunks)]
+        # each chunk's outputs leave the device before the next chunk runs
+        outputs = [jax.device_get(compiled(*chunk(i))) for i in range(n_chunks)]
         run_seconds = time.perf_counter() - started
 
         outcome = jax.tree.map(lambda *parts: np.concatenate(parts)[:n_runs], *outputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import platform
 import subprocess
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,6 +153,7 @@ def run_sweep(
         "started": _now()})
     settings = settings_of(config)
     tasks = [make_task(t) for t in config.tasks]
+    _warn_unresolvable_targets(config, tasks)
     blocks = [(o, t) for t in tasks for o in config.optimizers]
     keys = [block_key(o.label, t.name) for o, t in blocks]
     with tqdm(total=len(blocks), desc=config.name, unit="block", disable=quiet) as bar:
@@ -171,6 +173,19 @@ def run_sweep(
             bar.update()
     store.finalize(keys, {"finished": _now()})
     return directory
+
+
+def _warn_unresolvable_targets(config: SweepConfig, tasks: list[SurfaceTask]) -> None:
+    """In float32, f - f_min below about eps * |f_min| is rounding, not progress."""
+    if config.float64:
+        return
+    for task in tasks:
+        resolution = float(np.finfo(np.float32).eps) * abs(task.f_min)
+        lost = [t for t in config.targets if t < resolution]
+        if lost:
+            warnings.warn(f"{task.name}: in float32, f - f_min is resolved only to about "
+                          f"{resolution:.1e}; targets {', '.join(f'{t:g}' for t in lost)} "
+                          "measure rounding (set float64 = true)", stacklevel=3)
 
 
 def _now() -> str:

@@ -48,13 +48,17 @@ class SurfaceTask:
         return self.n_random_starts if self.starts is None else len(self.starts)
 
     def start(self, key: jax.Array, start_index: jax.Array) -> jax.Array:
-        """A fixed start, or a uniform draw from the domain keyed by (seed, start index)."""
+        """A fixed start, or a uniform draw from the domain keyed by (seed, start index).
+
+        The uniform numbers are drawn in float32 whatever the run's precision, so that float32
+        and float64 sweeps with the same seeds start from the same points (to float32
+        rounding)."""
         dtype = jnp.result_type(float)
         if self.starts is not None:
             return jnp.asarray(self.starts, dtype)[start_index]
         low, high = (jnp.asarray(bound, dtype) for bound in self.surface.domain)
-        u = jax.random.uniform(jax.random.fold_in(key, start_index), (self.dim,), dtype)
-        return low + u * (high - low)
+        u = jax.random.uniform(jax.random.fold_in(key, start_index), (self.dim,), jnp.float32)
+        return low + u.astype(dtype) * (high - low)
 
     def loss(self, params: jax.Array) -> jax.Array:
         return self.surface.fn(params)

@@ -30,19 +30,25 @@ def _block(name="gd", lrs=(1e-3,), seeds=(0,), landscape="ill_conditioned_quadra
     return task, settings, result
 
 
-def test_divergence_is_flagged_and_frozen_without_touching_other_runs():
+@pytest.mark.parametrize("record_every", [1, 2, 10])
+def test_divergence_is_flagged_and_frozen_without_touching_other_runs(record_every):
     # gradient descent on sum kappa^(i/(d-1)) x_i^2 (kappa=100) diverges for lr > 0.01
-    _, settings, mixed = _block(lrs=(1e-3, 0.5, 3e-3))
-    _, _, alone = _block(lrs=(1e-3, 3e-3))
+    _, settings, mixed = _block(lrs=(1e-3, 0.5, 3e-3), record_every=record_every)
+    # the same batch shape (so the same compiled program) with a calm run in the middle
+    _, _, calm = _block(lrs=(1e-3, 2e-3, 3e-3), record_every=record_every)
     out = mixed.outcome
-    assert out.diverged.tolist() == [False, True, False]
+    assert out.diverged.tolist() == [False, True, False] and not calm.outcome.diverged.any()
     for field in ("curve", "trajectory", "final", "best", "hit_step"):
-        np.testing.assert_array_equal(getattr(out, field)[[0, 2]], getattr(alone.outcome, field))
+        np.testing.assert_array_equal(getattr(out, field)[[0, 2]],
+                                      getattr(calm.outcome, field)[[0, 2]])
     # the growth factor is |1 - 2*0.5*100| = 99 a step: f - f_min passes 1e6 within 4 steps
     step = int(out.divergence_step[1])
     assert 1 <= step <= 4
-    # frozen: after divergence the recorded values no longer change, and stay finite
-    assert np.all(out.curve[1, 1:] == out.curve[1, 1]) and np.isfinite(out.curve[1]).all()
+    # frozen at its last valid recorded point: constant after the divergence, and valid
+    steps = settings.recorded_steps
+    frozen = out.curve[1, steps > step]
+    assert np.all(frozen == frozen[0]) and np.all(frozen <= settings.divergence_threshold)
+    assert out.final[1] == frozen[0] and np.isfinite(out.trajectory[1]).all()
 
 
 def test_steps_to_target_is_the_first_step_below_it():

@@ -29,9 +29,16 @@ def _rosenbrock_sweep(name):
     return spec, task, lr, seeds, result.outcome
 
 
+# Centered RMSprop divides by sqrt(nu - mu^2 + eps): where the gradient barely changes,
+# nu - mu^2 cancels almost entirely and turns ulp-level differences between the batched and
+# the single-run program (XLA fuses them differently) into ~1e-12 ones within 200 steps.
+TOLERANCE = {"rmsprop_centered": 1e-11}
+
+
 @pytest.mark.parametrize("name", optimizers.names())
 def test_float64_sweep_equals_each_configuration_alone(name):
     spec, task, lr, seeds, outcome = _rosenbrock_sweep(name)
+    tolerance = TOLERANCE.get(name, 1e-12)
     with jax.enable_x64(True):
         alone = jax.jit(lambda lr, x0: trajectory(
             optimizers.as_gradient_transformation(spec.pure, {**spec.defaults,
@@ -49,7 +56,7 @@ def test_float64_sweep_equals_each_configuration_alone(name):
             expected = path[::RECORD_EVERY]
             scale = np.max(np.abs(expected), axis=-1)
             deviation = np.max(np.abs(outcome.trajectory[i] - expected), axis=-1) / scale
-            assert np.all(deviation <= 1e-12), (i, deviation.max())
+            assert np.all(deviation <= tolerance), (i, deviation.max())
             # f - f_min of equal-to-1e-12 points: Rosenbrock's cancellation amplifies it
             np.testing.assert_allclose(outcome.curve[i], gaps[::RECORD_EVERY], rtol=1e-10)
             compared += 1

@@ -1,0 +1,46 @@
+"""Convergence metrics on hand-made run tables (pure functions of the store)."""
+
+import numpy as np
+import pandas as pd
+
+from optbench.analysis import best_configs, convergence_table, ert
+
+
+def _runs(rows):
+    frame = pd.DataFrame(rows, columns=["config", "learning_rate", "final", "best",
+                                        "steps_to_0.1", "steps_to_1e-08"])
+    frame["task"], frame["optimizer"], frame["method"] = "sphere-2d", "gd", "gd"
+    frame["diverged"] = ~np.isfinite(frame["final"])
+    frame["wall_time"] = 0.01
+    return frame
+
+
+def test_ert_follows_coco():
+    hits = pd.Series([10.0, np.nan, 30.0, np.nan])
+    assert ert(hits, steps=100) == (10 + 100 + 30 + 100) / 2
+    assert ert(pd.Series([np.nan, np.nan]), steps=100) == np.inf
+
+
+def test_lowest_median_final_wins_and_diverged_runs_count_as_inf():
+    runs = _runs([
+        (0, 0.1, 1e-3, 1e-3, 5, np.nan), (0, 0.1, 2e-3, 2e-3, 6, np.nan),
+        (1, 0.3, 1e-5, 1e-5, 3, np.nan), (1, 0.3, np.inf, 1e-2, np.nan, np.nan),
+        (1, 0.3, 1e-5, 1e-5, 3, np.nan),
+        (2, 0.5, np.inf, 5.0, np.nan, np.nan), (2, 0.5, np.inf, 5.0, np.nan, np.nan),
+    ])
+    assert best_configs(runs, [0.1, 1e-8], 100)["config"].tolist() == [1]
+    table = convergence_table(runs, [0.1, 1e-8], 100)
+    row = table.iloc[0]
+    assert row["setting"] == "learning_rate=0.3" and row["median_final"] == 1e-5
+    assert row["success@0.1"] == 2 / 3 and row["ert@0.1"] == (3 + 100 + 3) / 2
+    assert row["diverged"] == 1 / 3 and row["ert@1e-08"] == np.inf
+
+
+def test_ties_go_to_the_faster_setting():
+    """Every setting reaches exactly 0: the one that gets to the tightest target first wins."""
+    runs = _runs([
+        (0, 0.1, 0.0, 0.0, 20, 47), (0, 0.1, 0.0, 0.0, 21, 48),
+        (1, 0.3, 0.0, 0.0, 5, 12), (1, 0.3, 0.0, 0.0, 5, 13),
+        (2, 0.5, 0.0, 0.0, 1, np.nan), (2, 0.5, 0.0, 0.0, 1, 1),
+    ])
+    assert best_configs(runs, [0.1, 1e-8], 100)["config"].tolist() == [1]
