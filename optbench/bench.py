@@ -30,7 +30,7 @@ import pandas as pd
 import landscapes
 from optbench import optimizers
 from optbench.engine.run import RunSettings, run_block
-from optbench.engine.sweep import optax_optimizer
+from optbench.optimizers.reference import optax_pure
 from optbench.tasks import SurfaceTask
 
 BENCH_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop",
@@ -38,7 +38,7 @@ BENCH_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "adadelta", "rmspro
 
 
 @dataclass(frozen=True)
-class Grid:
+class BenchGrid:
     learning_rates: np.ndarray
     starts: np.ndarray  # (n_starts, 2)
     steps: int
@@ -48,11 +48,11 @@ class Grid:
         return len(self.learning_rates) * len(self.starts)
 
 
-def make_grid(quick: bool = False) -> Grid:
+def make_grid(quick: bool = False) -> BenchGrid:
     n_lr, n_start, steps = (8, 8, 200) if quick else (32, 64, 1000)
     rng = np.random.default_rng(0)
     starts = rng.uniform([-2.0, -1.0], [2.0, 3.0], size=(n_start, 2))
-    return Grid(np.geomspace(1e-5, 1e-2, n_lr), starts, steps)
+    return BenchGrid(np.geomspace(1e-5, 1e-2, n_lr), starts, steps)
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Timing:
     extrapolated: bool = False
 
 
-def _engine(grid: Grid, reference: bool) -> Timing:
+def _engine(grid: BenchGrid, reference: bool) -> Timing:
     surface = landscapes.get("rosenbrock", dim=2)
     task = SurfaceTask(surface, starts=grid.starts)
     settings = RunSettings(steps=grid.steps, record_every=10, targets=(1e-1, 1e-4, 1e-8),
@@ -76,7 +76,7 @@ def _engine(grid: Grid, reference: bool) -> Timing:
         spec = optimizers.get(name)
         hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()}
         hparams["learning_rate"] = lr
-        pure = optax_optimizer(spec) if reference else spec.pure
+        pure = optax_pure(spec) if reference else spec.pure
         result = run_block(pure, spec.gradient, task, settings, hparams, np.zeros(len(lr), int),
                            start)
         run, compile_ = run + result.run_seconds, compile_ + result.compile_seconds
@@ -84,7 +84,7 @@ def _engine(grid: Grid, reference: bool) -> Timing:
     return Timing(label, run, compile_, grid.configs * grid.steps * len(BENCH_OPTIMIZERS))
 
 
-def _bare_optax(grid: Grid) -> Timing:
+def _bare_optax(grid: BenchGrid) -> Timing:
     loss = landscapes.get("rosenbrock", dim=2).fn
     run = compile_ = 0.0
     for name in BENCH_OPTIMIZERS:
@@ -113,7 +113,7 @@ def _bare_optax(grid: Grid) -> Timing:
                   grid.configs * grid.steps * len(BENCH_OPTIMIZERS))
 
 
-def _python_loop(grid: Grid, sample: int = 2) -> Timing:
+def _python_loop(grid: BenchGrid, sample: int = 2) -> Timing:
     """A jitted optax step called from Python, one configuration at a time: a sample of
     ``sample`` configurations per optimizer, extrapolated to the grid. The learning rate is
     an argument of the step, so each optimizer compiles once (the loop's best case)."""
@@ -149,7 +149,7 @@ def _python_loop(grid: Grid, sample: int = 2) -> Timing:
                   grid.configs * grid.steps * len(BENCH_OPTIMIZERS), extrapolated=True)
 
 
-def _torch_loop(grid: Grid, sample: int = 2) -> Timing | None:
+def _torch_loop(grid: BenchGrid, sample: int = 2) -> Timing | None:
     try:
         import torch
     except ImportError:

@@ -37,7 +37,7 @@ def test_bench_sweep_quick_prints_every_variant(capsys, monkeypatch):
     from optbench import bench
 
     quick = bench.make_grid(quick=True)
-    tiny = bench.Grid(quick.learning_rates[:2], quick.starts[:2], steps=20)
+    tiny = bench.BenchGrid(quick.learning_rates[:2], quick.starts[:2], steps=20)
     monkeypatch.setattr(bench, "make_grid", lambda quick: tiny)
     monkeypatch.setattr(bench, "BENCH_OPTIMIZERS", ("gd", "adam"))
     table = bench.bench_sweep(quick=True)

@@ -7,7 +7,7 @@ import numpy as np
 import landscapes
 from optbench import optimizers
 from optbench.engine.run import RunSettings, run_block
-from optbench.engine.sweep import optax_optimizer
+from optbench.optimizers.reference import optax_pure
 from optbench.tasks import SurfaceTask
 
 
@@ -19,7 +19,7 @@ def _block(name, reference, n_lr=32, n_start=64, steps=1000):
                            divergence_threshold=1e10)
     lr = np.repeat(np.geomspace(1e-5, 1e-2, n_lr), n_start)
     hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
-    pure = optax_optimizer(spec) if reference else spec.pure
+    pure = optax_pure(spec) if reference else spec.pure
     return run_block(pure, spec.gradient, task, settings, hparams, np.zeros(len(lr), int),
                      np.tile(np.arange(n_start), n_lr))
 

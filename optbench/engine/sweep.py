@@ -22,7 +22,7 @@ import optbench
 from optbench import optimizers
 from optbench.config import OptimizerConfig, SweepConfig, TaskConfig, parse
 from optbench.engine.run import BlockResult, RunSettings, run_block
-from optbench.optimizers.base import PureOptimizer
+from optbench.optimizers.reference import optax_pure
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import SurfaceTask
 
@@ -80,7 +80,7 @@ def block_frames(result: BlockResult, grid: Grid, optimizer: OptimizerConfig,
         "run_id": run_id,
         "optimizer": optimizer.label,
         "method": optimizer.optimizer,
-        **{k: v for k, v in task.describe().items()},
+        **task.describe(),
         "config": grid.config_index,
         "seed": grid.seeds,
         "start": grid.starts,
@@ -109,18 +109,6 @@ def block_frames(result: BlockResult, grid: Grid, optimizer: OptimizerConfig,
             **{f"x{d}": flat[:, d] for d in range(flat.shape[1])},
         })
     return {"runs": runs, "curves": curves, "trajectories": trajectories}
-
-
-def optax_optimizer(spec: optimizers.OptimizerSpec) -> PureOptimizer:
-    """optax's implementation as a pure pair with hyperparameters as data (for references)."""
-
-    def init(params, hparams=spec.defaults):
-        return spec.optax_factory(**hparams).init(params)
-
-    def update(grads, state, params, hparams):
-        return spec.optax_factory(**hparams).update(grads, state, params)
-
-    return PureOptimizer(init, update)
 
 
 def run_sweep(
@@ -161,7 +149,7 @@ def run_sweep(
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
             if not store.is_done(key):
                 spec = optimizers.get(optimizer.optimizer)
-                pure = optax_optimizer(spec) if reference == "optax" else spec.pure
+                pure = optax_pure(spec) if reference == "optax" else spec.pure
                 grid = make_grid(optimizer, config.seeds, task.n_starts)
                 result = run_block(pure, spec.gradient, task, settings, grid.hparams,
                                    grid.seeds, grid.starts, config.max_memory_mb, devices)
