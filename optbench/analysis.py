@@ -110,18 +110,17 @@ def _ert(value: float) -> str:
     return "-" if not np.isfinite(value) else f"{value:.4g}"
 
 
-def write_tables(table: pd.DataFrame, targets: list[float], directory) -> dict[str, str]:
-    """Write ``convergence.{md,csv,tex}`` into ``directory``; returns their paths."""
+def write_tables(table: pd.DataFrame, targets: list[float], directory: str | Path) -> None:
+    """Write ``convergence.{md,csv,tex}`` into ``directory``."""
     directory = Path(directory)
-    paths = {"md": directory / "convergence.md", "csv": directory / "convergence.csv",
-             "tex": directory / "convergence.tex"}
     note = ("Best setting per (task, optimizer): lowest median final f - f_min over seeds and "
-            "starts. ERT: steps spent by all runs / successful runs (COCO).\n\n")
-    write_atomic(paths["md"], lambda tmp: tmp.write_text(note + markdown(table, targets) + "\n"))
-    write_atomic(paths["csv"], lambda tmp: table.to_csv(tmp, index=False))
-    write_atomic(paths["tex"], lambda tmp: tmp.write_text(
+            "starts (ties: lowest ERT at the tightest target). ERT: steps spent by all runs / "
+            "successful runs (COCO).\n\n")
+    write_atomic(directory / "convergence.md",
+                 lambda tmp: tmp.write_text(note + markdown(table, targets) + "\n"))
+    write_atomic(directory / "convergence.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_atomic(directory / "convergence.tex", lambda tmp: tmp.write_text(
         table.to_latex(index=False, float_format="%.3g", escape=True)))
-    return {k: str(v) for k, v in paths.items()}
 
 
 def tables_for(directory: str | Path,
@@ -131,11 +130,11 @@ def tables_for(directory: str | Path,
     ``deviation`` (per optimizer, from :func:`reference_deviation`) adds a column.
     """
     store = ResultStore(directory)
-    config = store.meta()["config"]
-    targets, steps = config["targets"], config["steps"]
+    meta = store.meta()
+    targets, steps = meta["config"]["targets"], meta["config"]["steps"]
     table = convergence_table(store.table("runs"), targets, steps)
     compile_seconds = {(b["task"], b["optimizer"]): b["compile_seconds"]
-                       for b in store.meta()["blocks"].values()}
+                       for b in meta["blocks"].values()}
     table["compile_s"] = [compile_seconds[key] for key in zip(table["task"], table["optimizer"],
                                                                strict=True)]
     if deviation is not None:
@@ -151,10 +150,13 @@ def tables_for(directory: str | Path,
 def reference_deviation(curves: pd.DataFrame, reference: pd.DataFrame,
                         runs: pd.DataFrame) -> pd.Series:
     """Per optimizer: the max over its runs of ``max_t |f_t - g_t| / max_t |g_t|``, where
-    ``f`` is optbench's recorded curve and ``g`` the reference implementation's."""
+    ``f`` is optbench's recorded curve and ``g`` the reference implementation's. A step
+    where only one of the two is finite counts as an infinite deviation."""
     both = curves.merge(reference, on=["run_id", "step"], suffixes=("", "_ref"))
-    both = both[np.isfinite(both["f_gap"]) & np.isfinite(both["f_gap_ref"])]
-    both["diff"] = (both["f_gap"] - both["f_gap_ref"]).abs()
+    finite, finite_ref = np.isfinite(both["f_gap"]), np.isfinite(both["f_gap_ref"])
+    both["diff"] = np.where(finite != finite_ref, np.inf,
+                            (both["f_gap"] - both["f_gap_ref"]).abs())
+    both = both[finite | finite_ref]
     both["scale"] = both["f_gap_ref"].abs()
     per_run = both.groupby("run_id")[["diff", "scale"]].max()
     per_run = per_run["diff"] / per_run["scale"].where(per_run["scale"] > 0, 1.0)

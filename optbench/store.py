@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -72,8 +71,9 @@ def target_column(target: float) -> str:
 
 
 def block_key(optimizer: str, task: str) -> str:
-    """A folder name for the (optimizer, task) block."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{optimizer}__{task}")
+    """A folder name for the (optimizer, task) block; one-to-one, because the config admits
+    only folder-safe labels without ``__``, distinct ignoring case."""
+    return f"{optimizer}__{task}"
 
 
 class ResultStore:

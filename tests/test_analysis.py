@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from optbench.analysis import best_configs, convergence_table, ert
 
@@ -44,3 +45,14 @@ def test_ties_go_to_the_faster_setting():
         (2, 0.5, 0.0, 0.0, 1, np.nan), (2, 0.5, 0.0, 0.0, 1, 1),
     ])
     assert best_configs(runs, [0.1, 1e-8], 100)["config"].tolist() == [1]
+
+
+def test_reference_deviation_is_relative_and_flags_one_sided_divergence():
+    from optbench.analysis import reference_deviation
+
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "optimizer": ["gd", "gd", "adam"]})
+    curves = pd.DataFrame({"run_id": ["a", "a", "b", "b", "c", "c"], "step": [0, 10] * 3,
+                           "f_gap": [4.0, 2.0, 1.0, 1.0, 3.0, np.inf]})
+    reference = curves.assign(f_gap=[4.0, 2.0 + 4e-6, 1.0, 1.0, 3.0, 1.0])
+    deviation = reference_deviation(curves, reference, runs)
+    assert deviation["gd"] == pytest.approx(1e-6) and deviation["adam"] == np.inf

@@ -92,8 +92,8 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task,
     """``run(hparams, seed, start_index) -> Outcome``: one run, all steps, pure.
 
     Steps run in chunks of ``record_every``: f - f_min is recorded at each chunk's start and
-    the chunk is scored as a whole; a run that diverged inside a chunk is put back to where
-    the chunk began and stays there (frozen), flagged with the exact step it diverged at.
+    the chunk is scored as a whole; a run that diverged is put back to its last valid
+    recorded point and stays there (frozen), flagged with the exact step it diverged at.
     """
     dtype = jnp.float64 if settings.float64 else jnp.float32
     targets = np.asarray(settings.targets)
@@ -208,7 +208,7 @@ def run_block(
     """Run every configuration of a block: ``hparams[k][i]``, ``seeds[i]``, ``start_indices[i]``.
 
     Compile time (lowering + XLA compilation, once per block) and run time (every chunk,
-    waited for with ``block_until_ready``) are measured separately.
+    up to its outputs on the host) are measured separately.
     """
     with jax.enable_x64(settings.float64):
         devices = devices or jax.devices()

@@ -189,7 +189,6 @@ def _git_commit() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-
 def run_reference(directory: str | Path, quiet: bool = False) -> Path:
     """Re-run a stored sweep with optax's implementations into ``<directory>/reference-optax``."""
     config = parse(ResultStore(directory).meta()["config"])
