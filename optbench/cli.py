@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from optbench.errors import OptbenchError
+
 
 def optimizer_table() -> pd.DataFrame:
     """One row per registered optimizer: rule, defaults, optax counterpart."""
@@ -81,7 +83,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from optbench.config import example, load
 
     if (args.config is None) == (args.example is None):
-        raise ValueError("give a CONFIG.toml or --example NAME (not both)")
+        raise OptbenchError("give a CONFIG.toml or --example NAME (not both)")
     return _sweep_and_report(example(args.example) if args.example else load(args.config), args)
 
 
@@ -107,7 +109,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     store = ResultStore(args.directory)
     if not store.meta_path.exists():
-        raise ValueError(f"{args.directory} holds no sweep results (no meta.json)")
+        raise OptbenchError(f"{args.directory} holds no sweep results (no meta.json)")
     deviation = None
     if args.reference == "optax":
         reference = ResultStore(run_reference(args.directory, quiet=args.quiet))
@@ -186,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_, **__: f"optbench: warning: {message}\n"
     try:
         return args.func(args)
-    except (ValueError, OSError) as error:
+    except OptbenchError as error:
         if args.debug:
             raise
         print(f"optbench: error: {error}", file=sys.stderr)

@@ -22,6 +22,7 @@ import numpy as np
 
 import landscapes
 from optbench import optimizers
+from optbench.errors import OptbenchError
 
 DEFAULT_TARGETS = tuple(10.0**-k for k in range(1, 9))  # COCO's ladder 1e-1 ... 1e-8
 MAX_SEED = 2**31 - 1  # seeds are int32 on the device
@@ -32,7 +33,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 UNKNOWN_KEY = object()  # ``found`` of an error about a key that is not allowed at all
 
 
-class ConfigError(ValueError):
+class ConfigError(OptbenchError, ValueError):
     """A configuration error at a field path; ``str()`` is the one-line message."""
 
     def __init__(self, path: str, found: Any, allowed: str, source: str = "config"):

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from optbench.config import SweepConfig
+from optbench.errors import OptbenchError
 
 TABLES = ("runs", "curves", "trajectories")
 OWNED_FOLDERS = ("blocks", "reference-optax")
@@ -36,7 +37,7 @@ OWNED_FILES = ("meta.json",)
 OWNED_STEMS = (*TABLES, "convergence")
 
 
-class StoreConflict(ValueError):
+class StoreConflict(OptbenchError, ValueError):
     """The folder holds results of a different config."""
 
 

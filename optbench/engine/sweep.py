@@ -22,6 +22,7 @@ import optbench
 from optbench import optimizers
 from optbench.config import OptimizerConfig, SweepConfig, TaskConfig, parse
 from optbench.engine.run import BlockResult, RunSettings, run_block
+from optbench.errors import OptbenchError
 from optbench.optimizers.reference import optax_pure
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import SurfaceTask
@@ -29,7 +30,7 @@ from optbench.tasks import SurfaceTask
 MAX_OPTIMIZER_STEPS = 10**12  # above this a sweep needs an explicit yes
 
 
-class SweepTooLarge(ValueError):
+class SweepTooLarge(OptbenchError, ValueError):
     """The sweep would run more optimizer steps than is sensible without confirmation."""
 
 
