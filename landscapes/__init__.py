@@ -15,6 +15,6 @@ This package ships with `optbench`; it is unrelated to the PyPI project also cal
 """
 
 from landscapes import convex, multimodal, saddles, valleys  # noqa: F401  (they register surfaces)
-from landscapes.base import KINDS, Landscape, get, names
+from landscapes.base import KINDS, Landscape, LandscapeError, get, names
 
-__all__ = ["KINDS", "Landscape", "get", "names"]
+__all__ = ["KINDS", "Landscape", "LandscapeError", "get", "names"]

@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from optbench.errors import OptbenchError
+
 Array = Any  # a jax or numpy array
 SurfaceFn = Callable[[Array], Array]
 Box = tuple[np.ndarray, np.ndarray]
@@ -94,6 +96,19 @@ class Entry:
     build: Builder
 
 
+UNKNOWN = object()  # ``found`` of a LandscapeError about a parameter that does not exist
+
+
+class LandscapeError(OptbenchError, ValueError):
+    """A bad landscape name, kind, dim or parameter. ``field`` ("name", "kind", "dim" or
+    "params.<key>"), ``found`` and ``allowed`` say which, so that callers (the sweep config)
+    can re-address the error without parsing its message."""
+
+    def __init__(self, field: str, found: Any, allowed: str, message: str):
+        self.field, self.found, self.allowed = field, found, allowed
+        super().__init__(message)
+
+
 _REGISTRY: dict[str, Entry] = {}
 
 
@@ -123,7 +138,8 @@ def register(
 def names(kind: str | None = None) -> tuple[str, ...]:
     """Sorted names of the registered surfaces, optionally only those of one `kind`."""
     if kind is not None and kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        raise LandscapeError("kind", kind, ", ".join(KINDS),
+                             f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return tuple(sorted(n for n, e in _REGISTRY.items() if kind is None or e.kind == kind))
 
 
@@ -159,7 +175,8 @@ def _lookup(name: str) -> Entry:
         return _REGISTRY[name]
     close = difflib.get_close_matches(str(name), _REGISTRY, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ValueError(f"unknown landscape {name!r}{hint}; valid names: {', '.join(names())}")
+    raise LandscapeError("name", name, ", ".join(names()),
+                         f"unknown landscape {name!r}{hint}; valid names: {', '.join(names())}")
 
 
 def _allowed_dims(dims: tuple[int, int | None]) -> str:
@@ -171,16 +188,17 @@ def _allowed_dims(dims: tuple[int, int | None]) -> str:
 
 def _check_dim(entry: Entry, dim: Any) -> int:
     allowed = _allowed_dims(entry.dims)
-    bad = f"dim={dim!r} is not supported by {entry.name!r}; allowed: {allowed}"
+    bad = LandscapeError("dim", dim, allowed,
+                         f"dim={dim!r} is not supported by {entry.name!r}; allowed: {allowed}")
     if isinstance(dim, bool):
-        raise ValueError(bad)
+        raise bad
     try:
         dim = operator.index(dim)
     except TypeError:
-        raise ValueError(bad) from None
+        raise bad from None
     low, high = entry.dims
     if dim < low or (high is not None and dim > high):
-        raise ValueError(bad)
+        raise bad
     return dim
 
 
@@ -189,21 +207,23 @@ def _check_params(entry: Entry, given: Mapping[str, Any]) -> dict[str, Any]:
     for key in given:
         if key not in entry.params:
             allowed = ", ".join(sorted(entry.params)) or "none"
-            raise ValueError(
-                f"unknown parameter {key!r} for {entry.name!r}; allowed parameters: {allowed}"
-            )
+            raise LandscapeError(
+                f"params.{key}", UNKNOWN, f"parameters {allowed}",
+                f"unknown parameter {key!r} for {entry.name!r}; allowed parameters: {allowed}")
     used = {}
     for key, param in entry.params.items():
         raw = given.get(key, param.default)
-        bad = f"{key}={raw!r} is invalid for {entry.name!r}; allowed: {param.allowed}"
+        bad = LandscapeError(f"params.{key}", raw, param.allowed,
+                             f"{key}={raw!r} is invalid for {entry.name!r}; "
+                             f"allowed: {param.allowed}")
         if isinstance(raw, bool):
-            raise ValueError(bad)
+            raise bad
         try:
             value = param.convert(raw)
         except (TypeError, ValueError):
-            raise ValueError(bad) from None
+            raise bad from None
         if not param.check(value):
-            raise ValueError(bad)
+            raise bad
         used[key] = value
     return used
 

@@ -215,8 +215,9 @@ def _task(raw: Any, path: str) -> TaskConfig:
     _table(params, f"{path}.params", None)
     try:
         surface = landscapes.get(name, raw.get("dim"), **params)
-    except ValueError as error:
-        raise _surface_error(str(error), path, raw) from None
+    except landscapes.LandscapeError as error:
+        found = error.found if error.found is not landscapes.base.UNKNOWN else UNKNOWN_KEY
+        raise ConfigError(f"{path}.{error.field}", found, error.allowed) from None
     start = _start(raw.get("start", "default"), f"{path}.start", surface)
     n_random = _int(raw.get("starts", 1), f"{path}.starts", 1)
     if n_random > 1 and start != "random":
@@ -234,16 +235,6 @@ def _task(raw: Any, path: str) -> TaskConfig:
         batch_size=_int(raw.get("batch_size", 16), f"{path}.batch_size", 1),
         name=label,
     )
-
-
-def _surface_error(message: str, path: str, raw: Mapping[str, Any]) -> ConfigError:
-    """Re-address a ``landscapes.get`` error to the config field it came from."""
-    allowed = message.rpartition("allowed")[2].lstrip(" :")
-    if message.startswith("dim="):
-        return ConfigError(f"{path}.dim", raw.get("dim"), allowed)
-    key = re.match(r"(?:unknown parameter )?'?(\w+)", message).group(1)
-    found = raw["params"].get(key, UNKNOWN_KEY)
-    return ConfigError(f"{path}.params.{key}", found, allowed)
 
 
 def _start(raw: Any, path: str, surface: landscapes.Landscape):

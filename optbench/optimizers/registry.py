@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optbench.errors import OptbenchError
 from optbench.optimizers.adadelta import ADADELTA
 from optbench.optimizers.adagrad import ADAGRAD
 from optbench.optimizers.adam import ADAM
@@ -16,6 +17,10 @@ _REGISTRY: dict[str, OptimizerSpec] = {
 }
 
 
+class UnknownOptimizer(OptbenchError, ValueError):
+    """No optimizer is registered under that name."""
+
+
 def names() -> tuple[str, ...]:
     """The registered optimizer names, in the order of the course."""
     return tuple(_REGISTRY)
@@ -26,6 +31,6 @@ def get(name: str) -> OptimizerSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise UnknownOptimizer(
             f"unknown optimizer {name!r}; valid names: {', '.join(_REGISTRY)}"
         ) from None
