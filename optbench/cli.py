@@ -90,12 +90,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _sweep_and_report(config, args: argparse.Namespace) -> int:
     from optbench.analysis import tables_for
     from optbench.engine import run_sweep
-    from optbench.engine.run import use_compilation_cache
 
-    if not args.no_compile_cache:
-        use_compilation_cache()
-
-    directory = run_sweep(config, args.out, force=args.force, yes=args.yes, quiet=args.quiet)
+    directory = run_sweep(config, args.out, force=args.force, yes=args.yes, quiet=args.quiet,
+                          compile_cache=False if args.no_compile_cache else None)
     _, text = tables_for(directory)
     print(text)
     print(f"\nresults: {directory}/ (runs.parquet, curves.parquet, convergence.md/.csv/.tex)")
@@ -180,7 +177,8 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="run even an enormous sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-compile-cache", action="store_true",
-                   help="compile every block afresh instead of using ~/.cache/optbench/xla")
+                   help="compile every program afresh instead of loading it from the user cache "
+                   "folder (also: OPTBENCH_COMPILE_CACHE=off, or compile_cache = false)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

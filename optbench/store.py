@@ -143,8 +143,9 @@ class ResultStore:
     def block_timing(self, key: str) -> dict:
         return json.loads((self.block_dir(key) / "timing.json").read_text())
 
-    def finalize(self, keys: list[str], meta_updates: dict) -> None:
-        """Combine the blocks (in ``keys`` order) into the sweep's tables and update meta."""
+    def finalize(self, keys: list[str], meta_updates: dict, csv: bool = False) -> None:
+        """Combine the blocks (in ``keys`` order) into the sweep's tables and update meta.
+        ``runs`` gets a CSV copy always; curves and trajectories only with ``csv``."""
         for table in TABLES:
             parts = [self.read_block(key, table) for key in keys]
             parts = [p for p in parts if p is not None]
@@ -152,7 +153,8 @@ class ResultStore:
                 continue
             frame = pd.concat(parts, ignore_index=True)
             write_frame(self.directory / f"{table}.parquet", frame)
-            write_frame(self.directory / f"{table}.csv", frame)
+            if csv or table == "runs":
+                write_frame(self.directory / f"{table}.csv", frame)
         meta = self.meta()
         meta.update(meta_updates)
         meta["blocks"] = {key: self.block_timing(key) for key in keys}

@@ -56,7 +56,7 @@ def test_shipped_examples_parse(name):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"stepz": 3}, "stepz: unknown key; allowed keys divergence_threshold, float64"),
+        ({"stepz": 3}, "stepz: unknown key; allowed keys compile_cache, csv, divergence_thr"),
         ({"steps": 0}, "steps: found 0; allowed an integer >= 1"),
         ({"seeds": [1, 1]}, r"seeds: found \[1, 1\]; allowed a non-empty list of distinct"),
         ({"targets": [1e-2, -1]}, r"targets\[1\]: found -1; allowed a finite number > 0"),

@@ -1,7 +1,15 @@
-"""The sweep engine: config -> one jitted vmap+scan program per (optimizer, task) block."""
+"""The sweep engine: config -> compiled vmap+scan programs, shared between blocks -> store."""
 
-from optbench.engine.run import BlockResult, Outcome, RunSettings, make_run, run_block
+from optbench.engine.run import (
+    PROGRAMS,
+    BlockResult,
+    Outcome,
+    RunSettings,
+    make_run,
+    record_schedule,
+    run_block,
+)
 from optbench.engine.sweep import SweepTooLarge, run_sweep
 
-__all__ = ["BlockResult", "Outcome", "RunSettings", "SweepTooLarge", "make_run", "run_block",
-           "run_sweep"]
+__all__ = ["PROGRAMS", "BlockResult", "Outcome", "RunSettings", "SweepTooLarge", "make_run",
+           "record_schedule", "run_block", "run_sweep"]

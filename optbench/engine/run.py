@@ -1,28 +1,63 @@
 """One block of a sweep: one optimizer on one task for many runs, as one compiled program.
 
 A *run* is one (hyperparameters, seed, start) configuration. :func:`make_run` builds a pure
-function that performs one run for all steps with ``jax.lax.scan``; :func:`run_block`
-``vmap``s it over the run axis, ``jit``s it once, and feeds it the runs in chunks of equal
-shape (so a sweep too large for memory is split, and the program compiles once). With
-several devices the run axis is sharded over a 1-D mesh.
+function that performs one run for all steps: a ``lax.scan`` over the record intervals, each a
+``lax.fori_loop`` over its steps, so the step body is traced once whatever the schedule.
+:func:`run_block` ``vmap``s it over the run axis, ``jit``s it, and feeds it the runs in chunks
+of equal shape; with several devices (or processes) the run axis is sharded over a 1-D mesh.
+
+Everything that is data is an argument of the program, not a constant in it: the task's
+:meth:`~optbench.tasks.base.Task.args` (datasets, ``f_min``, the noise scale, which surface),
+the record steps, the targets and the divergence threshold. Compiled programs are cached in
+the process by structure alone (:func:`program_key`), so blocks that differ only in data
+share one compilation, and JAX's persistent cache (:func:`use_compilation_cache`) shares
+them between processes.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import sys
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from optbench.errors import OptbenchError
 from optbench.optimizers.base import PureOptimizer
 from optbench.tasks.base import Task
 
-TRAJECTORY_MAX_DIM = 3  # parameter paths are recorded for tasks of this dimension or less
+TRAJECTORY_MAX_DIM = 3  # parameter paths are recorded for flat parameters of this size or less
+NEVER = -1  # hit_step / divergence_step of something that did not happen
+
+
+class DataTooLarge(OptbenchError):
+    """A task's data does not fit the sweep's memory budget."""
+
+
+def record_schedule(steps: int, record_every: int | None = None, max_records: int = 200
+                    ) -> np.ndarray:
+    """The steps at which runs are recorded, from 0 to ``steps``.
+
+    With ``record_every``: 0, r, 2r, ... and ``steps``. Otherwise at most ``max_records``
+    points, half spaced evenly and half geometrically, so that both the first steps and the
+    late behaviour are visible, and the record does not grow with the step count.
+    """
+    if record_every:
+        return np.append(np.arange(0, steps, record_every), steps)
+    if steps < max_records:
+        return np.arange(steps + 1)
+    half = max_records // 2
+    points = np.concatenate([np.linspace(0, steps, max_records - half),
+                             np.geomspace(1, steps, half)])
+    return np.unique(np.round(points).astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -30,166 +65,244 @@ class RunSettings:
     """How every run of a block is performed and scored."""
 
     steps: int
-    record_every: int
+    record_every: int | None
     targets: tuple[float, ...]
     divergence_threshold: float
     float64: bool = False
+    max_records: int = 200
 
     @property
     def recorded_steps(self) -> np.ndarray:
-        """The steps at which f is recorded: 0, r, 2r, ... below ``steps``, then ``steps``."""
-        return np.append(np.arange(0, self.steps, self.record_every), self.steps)
+        return record_schedule(self.steps, self.record_every, self.max_records)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64 if self.float64 else np.float32)
 
 
 class Outcome(NamedTuple):
     """What one run produces (batched along a leading run axis by :func:`run_block`)."""
 
-    curve: jax.Array  # f - f_min at each recorded step
-    trajectory: jax.Array  # params at each recorded step; width 0 above TRAJECTORY_MAX_DIM
-    final: jax.Array  # f - f_min after the last step (at the frozen point if diverged)
-    best: jax.Array  # the lowest f - f_min seen before any divergence
-    hit_step: jax.Array  # first step at which f - f_min <= each target; -1 if never
-    diverged: jax.Array  # f became non-finite or exceeded the divergence threshold
+    curve: jax.Array  # the primary metric at each recorded step
+    metrics: dict[str, jax.Array]  # every evaluated metric at each recorded step
+    trajectory: jax.Array  # params at each recorded step; width 0 unless small and flat
+    final: jax.Array  # the primary metric after the last step (frozen point if diverged)
+    best: jax.Array  # the best primary metric seen before any divergence
+    hit_step: jax.Array  # first step at which each target was reached; -1 if never
+    diverged: jax.Array  # a metric became non-finite, or the primary one passed the threshold
     divergence_step: jax.Array  # the step at which it did; -1 if never
+    params: Any  # the final parameters (when kept), else None
 
 
 class _Carry(NamedTuple):
-    params: jax.Array
-    state: object
-    anchor: jax.Array  # the last recorded point whose f - f_min was valid: where a run freezes
+    params: Any
+    state: Any
+    anchor: Any  # the last recorded params whose metrics were valid: where a run freezes
+    anchor_metrics: dict[str, jax.Array]
     best: jax.Array
     hit_step: jax.Array
     diverged: jax.Array
     divergence_step: jax.Array
 
 
-def observe(carry: _Carry, gaps: jax.Array, steps: jax.Array, targets: np.ndarray,
-            threshold: float) -> _Carry:
-    """Score a stretch of consecutive ``f - f_min`` values taken at ``steps``.
-
-    Scoring a stretch at once keeps the bookkeeping out of the step loop (scoring inside
-    every step costs several times more). Values from the first non-finite or
-    above-``threshold`` one on count as diverged and are ignored for ``best`` and targets.
-    """
-    never = jnp.iinfo(jnp.int32).max
-    bad = ~jnp.isfinite(gaps) | (gaps > threshold)
-    first_bad = jnp.min(jnp.where(bad, steps, never))  # min-reductions: argmax is slow on CPU
-    valid = ~carry.diverged & (steps < first_bad)
-    reached = valid[:, None] & (gaps[:, None] <= targets[None, :])
-    first_hit = jnp.min(jnp.where(reached, steps[:, None], never), axis=0)
-    newly_diverged = (first_bad < never) & ~carry.diverged
+def _score(carry: _Carry, value: jax.Array, bad: jax.Array, step: jax.Array,
+           targets: jax.Array, maximize: bool) -> _Carry:
+    """Score the primary metric's ``value`` at ``step``; ``bad`` marks divergence there."""
+    diverged = carry.diverged | bad
+    valid = ~diverged
+    reached = valid & ((value >= targets) if maximize else (value <= targets))
+    better = jnp.maximum if maximize else jnp.minimum
     return carry._replace(
-        best=jnp.minimum(carry.best, jnp.min(jnp.where(valid, gaps, jnp.inf))),
-        hit_step=jnp.where((carry.hit_step < 0) & (first_hit < never), first_hit,
-                           carry.hit_step),
-        diverged=carry.diverged | (first_bad < never),
-        divergence_step=jnp.where(newly_diverged, first_bad, carry.divergence_step),
+        best=jnp.where(valid, better(carry.best, value), carry.best),
+        hit_step=jnp.where((carry.hit_step == NEVER) & reached, step, carry.hit_step),
+        diverged=diverged,
+        divergence_step=jnp.where(bad & ~carry.diverged, step, carry.divergence_step),
     )
 
 
-def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task,
-             settings: RunSettings):
-    """``run(hparams, seed, start_index) -> Outcome``: one run, all steps, pure.
+def _is_bad(value: jax.Array, threshold: jax.Array, maximize: bool) -> jax.Array:
+    bad = ~jnp.isfinite(value)
+    return bad if maximize else bad | (value > threshold)
 
-    Steps run in chunks of ``record_every``: f - f_min is recorded at each chunk's start and
-    the chunk is scored as a whole; a run that diverged is put back to its last valid
-    recorded point and stays there (frozen), flagged with the exact step it diverged at.
+
+def _records_path(params: Any) -> bool:
+    leaves = jax.tree.leaves(params)
+    return len(leaves) == 1 and leaves[0].ndim == 1 and leaves[0].size <= TRAJECTORY_MAX_DIM
+
+
+def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
+             keep_params: bool = False) -> Callable[..., Outcome]:
+    """``run(hparams, seed, start_index, task_args, schedule) -> Outcome``: one run, pure.
+
+    ``schedule`` holds the record steps (int32, from 0 to the last step), the targets and the
+    divergence threshold. At each record point the task is evaluated and scored; a task with
+    ``per_step_metric`` is also scored at every step, so its steps-to-target and divergence
+    step are exact. A run that diverged is put back to its last valid recorded point and stays
+    there (frozen), flagged with the step it diverged at; the other runs are not affected.
     """
-    dtype = jnp.float64 if settings.float64 else jnp.float32
-    targets = np.asarray(settings.targets)
-    record_trajectory = task.dim <= TRAJECTORY_MAX_DIM
-    full_chunks = settings.steps // settings.record_every
-    remainder = settings.steps - full_chunks * settings.record_every
+    maximize, metric = task.maximize, task.metric
 
-    def run(hparams, seed, start_index) -> Outcome:
-        hparams = {k: jnp.asarray(v, dtype) for k, v in hparams.items()}
-        start_key, noise_key = jax.random.split(jax.random.key(seed))
-        noise_key = jax.random.fold_in(noise_key, start_index)
-        params = task.start(start_key, start_index).astype(dtype)
+    def cast(tree):
+        return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
 
-        def step(carry, t):
-            params, state = carry
-            value, grads = task.gradient(params, jax.random.fold_in(noise_key, t),
-                                         gradient_source)
-            updates, state = optimizer.update(grads, state, params, hparams)
-            return ((params + updates).astype(dtype), state), value - task.f_min
+    def run(hparams, seed, start_index, task_args, schedule) -> Outcome:
+        record_steps, targets = schedule["record_steps"], schedule["targets"]
+        threshold = schedule["threshold"]
+        hparams = cast(hparams)
+        init_key, step_key = jax.random.split(jax.random.key(seed))
+        step_key = jax.random.fold_in(step_key, start_index)
+        params = cast(task.init(task_args, init_key, start_index))
+        path = _records_path(params)
 
-        def advance(carry: _Carry, steps: jax.Array) -> tuple[_Carry, jax.Array]:
-            """Run ``steps``, score them, and freeze the run if it diverged in them."""
-            (params, state), gaps = jax.lax.scan(step, (carry.params, carry.state), steps)
-            scored = observe(carry, gaps, steps, targets, settings.divergence_threshold)
-            start_valid = ~scored.diverged | (steps[0] < scored.divergence_step)
-            anchor = jnp.where(start_valid & ~carry.diverged, carry.params, carry.anchor)
-            # A diverged run goes back to its last valid recorded point and stays there. Its
-            # state is left as it is: it only matters while the params move, and selecting it
-            # too costs more.
-            params = jnp.where(scored.diverged, anchor, params)
-            return scored._replace(params=params, state=state, anchor=anchor), gaps
+        def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
+            """Evaluate at a record point, score it, and freeze the run if it diverged."""
+            metrics = cast(task.evaluate(task_args, carry.params))
+            bad = _is_bad(metrics[metric], threshold, maximize)
+            for value in metrics.values():
+                bad = bad | ~jnp.isfinite(value)
+            carry = _score(carry, metrics[metric], bad, step, targets, maximize)
+            frozen = carry.diverged
+            keep = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor, carry.params)
+            metrics = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor_metrics,
+                                   metrics)
+            carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics)
+            return carry, (metrics, keep if path else jnp.zeros((0,), dtype))
 
-        def chunk(carry: _Carry, first_step: jax.Array, length: int = settings.record_every):
-            steps = first_step + jnp.arange(length, dtype=jnp.int32)
-            new, gaps = advance(carry, steps)
-            return new, (gaps[0], carry.params)
+        def step(t, carry: _Carry) -> _Carry:
+            value, grads = task.loss_and_grad(task_args, carry.params,
+                                              jax.random.fold_in(step_key, t), t,
+                                              gradient_source)
+            updates, state = optimizer.update(grads, carry.state, carry.params, hparams)
+            params = task.project(task_args, optax.apply_updates(carry.params, updates))
+            carry = carry._replace(params=params, state=state)
+            if task.per_step_metric:
+                carry = _score(carry, value, _is_bad(value, threshold, maximize), t, targets,
+                               maximize)
+            return carry
 
+        def interval(carry: _Carry, r: jax.Array) -> tuple[_Carry, tuple]:
+            carry = jax.lax.fori_loop(record_steps[r], record_steps[r + 1], step, carry)
+            return record(carry, record_steps[r + 1])
+
+        first_metrics = cast(task.evaluate(task_args, params))
         carry = _Carry(
             params=params,
             state=optimizer.init(params, hparams),
             anchor=params,
-            best=jnp.asarray(jnp.inf, dtype),
-            hit_step=jnp.full(targets.shape, -1, jnp.int32),
+            anchor_metrics=first_metrics,
+            best=jnp.asarray(-jnp.inf if maximize else jnp.inf, dtype),
+            hit_step=jnp.full(targets.shape, NEVER, jnp.int32),
             diverged=jnp.asarray(False),
-            divergence_step=jnp.asarray(-1, jnp.int32),
+            divergence_step=jnp.asarray(NEVER, jnp.int32),
         )
-        steps_done = full_chunks * settings.record_every
-        chunk_starts = jnp.arange(full_chunks, dtype=jnp.int32) * settings.record_every
-        carry, (gaps, path) = jax.lax.scan(chunk, carry, chunk_starts)
-        if remainder:  # a last, shorter chunk, recorded like the others
-            carry, (tail_gap, tail_start) = chunk(carry, jnp.int32(steps_done), remainder)
-            gaps, path = jnp.append(gaps, tail_gap), jnp.concatenate([path, tail_start[None]])
-        carry = observe(carry, (task.loss(carry.params) - task.f_min)[None],
-                        jnp.full(1, settings.steps, jnp.int32), targets,
-                        settings.divergence_threshold)
-        carry = carry._replace(params=jnp.where(carry.diverged, carry.anchor, carry.params))
-        final = task.loss(carry.params) - task.f_min
-        trajectory = (jnp.concatenate([path, carry.params[None]]) if record_trajectory
-                      else jnp.zeros((len(settings.recorded_steps), 0), dtype))
+        carry, first = record(carry, record_steps[0])
+        carry, rest = jax.lax.scan(interval, carry, jnp.arange(record_steps.shape[0] - 1))
+        metrics, trajectory = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]),
+                                           first, rest)
         return Outcome(
-            curve=jnp.append(gaps, final),
+            curve=metrics[metric],
+            metrics=metrics,
             trajectory=trajectory,
-            final=final,
+            final=metrics[metric][-1],
             best=carry.best,
             hit_step=carry.hit_step,
             diverged=carry.diverged,
             divergence_step=carry.divergence_step,
+            params=carry.params if keep_params else None,
         )
 
     return run
 
 
+# --------------------------------------------------------------------------------------
+# Running a block: programs, chunks, placement
+# --------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class BlockResult:
-    """The outcomes of every run of a block (numpy, run axis first) and the block's timings."""
+    """The outcomes of every run of a block (numpy, run axis first) and the block's timings.
+
+    ``compile_seconds`` is 0 when the block reused a program compiled earlier in this process
+    (``program_reused``)."""
 
     outcome: Outcome
     compile_seconds: float
     run_seconds: float
     chunk_size: int
     n_devices: int
+    program_reused: bool = False
 
 
-def bytes_per_run(task: Task, settings: RunSettings, state_copies: int = 4) -> int:
-    """A generous estimate of the device memory one run needs while the block runs."""
-    itemsize = 8 if settings.float64 else 4
-    recorded = len(settings.recorded_steps)
-    width = 1 + (task.dim if task.dim <= TRAJECTORY_MAX_DIM else 0)
-    return itemsize * (recorded * width + (state_copies + 2) * task.dim * settings.record_every
-                       ) + 64 * len(settings.targets) + 256
+@dataclass
+class ProgramCache:
+    """Compiled programs of this process, keyed by structure (see :func:`program_key`)."""
+
+    programs: dict[Hashable, Any]
+    compiled: int = 0  # how many programs this process compiled (a cache miss each)
+
+    def clear(self) -> None:
+        self.programs.clear()
+        self.compiled = 0
 
 
-def chunk_size_for(n_runs: int, task: Task, settings: RunSettings, max_memory_mb: float,
-                   n_devices: int = 1) -> int:
+PROGRAMS = ProgramCache({})
+
+
+def program_key(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
+                varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
+                chunk: int, devices: tuple, keep_params: bool) -> Hashable:
+    """What the compiled program depends on: the update rule, the task's structure, the
+    shapes of every argument and which hyperparameters vary. Not: values of data."""
+    shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
+    return (optimizer, type(task), task.program_key(gradient_source), np.dtype(dtype).str,
+            tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
+            n_records, n_targets, chunk, devices, keep_params)
+
+
+def _cast_floats(tree: Any, dtype: Any) -> Any:
+    """Floating leaves to ``dtype``; integer and boolean leaves stay as they are."""
+    def cast(a):
+        a = np.asarray(a)
+        return a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a
+    return jax.tree.map(cast, tree)
+
+
+def _tree_bytes(tree: Any) -> int:
+    return sum(np.prod(np.shape(a), dtype=np.int64) * np.result_type(a).itemsize
+               for a in jax.tree.leaves(tree))
+
+
+def bytes_per_run(optimizer: PureOptimizer, gradient_source: str, task: Task, args: Any,
+                  dtype: Any, n_records: int, hparams: dict) -> int:
+    """An estimate of the device memory one run needs: its parameters about four times
+    (params, gradient, update, frozen anchor) plus the optimizer state, and its records."""
+    def shapes():
+        params = task.init(args, jax.random.key(0), jnp.int32(0))
+        params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+        hp = {k: jnp.asarray(v, dtype) for k, v in hparams.items()}
+        state = optimizer.init(params, hp)
+        return params, state, task.evaluate(args, params)
+
+    params, state, metrics = jax.eval_shape(shapes)
+    width = 0
+    leaves = jax.tree.leaves(params)
+    if len(leaves) == 1 and len(leaves[0].shape) == 1 and leaves[0].shape[0] <= 3:
+        width = leaves[0].shape[0]
+    records = n_records * (len(metrics) + width) * np.dtype(dtype).itemsize
+    return int(4 * _tree_bytes(params) + _tree_bytes(state) + records + 1024)
+
+
+def parameter_count(task: Task) -> int:
+    """How many numbers one run's parameters hold."""
+    args = _cast_floats(task.args("any"), np.float32)
+    params = jax.eval_shape(lambda: task.init(args, jax.random.key(0), jnp.int32(0)))
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+
+
+def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:
     """The most runs per chunk that fit ``max_memory_mb``, a multiple of ``n_devices``."""
-    fit = max(1, int(max_memory_mb * 2**20) // bytes_per_run(task, settings))
+    fit = max(1, int(max_memory_mb * 2**20) // per_run)
     size = min(n_runs, fit)
     return max(n_devices, size // n_devices * n_devices)
 
@@ -204,69 +317,126 @@ def run_block(
     start_indices: np.ndarray,
     max_memory_mb: float = 512.0,
     devices: list | None = None,
+    progress: Callable[[int], None] | None = None,
+    keep_params: bool = False,
 ) -> BlockResult:
     """Run every configuration of a block: ``hparams[k][i]``, ``seeds[i]``, ``start_indices[i]``.
 
-    Compile time (lowering + XLA compilation, once per block) and run time (every chunk,
-    up to its outputs on the host) are measured separately.
+    Compile time (lowering + XLA compilation, or 0 for a program reused from this process)
+    and run time (every chunk, up to its outputs on the host) are measured separately.
+    ``progress`` is called after each chunk with the optimizer steps it ran.
     """
     with jax.enable_x64(settings.float64):
-        devices = devices or jax.devices()
+        devices = list(devices or jax.devices())
+        dtype = settings.dtype
         n_runs = len(seeds)
-        size = chunk_size_for(n_runs, task, settings, max_memory_mb, len(devices))
-        n_chunks = math.ceil(n_runs / size)
-        dtype = np.float64 if settings.float64 else np.float32
+        task_args = _cast_floats(task.args(gradient_source), dtype)
+        data_bytes = _tree_bytes(task_args)
+        if data_bytes > max_memory_mb * 2**20:
+            raise DataTooLarge(f"{task.name}: its data takes {data_bytes / 2**20:.1f} MB, more "
+                               f"than max_memory_mb = {max_memory_mb:g}; raise max_memory_mb "
+                               "or use a smaller dataset")
         # Hyperparameters equal across the block stay scalars: vmapping them would make the
         # program recompute per run what is the same for all (e.g. Adam's b1**t).
         hparams = {k: np.asarray(v, dtype) for k, v in hparams.items()}
         varying = {k: v for k, v in hparams.items() if np.any(v != v[0])}
         fixed = {k: v[0] for k, v in hparams.items() if k not in varying}
-        inputs = (varying, np.asarray(seeds, np.uint32), np.asarray(start_indices, np.int32))
-        padded = jax.tree.map(lambda a: _pad(a, n_chunks * size), inputs)
-        place = _placement(devices)
-        run = make_run(optimizer, gradient_source, task, settings)
-        batched = jax.jit(jax.vmap(lambda v, s, i, f: run({**f, **v}, s, i),
-                                   in_axes=(0, 0, 0, None)))
+        record_steps = settings.recorded_steps
+        schedule = {"record_steps": record_steps.astype(np.int32),
+                    "targets": np.asarray(settings.targets, dtype),
+                    "threshold": np.asarray(settings.divergence_threshold, dtype)}
+        per_run = bytes_per_run(optimizer, gradient_source, task, task_args, dtype,
+                                len(record_steps), {**fixed, **{k: v[0] for k, v in
+                                                                varying.items()}})
+        budget = max_memory_mb * 2**20 - data_bytes
+        size = chunk_size_for(n_runs, per_run, budget / 2**20, len(devices))
+        mesh = Mesh(np.asarray(devices), ("runs",))
+        runs_sharding = NamedSharding(mesh, PartitionSpec("runs"))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        shared = _put((fixed, task_args, schedule), replicated)
 
-        def chunk(i):
-            runs = place(jax.tree.map(lambda a: a[i * size:(i + 1) * size], padded))
-            return (*runs, fixed)
-
+        key = program_key(optimizer, gradient_source, task, dtype, varying, fixed, task_args,
+                          len(record_steps), len(settings.targets), size,
+                          tuple(d.id for d in devices), keep_params)
+        reused = key in PROGRAMS.programs
         started = time.perf_counter()
-        compiled = batched.lower(*chunk(0)).compile()
+        if not reused:
+            run = make_run(optimizer, gradient_source, task, dtype, keep_params)
+            batched = jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
+                                       in_axes=(0, 0, 0, None, None, None)))
+            example = _put(_runs_slice(varying, seeds, start_indices, 0, size), runs_sharding)
+            PROGRAMS.programs[key] = batched.lower(*example, *shared).compile()
+            PROGRAMS.compiled += 1
+        compiled = PROGRAMS.programs[key]
         compile_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        # each chunk's outputs leave the device before the next chunk runs
-        outputs = [jax.device_get(compiled(*chunk(i))) for i in range(n_chunks)]
+        outputs = []
+        for first in range(0, n_runs, size):
+            inputs = _put(_runs_slice(varying, seeds, start_indices, first, size), runs_sharding)
+            outputs.append(_fetch(compiled(*inputs, *shared)))  # leaves the device at once
+            if progress is not None:
+                progress(min(size, n_runs - first) * settings.steps)
         run_seconds = time.perf_counter() - started
 
         outcome = jax.tree.map(lambda *parts: np.concatenate(parts)[:n_runs], *outputs)
-        return BlockResult(outcome, compile_seconds, run_seconds, size, len(devices))
+        return BlockResult(outcome, 0.0 if reused else compile_seconds, run_seconds, size,
+                           len(devices), reused)
 
 
-def _pad(array: np.ndarray, length: int) -> np.ndarray:
-    """Pad the run axis to ``length`` by repeating the last run (its results are dropped)."""
-    missing = length - len(array)
-    return np.concatenate([array, np.repeat(array[-1:], missing, axis=0)]) if missing else array
+def _runs_slice(varying: dict, seeds: np.ndarray, start_indices: np.ndarray, first: int,
+                size: int) -> tuple:
+    """Runs ``first .. first + size`` of the block; a short last chunk is padded by repeating
+    its last run (whose results are dropped), so every chunk has the program's shape."""
+    def part(a):
+        a = np.asarray(a)[first:first + size]
+        missing = size - len(a)
+        return np.concatenate([a, np.repeat(a[-1:], missing, axis=0)]) if missing else a
+    return (jax.tree.map(part, varying), part(np.asarray(seeds, np.uint32)),
+            part(np.asarray(start_indices, np.int32)))
 
 
-def _placement(devices: list):
-    """Put inputs on one device, or shard their run axis over a 1-D mesh of all devices."""
-    if len(devices) == 1:
-        return lambda tree: jax.device_put(tree, devices[0])
-    sharding = NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
-    return lambda tree: jax.device_put(tree, sharding)
+def _put(tree: Any, sharding: NamedSharding) -> Any:
+    """Host arrays as global device arrays with ``sharding``: every process passes the same
+    host data and contributes the shards of its own devices."""
+    def put(a):
+        a = np.asarray(a)
+        return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
+    return jax.tree.map(put, tree)
 
 
-def use_compilation_cache(directory: str | None = None) -> str:
-    """Keep compiled programs on disk (JAX's persistent cache), so that a block whose program
-    was compiled before — in an earlier sweep, or for another optimizer with the same update
-    rule (GD, SGD and mini-batch SGD on a noise-free task) — loads instead of compiling."""
-    import os
+def _fetch(tree: Any) -> Any:
+    """Device arrays to host numpy, gathered from every process when there are several."""
+    if jax.process_count() > 1:
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
 
-    directory = directory or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "optbench", "xla")
+
+def default_cache_folder() -> str:
+    """The platform's user cache folder for compiled programs."""
+    if sys.platform == "darwin":
+        root = os.path.expanduser("~/Library/Caches")
+    elif sys.platform == "win32":
+        root = os.environ.get("LOCALAPPDATA", os.path.expanduser("~\\AppData\\Local"))
+    else:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(root, "optbench", "xla")
+
+
+def use_compilation_cache(setting: bool | str = True) -> str | None:
+    """Keep compiled programs on disk (JAX's persistent cache), so that a program compiled in
+    an earlier process loads instead of compiling.
+
+    ``setting``: ``True`` for the platform's user cache folder, a folder, or ``False`` for
+    none. The environment variable ``OPTBENCH_COMPILE_CACHE`` (a folder, or ``off``) takes
+    precedence. Returns the folder in use, or ``None``.
+    """
+    env = os.environ.get("OPTBENCH_COMPILE_CACHE")
+    if env is not None:
+        setting = False if env.lower() in ("", "0", "off", "false", "no") else env
+    if setting is False:
+        return None
+    directory = default_cache_folder() if setting is True else str(setting)
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -1,33 +1,124 @@
-"""Synthetic surfaces from :mod:`landscapes` as tasks, with an optional gradient-noise model.
+"""Synthetic surfaces from :mod:`optbench.landscapes` as tasks, with a gradient-noise model.
 
 The noise model makes GD, SGD and mini-batch SGD differ on a surface the way they differ on
 data: each sample's gradient is the true gradient plus Gaussian noise of scale ``noise``, so
 one sample (SGD) sees scale ``noise``, a batch of ``batch_size`` samples sees
 ``noise / sqrt(batch_size)``, and the full batch (GD) sees the exact gradient.
+
+Resolution: the value returned with each gradient is the exact objective, so surfaces are
+scored at every step (``per_step_metric``). The noise scale, ``f_min``, the domain, the starts
+and *which* surface runs are program arguments: the surfaces of one dimension in a sweep form a
+family that one program serves, switching on the surface's index (an unbatched ``lax.switch``,
+so only the chosen branch runs).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import landscapes
+from optbench import landscapes
+from optbench.tasks import registry
+from optbench.validate import UNKNOWN_KEY, ConfigError, integer, name, number, table
 
 
 @dataclass(frozen=True)
+class SurfaceConfig:
+    """One ``[[tasks]]`` table of kind ``surface``."""
+
+    kind: ClassVar[str] = "surface"
+    landscape: str
+    dim: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    start: str | tuple[tuple[float, ...], ...] = "default"  # "default", "random" or points
+    starts: int = 1  # how many random starts (with start = "random")
+    noise: float = 0.0  # per-sample gradient noise scale
+    batch_size: int = 16  # samples per mini-batch (for the noise model)
+    name: str = ""
+
+    @property
+    def n_starts(self) -> int:
+        if self.start == "random":
+            return self.starts
+        return 1 if self.start == "default" else len(self.start)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+
+_FIELDS = {"landscape", "dim", "params", "start", "starts", "noise", "batch_size", "name"}
+
+
+def parse(raw: Mapping[str, Any], path: str) -> SurfaceConfig:
+    table(raw, path, _FIELDS)
+    landscape = raw.get("landscape")
+    if landscape not in landscapes.names():
+        raise ConfigError(f"{path}.landscape", landscape,
+                          f"one of {', '.join(landscapes.names())}")
+    params = table(raw.get("params", {}), f"{path}.params", None)
+    try:
+        surface = landscapes.get(landscape, raw.get("dim"), **params)
+    except landscapes.LandscapeError as error:
+        found = error.found if error.found is not landscapes.base.UNKNOWN else UNKNOWN_KEY
+        raise ConfigError(f"{path}.{error.field}", found, error.allowed) from None
+    start = _start(raw.get("start", "default"), f"{path}.start", surface.dim)
+    n_random = integer(raw.get("starts", 1), f"{path}.starts", 1)
+    if n_random > 1 and start != "random":
+        raise ConfigError(f"{path}.starts", n_random, '1 unless start = "random"')
+    return SurfaceConfig(
+        landscape=landscape,
+        dim=surface.dim,
+        params=dict(surface.params),
+        start=start,
+        starts=n_random,
+        noise=number(raw.get("noise", 0.0), f"{path}.noise", low=0.0),
+        batch_size=integer(raw.get("batch_size", 16), f"{path}.batch_size", 1),
+        name=name(raw.get("name", f"{landscape}-{surface.dim}d"), f"{path}.name"),
+    )
+
+
+def _start(raw: Any, path: str, dim: int):
+    if raw in ("default", "random"):
+        return raw
+    points = [raw] if (isinstance(raw, list) and raw
+                       and all(isinstance(v, int | float) for v in raw)) else raw
+    if (isinstance(points, list) and points and all(isinstance(p, list) for p in points)
+            and all(len(p) == dim for p in points)):
+        return tuple(tuple(number(v, f"{path}[{i}]") for v in p) for i, p in enumerate(points))
+    raise ConfigError(path, raw, f'"default", "random", a point of {dim} numbers, '
+                                 "or a list of such points")
+
+
+def _identity(surface: landscapes.Landscape) -> tuple:
+    return surface.name, surface.dim, tuple(sorted(surface.params.items()))
+
+
+@dataclass(frozen=True, eq=False)
 class SurfaceTask:
-    """A landscape, its starts, and the scale of per-sample gradient noise."""
+    """A landscape, its starts, and the scale of per-sample gradient noise.
+
+    ``family`` lists the surfaces of this dimension that share the compiled program (by
+    default just this one); ``surface`` must be among them.
+    """
+
+    kind: ClassVar[str] = "surface"
+    metric: ClassVar[str] = "f_gap"
+    maximize: ClassVar[bool] = False
+    per_step_metric: ClassVar[bool] = True
 
     surface: landscapes.Landscape
     starts: np.ndarray | None = None  # (K, dim) fixed starts; None: random in the domain
     n_random_starts: int = 1
     noise: float = 0.0
     batch_size: int = 1
-    label: str = field(default="")
+    label: str = ""
+    family: tuple[landscapes.Landscape, ...] = ()
 
     @property
     def name(self) -> str:
@@ -47,30 +138,58 @@ class SurfaceTask:
     def n_starts(self) -> int:
         return self.n_random_starts if self.starts is None else len(self.starts)
 
-    def start(self, key: jax.Array, start_index: jax.Array) -> jax.Array:
+    @property
+    def _family(self) -> tuple[landscapes.Landscape, ...]:
+        return self.family or (self.surface,)
+
+    def program_key(self, gradient_source: str) -> Hashable:
+        n_fixed = 1 if self.starts is None else len(self.starts)
+        return ("surface", tuple(_identity(s) for s in self._family), n_fixed)
+
+    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
+        low, high = self.surface.domain
+        index = [_identity(s) for s in self._family].index(_identity(self.surface))
+        return {
+            "index": np.int32(index),
+            "f_min": np.float64(self.f_min),
+            "noise": np.float64(self.noise_scale(gradient_source)),
+            "low": np.asarray(low), "high": np.asarray(high),
+            "starts": (np.zeros((1, self.dim)) if self.starts is None
+                       else np.asarray(self.starts, float)),
+            "random": np.bool_(self.starts is None),
+        }
+
+    def value(self, args, params: jax.Array) -> jax.Array:
+        """f(params) - f_min, on whichever surface of the family ``args`` names."""
+        branches = [s.fn for s in self._family]
+        f = branches[0](params) if len(branches) == 1 else jax.lax.switch(
+            args["index"], branches, params)
+        return f - args["f_min"]
+
+    def init(self, args, key: jax.Array, start_index: jax.Array) -> jax.Array:
         """A fixed start, or a uniform draw from the domain keyed by (seed, start index).
 
         The uniform numbers are drawn in float32 whatever the run's precision, so that float32
         and float64 sweeps with the same seeds start from the same points (to float32
         rounding)."""
-        dtype = jnp.result_type(float)
-        if self.starts is not None:
-            return jnp.asarray(self.starts, dtype)[start_index]
-        low, high = (jnp.asarray(bound, dtype) for bound in self.surface.domain)
+        low, high = args["low"], args["high"]
         u = jax.random.uniform(jax.random.fold_in(key, start_index), (self.dim,), jnp.float32)
-        return low + u.astype(dtype) * (high - low)
+        drawn = low + u.astype(low.dtype) * (high - low)
+        fixed = jnp.take(args["starts"], start_index, axis=0, mode="clip")
+        return jnp.where(args["random"], drawn, fixed)
 
-    def loss(self, params: jax.Array) -> jax.Array:
-        return self.surface.fn(params)
+    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array,
+                      gradient_source: str) -> tuple[jax.Array, jax.Array]:
+        """The exact f - f_min and the gradient plus noise of the source's scale (in args)."""
+        del step, gradient_source  # the key is already folded with the step; scale in args
+        value, grad = jax.value_and_grad(self.value, argnums=1)(args, params)
+        return value, grad + args["noise"] * jax.random.normal(key, grad.shape, grad.dtype)
 
-    def gradient(
-        self, params: jax.Array, key: jax.Array, gradient_source: str
-    ) -> tuple[jax.Array, jax.Array]:
-        value, grad = jax.value_and_grad(self.surface.fn)(params)
-        scale = self.noise_scale(gradient_source)
-        if scale == 0.0:
-            return value, grad
-        return value, grad + scale * jax.random.normal(key, grad.shape, grad.dtype)
+    def evaluate(self, args, params: jax.Array) -> dict[str, jax.Array]:
+        return {"f_gap": self.value(args, params)}
+
+    def project(self, args, params: jax.Array) -> jax.Array:
+        return params
 
     def noise_scale(self, gradient_source: str) -> float:
         """The standard deviation of the gradient noise seen by ``gradient_source``."""
@@ -81,5 +200,33 @@ class SurfaceTask:
         return self.noise / math.sqrt(self.batch_size)
 
     def describe(self) -> dict:
-        return {"task": self.name, "landscape": self.surface.name, "dim": self.dim,
-                "noise": self.noise, "batch_size": self.batch_size}
+        return {"task": self.name, "kind": self.kind, "landscape": self.surface.name,
+                "dim": self.dim, "noise": self.noise, "batch_size": self.batch_size}
+
+
+def task_of(config: SurfaceConfig, family: tuple[landscapes.Landscape, ...] = ()
+            ) -> SurfaceTask:
+    surface = landscapes.get(config.landscape, config.dim, **config.params)
+    starts = None if config.start == "random" else np.asarray(
+        [surface.start] if config.start == "default" else config.start, float)
+    return SurfaceTask(surface, starts=starts, n_random_starts=config.starts,
+                       noise=config.noise, batch_size=config.batch_size, label=config.name,
+                       family=family)
+
+
+def build(configs: Sequence[SurfaceConfig]) -> list[SurfaceTask]:
+    """The surfaces of each dimension form one family, so they share compiled programs."""
+    surfaces = [landscapes.get(c.landscape, c.dim, **c.params) for c in configs]
+    families: dict[int, dict[tuple, landscapes.Landscape]] = {}
+    for surface in surfaces:
+        families.setdefault(surface.dim, {}).setdefault(_identity(surface), surface)
+    return [task_of(c, tuple(families[s.dim].values())) for c, s in zip(configs, surfaces,
+                                                                         strict=True)]
+
+
+SURFACE = registry.register(registry.TaskKind(
+    name="surface",
+    description="a synthetic landscape (optbench list landscapes) with optional gradient noise",
+    parse=parse,
+    build=build,
+))

@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 
 from optbench import optimizers
-from optbench.config import TaskConfig
 from optbench.engine.run import RunSettings, run_block
-from optbench.engine.sweep import make_task
 from optbench.optimizers.reference import VERIFY_LANDSCAPES, trajectory
+from tests.engine.helpers import surface_task
 
 STEPS, RECORD_EVERY, SEEDS = 200, 10, (0, 1, 2, 3)
 
 
 def _rosenbrock_sweep(name):
     spec = optimizers.get(name)
-    task = make_task(TaskConfig(landscape="rosenbrock", dim=2, start="random"))
+    task = surface_task(landscape="rosenbrock", dim=2, start="random")
     settings = RunSettings(steps=STEPS, record_every=RECORD_EVERY, targets=(1e-1, 1e-3),
                            divergence_threshold=1e10, float64=True)
     # 8 learning rates up to the one screened as non-chaotic, x 4 seeds (random starts)
@@ -40,15 +39,16 @@ def test_float64_sweep_equals_each_configuration_alone(name):
     spec, task, lr, seeds, outcome = _rosenbrock_sweep(name)
     tolerance = TOLERANCE.get(name, 1e-12)
     with jax.enable_x64(True):
+        args = jax.tree.map(jnp.asarray, task.args(spec.gradient))
         alone = jax.jit(lambda lr, x0: trajectory(
             optimizers.as_gradient_transformation(spec.pure, {**spec.defaults,
                                                               "learning_rate": lr}),
-            task.loss, x0, STEPS))
+            task.surface.fn, x0, STEPS))
         compared = 0
         for i in range(len(lr)):
-            x0 = task.start(jax.random.split(jax.random.key(int(seeds[i])))[0], 0)
+            x0 = task.init(args, jax.random.split(jax.random.key(int(seeds[i])))[0], 0)
             path = np.concatenate([np.asarray(x0)[None], np.asarray(alone(lr[i], x0))])
-            gaps = np.asarray(jax.vmap(task.loss)(jnp.asarray(path))) - task.f_min
+            gaps = np.asarray(jax.vmap(task.surface.fn)(jnp.asarray(path))) - task.f_min
             diverged_alone = not np.all(np.isfinite(gaps) & (gaps <= 1e10))
             assert bool(outcome.diverged[i]) == diverged_alone, i
             if diverged_alone:
