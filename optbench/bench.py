@@ -29,7 +29,7 @@ import pandas as pd
 
 import landscapes
 from optbench import optimizers
-from optbench.engine.run import RunSettings, run_block
+from optbench.engine.run import PROGRAMS, RunSettings, run_block
 from optbench.optimizers.reference import optax_pure
 from optbench.tasks import SurfaceTask
 
@@ -72,6 +72,7 @@ def _engine(grid: BenchGrid, reference: bool) -> Timing:
     lr = np.repeat(grid.learning_rates, len(grid.starts))
     start = np.tile(np.arange(len(grid.starts)), len(grid.learning_rates))
     run = compile_ = 0.0
+    PROGRAMS.clear()  # compile every round: compile time is part of what is measured
     for name in BENCH_OPTIMIZERS:
         spec = optimizers.get(name)
         hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()}

@@ -81,18 +81,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from optbench.config import example, load
+    from optbench.engine.distributed import initialize
 
     if (args.config is None) == (args.example is None):
         raise OptbenchError("give a CONFIG.toml or --example NAME (not both)")
-    return _sweep_and_report(example(args.example) if args.example else load(args.config), args)
+    config = example(args.example) if args.example else load(args.config)
+    initialize(args.coordinator, args.num_processes, args.process_id, args.distributed,
+               args.join_timeout)
+    return _sweep_and_report(config, args)
 
 
 def _sweep_and_report(config, args: argparse.Namespace) -> int:
+    import jax
+
     from optbench.analysis import tables_for
     from optbench.engine import run_sweep
 
     directory = run_sweep(config, args.out, force=args.force, yes=args.yes, quiet=args.quiet,
                           compile_cache=False if args.no_compile_cache else None)
+    if jax.process_index() != 0:
+        return 0  # process 0 writes and prints
     _, text = tables_for(directory)
     print(text)
     print(f"\nresults: {directory}/ (runs.parquet, curves.parquet, convergence.md/.csv/.tex)")
@@ -154,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="the sweep's TOML file")
     p.add_argument("--example", help="a config shipped with optbench instead of a file")
     _sweep_options(p)
+    cluster = p.add_argument_group("several processes (jax.distributed; see the README)")
+    cluster.add_argument("--coordinator", metavar="HOST:PORT",
+                         help="address of process 0, which every process connects to")
+    cluster.add_argument("--num-processes", type=int, metavar="N")
+    cluster.add_argument("--process-id", type=int, metavar="I")
+    cluster.add_argument("--distributed", action="store_true",
+                         help="read the three from SLURM (srun) or Open MPI (mpirun)")
+    cluster.add_argument("--join-timeout", type=int, default=60, metavar="SECONDS",
+                         help="how long to wait for the other processes (default 60)")
     p.set_defaults(func=cmd_sweep)
 
     p = command("table", help="convergence tables of a stored sweep")

@@ -169,8 +169,7 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             return carry, (metrics, keep if path else jnp.zeros((0,), dtype))
 
         def step(t, carry: _Carry) -> _Carry:
-            value, grads = task.loss_and_grad(task_args, carry.params,
-                                              jax.random.fold_in(step_key, t), t,
+            value, grads = task.loss_and_grad(task_args, carry.params, step_key, t,
                                               gradient_source)
             updates, state = optimizer.update(grads, carry.state, carry.params, hparams)
             params = task.project(task_args, optax.apply_updates(carry.params, updates))
@@ -361,9 +360,7 @@ def run_block(
         reused = key in PROGRAMS.programs
         started = time.perf_counter()
         if not reused:
-            run = make_run(optimizer, gradient_source, task, dtype, keep_params)
-            batched = jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
-                                       in_axes=(0, 0, 0, None, None, None)))
+            batched = batched_run(optimizer, gradient_source, task, dtype, keep_params)
             example = _put(_runs_slice(varying, seeds, start_indices, 0, size), runs_sharding)
             PROGRAMS.programs[key] = batched.lower(*example, *shared).compile()
             PROGRAMS.compiled += 1
@@ -382,6 +379,17 @@ def run_block(
         outcome = jax.tree.map(lambda *parts: np.concatenate(parts)[:n_runs], *outputs)
         return BlockResult(outcome, 0.0 if reused else compile_seconds, run_seconds, size,
                            len(devices), reused)
+
+
+def batched_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
+                keep_params: bool = False):
+    """The jitted program of a block: ``(varying, seeds, start_indices, fixed, task_args,
+    schedule) -> Outcome``, vmapped over the runs of ``varying``, ``seeds`` and
+    ``start_indices``; ``fixed`` hyperparameters, the task's data and the schedule are
+    shared by all runs."""
+    run = make_run(optimizer, gradient_source, task, dtype, keep_params)
+    return jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
+                            in_axes=(0, 0, 0, None, None, None)))
 
 
 def _runs_slice(varying: dict, seeds: np.ndarray, start_indices: np.ndarray, first: int,

@@ -54,7 +54,11 @@ class Task(Protocol):
 
     def loss_and_grad(self, args: Args, params: Params, key: jax.Array, step: jax.Array,
                       gradient_source: str) -> tuple[jax.Array, Params]:
-        """The loss and gradient of the batch drawn for ``step`` from ``key``."""
+        """The loss and gradient of the batch for ``step``: full batch for "full batch" (GD),
+        one example for "one sample" (SGD), a mini-batch otherwise. ``key`` is the run's key
+        for its whole stream of batches: draw step ``step``'s from
+        ``jax.random.fold_in(key, step)``, and only where randomness is needed (deriving a key
+        costs more than a small task's gradient)."""
         ...
 
     def evaluate(self, args: Args, params: Params) -> dict[str, jax.Array]:

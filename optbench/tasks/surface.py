@@ -180,10 +180,20 @@ class SurfaceTask:
 
     def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array,
                       gradient_source: str) -> tuple[jax.Array, jax.Array]:
-        """The exact f - f_min and the gradient plus noise of the source's scale (in args)."""
-        del step, gradient_source  # the key is already folded with the step; scale in args
+        """The exact f - f_min and the gradient plus noise of the source's scale (in args).
+
+        The scale is the same for every run of a block, so the ``lax.cond`` stays a branch
+        under ``vmap``: noise-free blocks (GD) skip drawing random numbers, which costs more
+        than a 2-D surface's gradient."""
+        del gradient_source  # its noise scale is in args
         value, grad = jax.value_and_grad(self.value, argnums=1)(args, params)
-        return value, grad + args["noise"] * jax.random.normal(key, grad.shape, grad.dtype)
+
+        def add_noise(g):
+            normal = jax.random.normal(jax.random.fold_in(key, step), g.shape, g.dtype)
+            return g + args["noise"] * normal
+
+        noisy = jax.lax.cond(args["noise"] > 0, add_noise, lambda g: g, grad)
+        return value, noisy
 
     def evaluate(self, args, params: jax.Array) -> dict[str, jax.Array]:
         return {"f_gap": self.value(args, params)}

@@ -95,7 +95,7 @@ def test_gradient_noise_separates_gd_sgd_and_minibatch():
     def noise_std(source):
         args = task.args(source)
         exact = jax.grad(task.value, argnums=1)(args, x)
-        grads = jax.vmap(lambda k: task.loss_and_grad(args, x, k, 0, source)[1])(keys)
+        grads = jax.vmap(lambda k: task.loss_and_grad(args, x, k, 3, source)[1])(keys)
         return float(jnp.std(grads - exact))
 
     assert noise_std("full batch") == 0.0

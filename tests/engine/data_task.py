@@ -1,0 +1,103 @@
+"""A small data-driven task for the engine's tests: linear regression with pytree params.
+
+Its dataset is an argument of the program, its gradient comes from a mini-batch drawn for
+each step, and it is scored on ``evaluate`` at record points (test loss), as a network is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optbench import validate
+from optbench.tasks import registry
+
+
+@dataclass(frozen=True)
+class RegressionConfig:
+    kind: ClassVar[str] = "test-regression"
+    n_train: int = 64
+    features: int = 3
+    batch_size: int = 8
+    name: str = "regression"
+
+    @property
+    def n_starts(self) -> int:
+        return 1
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "n_train": self.n_train, "features": self.features,
+                "batch_size": self.batch_size, "name": self.name}
+
+
+def parse(raw, path: str) -> RegressionConfig:
+    validate.table(raw, path, {"n_train", "features", "batch_size", "name"})
+    return RegressionConfig(
+        n_train=validate.integer(raw.get("n_train", 64), f"{path}.n_train", 2),
+        features=validate.integer(raw.get("features", 3), f"{path}.features", 1),
+        batch_size=validate.integer(raw.get("batch_size", 8), f"{path}.batch_size", 1),
+        name=validate.name(raw.get("name", "regression"), f"{path}.name"))
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionTask:
+    kind: ClassVar[str] = "test-regression"
+    metric: ClassVar[str] = "test_loss"
+    maximize: ClassVar[bool] = False
+    per_step_metric: ClassVar[bool] = False
+    config: RegressionConfig
+    n_starts: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def batch_size(self, gradient_source: str) -> int:
+        return {"full batch": self.config.n_train, "one sample": 1}.get(
+            gradient_source, self.config.batch_size)
+
+    def program_key(self, gradient_source: str):
+        return ("test-regression", self.config.features, self.batch_size(gradient_source))
+
+    def args(self, gradient_source: str) -> dict:
+        rng = np.random.default_rng(0)
+        n, d = self.config.n_train, self.config.features
+        w = np.arange(1, d + 1, dtype=float)
+        x, x_test = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+        return {"x": x, "y": x @ w + 0.5 + 0.1 * rng.normal(size=n),
+                "x_test": x_test, "y_test": x_test @ w + 0.5}
+
+    def init(self, args, key, start_index):
+        return {"w": jnp.zeros(args["x"].shape[1], args["x"].dtype),
+                "b": jnp.zeros((), args["x"].dtype)}
+
+    @staticmethod
+    def loss(params, x, y):
+        return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+    def loss_and_grad(self, args, params, key, step, gradient_source):
+        n = args["x"].shape[0]
+        size = self.batch_size(gradient_source)
+        rows = (jnp.arange(n) if size == n
+                else jax.random.randint(jax.random.fold_in(key, step), (size,), 0, n))
+        return jax.value_and_grad(self.loss)(params, args["x"][rows], args["y"][rows])
+
+    def evaluate(self, args, params):
+        return {"train_loss": self.loss(params, args["x"], args["y"]),
+                "test_loss": self.loss(params, args["x_test"], args["y_test"])}
+
+    def project(self, args, params):
+        return params
+
+    def describe(self) -> dict:
+        return {"task": self.name, "kind": self.kind, "n_train": self.config.n_train}
+
+
+if "test-regression" not in registry.names():
+    registry.register(registry.TaskKind(
+        name="test-regression", description="linear regression (tests only)", parse=parse,
+        build=lambda configs: [RegressionTask(c) for c in configs]))

@@ -1,0 +1,81 @@
+"""One sweep over two processes (jax.distributed on localhost) equals the same sweep in one."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pandas as pd
+
+CONFIG = """
+name = "dist"
+steps = 50
+seeds = 3
+float64 = true
+[[tasks]]
+landscape = "rosenbrock"
+start = "random"
+starts = 2
+[[tasks]]
+landscape = "himmelblau"
+start = "random"
+[optimizers.adam]
+learning_rate = [0.01, 0.1]
+[optimizers.gd]
+learning_rate = [0.001, 0.01]
+"""
+
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "OPTBENCH_COMPILE_CACHE": "off"}
+
+
+def _sweep(config, out, *extra):
+    return [sys.executable, "-m", "optbench.cli", "sweep", str(config), "--out", str(out),
+            "--quiet", *extra]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_write_the_same_results_as_one(tmp_path):
+    config = tmp_path / "dist.toml"
+    config.write_text(CONFIG)
+    one = subprocess.run(_sweep(config, tmp_path / "one"), env=ENV, capture_output=True,
+                         text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    cluster = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
+    processes = [subprocess.Popen(_sweep(config, tmp_path / "two", *cluster, "--process-id",
+                                         str(i)), env=ENV, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert "results:" in outputs[0][0] and "results:" not in outputs[1][0]  # process 0 reports
+    single = pd.read_parquet(tmp_path / "one" / "runs.parquet").drop(columns="wall_time")
+    double = pd.read_parquet(tmp_path / "two" / "runs.parquet").drop(columns="wall_time")
+    pd.testing.assert_frame_equal(single, double, rtol=1e-12)
+    meta = pd.read_json(tmp_path / "two" / "meta.json", typ="series")
+    assert meta["process_count"] == 2 and meta["device_count"] == 2
+
+
+def test_a_coordinator_out_of_reach_is_a_one_line_error_and_writes_nothing(tmp_path):
+    config = tmp_path / "dist.toml"
+    config.write_text(CONFIG)
+    out = subprocess.run(_sweep(config, tmp_path / "none", "--coordinator",
+                                f"127.0.0.1:{_free_port()}", "--num-processes", "2",
+                                "--process-id", "1", "--join-timeout", "1"),
+                         env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("optbench: error: could not reach the coordinator")
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "none").exists()
+
+
+def test_num_processes_without_a_coordinator_is_refused(tmp_path):
+    config = tmp_path / "dist.toml"
+    config.write_text(CONFIG)
+    out = subprocess.run(_sweep(config, tmp_path / "none", "--num-processes", "2"), env=ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "go together" in out.stderr
+    assert not (tmp_path / "none").exists()

@@ -1,0 +1,188 @@
+"""Engine v2: data-driven pytree tasks, shared programs, bundled rules, bounded records."""
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from optbench import optimizers
+from optbench.config import ConfigError, parse
+from optbench.engine.run import (
+    PROGRAMS,
+    DataTooLarge,
+    RunSettings,
+    batched_run,
+    record_schedule,
+    run_block,
+)
+from optbench.engine.sweep import run_sweep
+from optbench.tasks import registry
+from tests.engine import data_task
+from tests.engine.helpers import surface_task
+
+
+def _regression(**fields):
+    return registry.build([registry.parse({"kind": "test-regression", **fields}, "t")])[0]
+
+
+def _settings(steps=60, **kwargs):
+    return RunSettings(steps=steps, record_every=kwargs.pop("record_every", 10),
+                       targets=(1.0, 0.1), divergence_threshold=1e6, float64=True, **kwargs)
+
+
+def _regression_block(name="minibatch", lrs=(0.05,), seeds=(0,), task=None, **kwargs):
+    spec = optimizers.get(name)
+    task = task or _regression()
+    lr = np.repeat(np.asarray(lrs, float), len(seeds))
+    hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
+    result = run_block(spec.pure, spec.gradient, task, _settings(), hparams,
+                       np.tile(seeds, len(lrs)), np.zeros(len(lr), int), **kwargs)
+    return task, result.outcome
+
+
+def test_the_dataset_is_an_argument_not_a_constant_of_the_program():
+    spec = optimizers.get("adam")
+    sizes = {}
+    for n in (16, 4096):
+        task = _regression(n_train=n)
+        args = task.args("any")
+        schedule = {"record_steps": np.arange(0, 11, 5, dtype=np.int32),
+                    "targets": np.ones(2, np.float32), "threshold": np.float32(1e6)}
+        lowered = batched_run(spec.pure, "any", task, np.float32).lower(
+            {"learning_rate": np.ones(2, np.float32)}, np.zeros(2, np.uint32),
+            np.zeros(2, np.int32), {k: np.float32(v) for k, v in spec.defaults.items()
+                                    if k != "learning_rate"},
+            data_task_args(args), schedule)
+        sizes[n] = len(lowered.as_text())
+    # 4096 x 3 float32 numbers as a constant would add ~100 kB of text; shapes add a few chars
+    assert abs(sizes[4096] - sizes[16]) < 200, sizes
+
+
+def data_task_args(args):
+    return {k: np.asarray(v, np.float32) for k, v in args.items()}
+
+
+def test_minibatches_are_drawn_per_step_and_metrics_come_from_evaluate():
+    # the start is the same for every seed: seeds differ only in the batches they draw
+    task, full = _regression_block(name="gd", seeds=(0, 1), keep_params=True)
+    _, mini = _regression_block(name="minibatch", seeds=(0, 1), keep_params=True)
+    np.testing.assert_array_equal(full.curve[0], full.curve[1])
+    assert not np.array_equal(mini.curve[0], mini.curve[1])
+    assert set(mini.metrics) == {"train_loss", "test_loss"}
+    np.testing.assert_array_equal(mini.curve, mini.metrics["test_loss"])
+    assert mini.curve.shape == (2, len(_settings().recorded_steps))
+    # the last record is evaluate() at the final parameters
+    args = task.args("mini-batch")
+    for run in range(2):
+        params = {k: v[run] for k, v in mini.params.items()}
+        with jax.enable_x64(True):
+            expected = task.evaluate(args, params)
+        for name, curve in mini.metrics.items():
+            np.testing.assert_allclose(curve[run, -1], expected[name], rtol=1e-12)
+    assert mini.final[0] < mini.curve[0, 0] / 10  # it learns
+
+
+def test_divergence_of_a_data_task_is_flagged_at_its_record_point():
+    _, out = _regression_block(name="gd", lrs=(0.05, 3.0))
+    assert out.diverged.tolist() == [False, True]
+    steps = _settings().recorded_steps
+    step = int(out.divergence_step[1])
+    assert step in steps
+    before, after = out.curve[1, steps < step], out.curve[1, steps >= step]
+    assert np.all(np.isfinite(before) & (before <= 1e6))
+    # frozen at the last valid record point from the divergence on
+    assert np.all(after == before[-1]) and out.final[1] == before[-1]
+
+
+def test_a_dataset_larger_than_the_memory_budget_is_refused_before_compiling():
+    compiled = PROGRAMS.compiled
+    with pytest.raises(DataTooLarge, match=r"regression: its data takes .* MB, more than "
+                                           r"max_memory_mb = 0.01"):
+        _regression_block(task=_regression(n_train=2000), max_memory_mb=0.01)
+    assert PROGRAMS.compiled == compiled
+
+
+def _sweep_config(name, optimizers_, tasks, steps=40, **extra):
+    return {"name": name, "steps": steps, "seeds": 2, "float64": True, "tasks": tasks,
+            "optimizers": optimizers_, "compile_cache": False, **extra}
+
+
+NOISY_AND_PLAIN = [{"landscape": "sphere", "dim": 2, "noise": 1.0, "start": "random"},
+                   {"landscape": "rosenbrock", "dim": 2, "start": "random"}]
+
+
+def test_blocks_that_differ_only_in_data_share_one_program(tmp_path):
+    PROGRAMS.clear()
+    run_sweep(_sweep_config("share", {"gd": {}, "sgd": {}, "minibatch": {}},
+                            NOISY_AND_PLAIN), tmp_path / "a", quiet=True)
+    assert PROGRAMS.compiled == 1  # 6 blocks: one rule, two surfaces of one dimension
+    # another sweep whose blocks differ only in data (learning rates, targets, noise)
+    run_sweep(_sweep_config("share2", {"adam": {"learning_rate": [0.1, 0.2]}},
+                            [dict(t, noise=0.5) for t in NOISY_AND_PLAIN],
+                            targets=[0.5]), tmp_path / "b", quiet=True)
+    run_sweep(_sweep_config("share3", {"adam": {"learning_rate": [0.3, 0.4]}},
+                            NOISY_AND_PLAIN, targets=[0.25]), tmp_path / "c", quiet=True)
+    assert PROGRAMS.compiled == 2
+    meta = pd.read_json(tmp_path / "a" / "meta.json", typ="series")
+    assert sum(not b["program_reused"] for b in meta["blocks"].values()) == 1
+
+
+def test_bundled_rules_give_each_optimizer_its_own_numbers(tmp_path):
+    # a convex surface, so that ulp-level differences between programs stay ulp-level
+    tasks = [{"landscape": "ill_conditioned_quadratic", "dim": 4, "start": "random",
+              "starts": 2}]
+    names = ("gd", "momentum", "adagrad", "rmsprop_centered", "adam")
+    lrs = {"learning_rate": [1e-3, 1e-2]}
+    together = run_sweep(_sweep_config("bundle", {n: lrs for n in names}, tasks),
+                         tmp_path / "all", quiet=True)
+    runs = pd.read_parquet(together / "runs.parquet")
+    for name in names:
+        alone = run_sweep(_sweep_config(name, {name: lrs}, tasks), tmp_path / name, quiet=True)
+        expected = pd.read_parquet(alone / "runs.parquet").drop(columns="wall_time")
+        got = runs[runs.optimizer == name].reset_index(drop=True)[expected.columns]
+        pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+
+
+def test_records_stay_bounded_and_show_early_and_late_steps():
+    schedule = record_schedule(10**8)
+    assert len(schedule) <= 200 and schedule[0] == 0 and schedule[-1] == 10**8
+    assert np.all(np.diff(schedule) > 0)
+    assert set(range(7)) <= set(schedule)  # the first steps, one by one
+    assert np.max(np.diff(schedule)) <= 10**8 / 90  # and evenly through the end
+    assert record_schedule(50).tolist() == list(range(51))
+    assert record_schedule(95, record_every=10).tolist() == [*range(0, 91, 10), 95]
+
+
+def test_a_long_run_records_at_most_max_records_points():
+    spec = optimizers.get("gd")
+    task = surface_task(landscape="sphere", dim=2)
+    settings = RunSettings(steps=200_000, record_every=None, targets=(1e-3,),
+                           divergence_threshold=1e6, max_records=50)
+    out = run_block(spec.pure, spec.gradient, task, settings, {"learning_rate": np.full(2, 1e-4)},
+                    np.arange(2), np.zeros(2, int)).outcome
+    assert out.curve.shape == (2, len(settings.recorded_steps)) and out.curve.shape[1] <= 50
+    assert out.hit_step[0, 0] > 0  # exact per-step scoring whatever the record spacing
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"kind": "cnn"}, r"tasks\[0\].kind: found 'cnn'; allowed one of surface"),
+    ({"kind": "test-regression", "landscape": "sphere"},
+     r"tasks\[0\].landscape: unknown key; allowed keys batch_size, features, n_train, name"),
+    ({"landscape": "sphere", "n_train": 5},
+     r"tasks\[0\].n_train: unknown key; allowed keys batch_size, dim, landscape"),
+])
+def test_task_kinds_and_their_fields_are_checked(table, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(_sweep_config("bad", {"gd": {}}, [table]))
+
+
+def test_data_task_runs_through_a_sweep_and_records_its_metrics(tmp_path):
+    folder = run_sweep(_sweep_config("data", {"adam": {"learning_rate": [0.05]}},
+                                     [{"kind": "test-regression"}], steps=30),
+                       tmp_path / "d", quiet=True)
+    runs = pd.read_parquet(folder / "runs.parquet")
+    curves = pd.read_parquet(folder / "curves.parquet")
+    assert set(runs["metric"]) == {"test_loss"} and "final_train_loss" in runs
+    assert {"train_loss", "test_loss"} <= set(curves.columns)
+    assert not (folder / "trajectories.parquet").exists()
+    assert data_task.RegressionTask.kind in set(runs["kind"])
