@@ -47,6 +47,14 @@ def landscape_table(kind: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def task_table() -> pd.DataFrame:
+    """One row per task kind usable in a ``[[tasks]]`` table (``kind = ...``)."""
+    from optbench.tasks import registry
+
+    return pd.DataFrame([{"kind": name, "what it is": registry.get(name).description}
+                         for name in registry.names()])
+
+
 def _print_table(title: str, table: pd.DataFrame) -> None:
     print(f"\n{title}")
     print(table.to_string(index=False))
@@ -57,6 +65,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         _print_table("Optimizers", optimizer_table())
     if args.what in ("all", "landscapes"):
         _print_table("Landscapes", landscape_table(args.kind))
+    if args.what in ("all", "tasks"):
+        _print_table("Task kinds", task_table())
     return 0
 
 
@@ -145,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     command = functools.partial(commands.add_parser, parents=[debug])
 
-    p = command("list", help="list the optimizers and landscapes")
-    p.add_argument("what", nargs="?", choices=["all", "optimizers", "landscapes"], default="all")
+    p = command("list", help="list the optimizers, landscapes and task kinds")
+    p.add_argument("what", nargs="?", choices=["all", "optimizers", "landscapes", "tasks"],
+                   default="all")
     p.add_argument("--kind", help="only landscapes of this class")
     p.set_defaults(func=cmd_list)
 

@@ -354,17 +354,24 @@ def run_block(
         replicated = NamedSharding(mesh, PartitionSpec())
         shared = _put((fixed, task_args, schedule), replicated)
 
-        key = program_key(optimizer, gradient_source, task, dtype, varying, fixed, task_args,
-                          len(record_steps), len(settings.targets), size,
-                          tuple(d.id for d in devices), keep_params)
-        reused = key in PROGRAMS.programs
         started = time.perf_counter()
-        if not reused:
-            batched = batched_run(optimizer, gradient_source, task, dtype, keep_params)
-            example = _put(_runs_slice(varying, seeds, start_indices, 0, size), runs_sharding)
-            PROGRAMS.programs[key] = batched.lower(*example, *shared).compile()
-            PROGRAMS.compiled += 1
-        compiled = PROGRAMS.programs[key]
+        reused = True
+        while True:  # at most a few rounds: until the compiled program's memory fits
+            key = program_key(optimizer, gradient_source, task, dtype, varying, fixed,
+                              task_args, len(record_steps), len(settings.targets), size,
+                              tuple(d.id for d in devices), keep_params)
+            if key not in PROGRAMS.programs:
+                reused = False
+                batched = batched_run(optimizer, gradient_source, task, dtype, keep_params)
+                example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
+                               runs_sharding)
+                PROGRAMS.programs[key] = batched.lower(*example, *shared).compile()
+                PROGRAMS.compiled += 1
+            compiled = PROGRAMS.programs[key]
+            smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices))
+            if smaller >= size:
+                break
+            size = smaller
         compile_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -379,6 +386,21 @@ def run_block(
         outcome = jax.tree.map(lambda *parts: np.concatenate(parts)[:n_runs], *outputs)
         return BlockResult(outcome, 0.0 if reused else compile_seconds, run_seconds, size,
                            len(devices), reused)
+
+
+def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> int:
+    """A chunk size whose program fits ``budget`` bytes, from the compiled program's own
+    memory analysis where the backend gives one (the estimate chose ``size``)."""
+    try:
+        stats = compiled.memory_analysis()
+        used = (stats.temp_size_in_bytes + stats.argument_size_in_bytes
+                + stats.output_size_in_bytes)
+    except (AttributeError, NotImplementedError, RuntimeError):  # not every backend has it
+        return size
+    if used <= budget or size <= n_devices:
+        return size
+    fit = int(size * budget / used) // n_devices * n_devices
+    return max(n_devices, min(fit, size - n_devices))
 
 
 def batched_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
