@@ -94,29 +94,33 @@ class Outcome(NamedTuple):
     params: Any  # the final parameters (when kept), else None
 
 
-class _Carry(NamedTuple):
-    params: Any
-    state: Any
-    anchor: Any  # the last recorded params whose metrics were valid: where a run freezes
-    anchor_metrics: dict[str, jax.Array]
+class _Score(NamedTuple):
     best: jax.Array
     hit_step: jax.Array
     diverged: jax.Array
     divergence_step: jax.Array
 
 
-def _score(carry: _Carry, value: jax.Array, bad: jax.Array, step: jax.Array,
-           targets: jax.Array, maximize: bool) -> _Carry:
+class _Carry(NamedTuple):
+    params: Any
+    state: Any
+    anchor: Any  # the last recorded params whose metrics were valid: where a run freezes
+    anchor_metrics: dict[str, jax.Array]
+    score: _Score
+
+
+def _score(score: _Score, value: jax.Array, bad: jax.Array, step: jax.Array,
+           targets: jax.Array, maximize: bool) -> _Score:
     """Score the primary metric's ``value`` at ``step``; ``bad`` marks divergence there."""
-    diverged = carry.diverged | bad
+    diverged = score.diverged | bad
     valid = ~diverged
     reached = valid & ((value >= targets) if maximize else (value <= targets))
     better = jnp.maximum if maximize else jnp.minimum
-    return carry._replace(
-        best=jnp.where(valid, better(carry.best, value), carry.best),
-        hit_step=jnp.where((carry.hit_step == NEVER) & reached, step, carry.hit_step),
+    return _Score(
+        best=jnp.where(valid, better(score.best, value), score.best),
+        hit_step=jnp.where((score.hit_step == NEVER) & reached, step, score.hit_step),
         diverged=diverged,
-        divergence_step=jnp.where(bad & ~carry.diverged, step, carry.divergence_step),
+        divergence_step=jnp.where(bad & ~score.diverged, step, score.divergence_step),
     )
 
 
@@ -160,27 +164,35 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             bad = _is_bad(metrics[metric], threshold, maximize)
             for value in metrics.values():
                 bad = bad | ~jnp.isfinite(value)
-            carry = _score(carry, metrics[metric], bad, step, targets, maximize)
-            frozen = carry.diverged
+            score = _score(carry.score, metrics[metric], bad, step, targets, maximize)
+            frozen = score.diverged
             keep = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor, carry.params)
             metrics = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor_metrics,
                                    metrics)
-            carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics)
+            carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics, score=score)
             return carry, (metrics, keep if path else jnp.zeros((0,), dtype))
 
-        def step(t, carry: _Carry) -> _Carry:
-            value, grads = task.loss_and_grad(task_args, carry.params, step_key, t,
-                                              gradient_source)
-            updates, state = optimizer.update(grads, carry.state, carry.params, hparams)
-            params = task.project(task_args, optax.apply_updates(carry.params, updates))
-            carry = carry._replace(params=params, state=state)
+        def step(t, inner: tuple) -> tuple:
+            """One optimizer step; the loop carries only what a step changes."""
+            params, state, score = inner
+            value, grads = task.loss_and_grad(task_args, params, step_key, t, gradient_source)
+            updates, state = optimizer.update(grads, state, params, hparams)
+            params = task.project(task_args, optax.apply_updates(params, updates))
             if task.per_step_metric:
-                carry = _score(carry, value, _is_bad(value, threshold, maximize), t, targets,
+                score = _score(score, value, _is_bad(value, threshold, maximize), t, targets,
                                maximize)
-            return carry
+            return params, state, score
 
         def interval(carry: _Carry, r: jax.Array) -> tuple[_Carry, tuple]:
-            carry = jax.lax.fori_loop(record_steps[r], record_steps[r + 1], step, carry)
+            if task.per_step_metric:
+                params, state, score = jax.lax.fori_loop(
+                    record_steps[r], record_steps[r + 1], step,
+                    (carry.params, carry.state, carry.score))
+            else:
+                params, state, _ = jax.lax.fori_loop(
+                    record_steps[r], record_steps[r + 1], step, (carry.params, carry.state, ()))
+                score = carry.score
+            carry = carry._replace(params=params, state=state, score=score)
             return record(carry, record_steps[r + 1])
 
         first_metrics = cast(task.evaluate(task_args, params))
@@ -189,10 +201,12 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             state=optimizer.init(params, hparams),
             anchor=params,
             anchor_metrics=first_metrics,
-            best=jnp.asarray(-jnp.inf if maximize else jnp.inf, dtype),
-            hit_step=jnp.full(targets.shape, NEVER, jnp.int32),
-            diverged=jnp.asarray(False),
-            divergence_step=jnp.asarray(NEVER, jnp.int32),
+            score=_Score(
+                best=jnp.asarray(-jnp.inf if maximize else jnp.inf, dtype),
+                hit_step=jnp.full(targets.shape, NEVER, jnp.int32),
+                diverged=jnp.asarray(False),
+                divergence_step=jnp.asarray(NEVER, jnp.int32),
+            ),
         )
         carry, first = record(carry, record_steps[0])
         carry, rest = jax.lax.scan(interval, carry, jnp.arange(record_steps.shape[0] - 1))
@@ -203,10 +217,10 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             metrics=metrics,
             trajectory=trajectory,
             final=metrics[metric][-1],
-            best=carry.best,
-            hit_step=carry.hit_step,
-            diverged=carry.diverged,
-            divergence_step=carry.divergence_step,
+            best=carry.score.best,
+            hit_step=carry.score.hit_step,
+            diverged=carry.score.diverged,
+            divergence_step=carry.score.divergence_step,
             params=carry.params if keep_params else None,
         )
 
@@ -235,9 +249,10 @@ class BlockResult:
 
 @dataclass
 class ProgramCache:
-    """Compiled programs of this process, keyed by structure (see :func:`program_key`)."""
+    """Compiled programs of this process, keyed by structure (see :func:`program_key`),
+    each with the largest chunk size that fits the memory budget it was compiled under."""
 
-    programs: dict[Hashable, Any]
+    programs: dict[Hashable, tuple[Any, int]]
     compiled: int = 0  # how many programs this process compiled (a cache miss each)
 
     def clear(self) -> None:
@@ -276,6 +291,18 @@ def bytes_per_run(optimizer: PureOptimizer, gradient_source: str, task: Task, ar
                   dtype: Any, n_records: int, hparams: dict) -> int:
     """An estimate of the device memory one run needs: its parameters about four times
     (params, gradient, update, frozen anchor) plus the optimizer state, and its records."""
+    key = (optimizer, type(task), task.program_key(gradient_source), np.dtype(dtype).str,
+           n_records, tuple(sorted(hparams)))
+    if key not in _BYTES_PER_RUN:
+        _BYTES_PER_RUN[key] = _bytes_per_run(optimizer, task, args, dtype, n_records, hparams)
+    return _BYTES_PER_RUN[key]
+
+
+_BYTES_PER_RUN: dict[Hashable, int] = {}  # shapes are traced once per structure
+
+
+def _bytes_per_run(optimizer: PureOptimizer, task: Task, args: Any, dtype: Any,
+                   n_records: int, hparams: dict) -> int:
     def shapes():
         params = task.init(args, jax.random.key(0), jnp.int32(0))
         params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
@@ -294,9 +321,16 @@ def bytes_per_run(optimizer: PureOptimizer, gradient_source: str, task: Task, ar
 
 def parameter_count(task: Task) -> int:
     """How many numbers one run's parameters hold."""
-    args = _cast_floats(task.args("any"), np.float32)
-    params = jax.eval_shape(lambda: task.init(args, jax.random.key(0), jnp.int32(0)))
-    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+    key = (type(task), task.program_key("any"))
+    if key not in _PARAMETER_COUNT:
+        args = _cast_floats(task.args("any"), np.float32)
+        params = jax.eval_shape(lambda: task.init(args, jax.random.key(0), jnp.int32(0)))
+        _PARAMETER_COUNT[key] = sum(int(np.prod(leaf.shape))
+                                    for leaf in jax.tree.leaves(params))
+    return _PARAMETER_COUNT[key]
+
+
+_PARAMETER_COUNT: dict[Hashable, int] = {}
 
 
 def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:
@@ -365,10 +399,11 @@ def run_block(
                 batched = batched_run(optimizer, gradient_source, task, dtype, keep_params)
                 example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
                                runs_sharding)
-                PROGRAMS.programs[key] = batched.lower(*example, *shared).compile()
+                compiled = batched.lower(*example, *shared).compile()
                 PROGRAMS.compiled += 1
-            compiled = PROGRAMS.programs[key]
-            smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices))
+                smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices))
+                PROGRAMS.programs[key] = compiled, smaller
+            compiled, smaller = PROGRAMS.programs[key]
             if smaller >= size:
                 break
             size = smaller
