@@ -183,24 +183,26 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
                                maximize)
             return params, state, score
 
-        def interval(carry: _Carry, r: jax.Array) -> tuple[_Carry, tuple]:
+        def interval(carry: _Carry, bounds: tuple) -> tuple[_Carry, tuple]:
+            """The steps from the last record point to the next one, then that record."""
+            first, stop = bounds
             if task.per_step_metric:
                 params, state, score = jax.lax.fori_loop(
-                    record_steps[r], record_steps[r + 1], step,
-                    (carry.params, carry.state, carry.score))
+                    first, stop, step, (carry.params, carry.state, carry.score))
             else:
                 params, state, _ = jax.lax.fori_loop(
-                    record_steps[r], record_steps[r + 1], step, (carry.params, carry.state, ()))
+                    first, stop, step, (carry.params, carry.state, ()))
                 score = carry.score
             carry = carry._replace(params=params, state=state, score=score)
-            return record(carry, record_steps[r + 1])
+            return record(carry, stop)
 
-        first_metrics = cast(task.evaluate(task_args, params))
+        no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),
+                                  jax.eval_shape(task.evaluate, task_args, params))
         carry = _Carry(
             params=params,
             state=optimizer.init(params, hparams),
             anchor=params,
-            anchor_metrics=first_metrics,
+            anchor_metrics=no_metrics,
             score=_Score(
                 best=jnp.asarray(-jnp.inf if maximize else jnp.inf, dtype),
                 hit_step=jnp.full(targets.shape, NEVER, jnp.int32),
@@ -208,10 +210,9 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
                 divergence_step=jnp.asarray(NEVER, jnp.int32),
             ),
         )
-        carry, first = record(carry, record_steps[0])
-        carry, rest = jax.lax.scan(interval, carry, jnp.arange(record_steps.shape[0] - 1))
-        metrics, trajectory = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]),
-                                           first, rest)
+        # the first interval, [0, 0), has no steps: it records the start
+        previous = jnp.concatenate([record_steps[:1], record_steps[:-1]])
+        carry, (metrics, trajectory) = jax.lax.scan(interval, carry, (previous, record_steps))
         return Outcome(
             curve=metrics[metric],
             metrics=metrics,
