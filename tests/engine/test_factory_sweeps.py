@@ -58,7 +58,10 @@ def test_user_factory_by_path_with_an_option_matches_calling_it(tmp_path):
     config = _config(mine={"optimizer": "tests.engine.factories:damped_sign_descent",
                            "learning_rate": [1e-2, 3e-2], "damping": 0.25},
                      nag={"optax": "sgd", "learning_rate": 1e-4, "momentum": 0.9,
-                          "nesterov": True})
+                          "nesterov": True},
+                     # a built-in's optax options: its factory, by path
+                     rms={"optimizer": "optbench.optimizers:rmsprop", "learning_rate": 1e-3,
+                          "momentum": 0.5, "nesterov": True, "bias_correction": True})
     run_sweep(config, tmp_path, quiet=True, compile_cache=False)
     from tests.engine.factories import damped_sign_descent
 
@@ -72,6 +75,9 @@ def test_user_factory_by_path_with_an_option_matches_calling_it(tmp_path):
     np.testing.assert_allclose(path, _optax_path(optax.sgd(1e-4, 0.9, nesterov=True)),
                                rtol=1e-12, atol=1e-14)
     assert np.max(np.abs(path - _optax_path(optax.sgd(1e-4, 0.9)))) > 1e-9  # the option held
+    (path,) = _paths(tmp_path, "rms").values()
+    np.testing.assert_allclose(path, _optax_path(optax.rmsprop(
+        1e-3, momentum=0.5, nesterov=True, bias_correction=True)), rtol=1e-12, atol=1e-14)
 
 
 def test_factory_configs_round_trip_through_to_dict():
