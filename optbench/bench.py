@@ -27,8 +27,7 @@ import numpy as np
 import optax
 import pandas as pd
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 from optbench.engine.run import PROGRAMS, RunSettings, run_block
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask

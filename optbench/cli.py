@@ -31,7 +31,7 @@ def optimizer_table() -> pd.DataFrame:
 
 def landscape_table(kind: str | None = None) -> pd.DataFrame:
     """One row per registered landscape: class, supported dimensions, minimum."""
-    import landscapes
+    from optbench import landscapes
 
     rows = []
     for name in landscapes.names(kind=kind):

@@ -24,8 +24,8 @@ def test_list_filters_landscapes_by_kind(capsys):
 
 
 def test_package_reexports_landscapes():
-    import landscapes
     import optbench.landscapes
+    from optbench import landscapes
 
     assert optbench.landscapes is landscapes
 

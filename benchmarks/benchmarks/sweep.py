@@ -4,8 +4,7 @@ import time
 
 import numpy as np
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 from optbench.engine.run import RunSettings, run_block
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import landscapes
+from optbench import landscapes
 from optbench.optimizers.base import OptimizerSpec
 from optbench.optimizers.registry import get, names
 
