@@ -238,11 +238,17 @@ class ResultStore:
         config unless ``force``. A damaged or missing ``meta.json`` is rebuilt when the
         manifest shows that the folder holds this config's results. Close it when done."""
         store = cls(directory)
+        new_folder = not store.directory.exists()
+        new_lock = not (store.directory / LOCK).exists()
         store.lock()
         try:
             store._prepare(config, force, meta or {})
         except BaseException:
+            if new_lock:  # leave a refused folder as it was
+                (store.directory / LOCK).unlink(missing_ok=True)
             store.close()
+            if new_folder:
+                _remove_if_empty(store.directory)
             raise
         return store
 
