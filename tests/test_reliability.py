@@ -16,15 +16,14 @@ import pandas as pd
 import pytest
 
 from optbench.cli import main
-from optbench.engine import SweepTooLarge, run_sweep
-from optbench.engine.sweep import check_duration
 from optbench.config import parse
+from optbench.engine import SweepTooLarge, run_sweep
+from optbench.engine.sweep import NotEnoughMemory, check_duration
 from optbench.store import (
     LOCK,
     MANIFEST,
     ResultStore,
     StoreConflict,
-    StoreDamaged,
     StoreLocked,
     write_json,
 )
@@ -266,6 +265,13 @@ def test_a_long_sweep_asks_for_yes(tmp_path, capsys):
         check_duration(parse({"steps": 10**9, "seeds": 2000, "tasks": [{"landscape": "booth"}],
                               "optimizers": {"gd": {}}}), tmp_path)
     check_duration(parse(SMALL), tmp_path)  # short: no question
+
+
+def test_a_memory_budget_beyond_the_machine_is_refused(tmp_path):
+    with pytest.raises(NotEnoughMemory, match=r"max_memory_mb = 1e\+12 is more than this "
+                       r"machine has \(host [0-9.]+ GB"):
+        run_sweep({**SMALL, "max_memory_mb": 1e12}, tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out").exists()
 
 
 INTERRUPTIBLE = {

@@ -7,6 +7,7 @@ process runs the same blocks, each on its shard of the run axis, and only proces
 from __future__ import annotations
 
 import itertools
+import os
 import platform
 import subprocess
 import sys
@@ -57,6 +58,10 @@ class SweepTooLarge(OptbenchError, ValueError):
         self.seconds = seconds
 
 
+class NotEnoughMemory(OptbenchError, ValueError):
+    """The config's memory budget is more than the machine has."""
+
+
 def estimate_seconds(steps: int, directory: Path) -> tuple[float, float]:
     """The seconds ``steps`` optimizer steps should take, and the steps per second assumed:
     measured by the blocks already finished in ``directory`` if any, else
@@ -82,6 +87,27 @@ def check_duration(config: SweepConfig, directory: Path) -> None:
             f"the sweep runs {total:.3g} optimizer steps, about {_duration(seconds)} at "
             f"{rate:.2g} steps/s (more than {LONG_SWEEP_SECONDS // 60} minutes); pass --yes "
             "(yes=True) to run it", seconds)
+
+
+def machine_memory_mb(devices: list) -> tuple[float, str]:
+    """The memory a chunk may use on this machine: the smallest of the host's RAM and each
+    device's limit (where the backend reports one), and a description of both."""
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    limits, described = [host], [f"host {host / 1024:.1f} GB"]
+    stats = devices[0].memory_stats() if devices else None
+    if stats and stats.get("bytes_limit"):
+        limits.append(stats["bytes_limit"] / 2**20)
+        described.append(f"{devices[0].device_kind} {limits[-1] / 1024:.1f} GB")
+    return min(limits), ", ".join(described)
+
+
+def check_memory(config: SweepConfig, devices: list) -> None:
+    """Refuse a memory budget the machine does not have, before anything runs."""
+    available, described = machine_memory_mb(devices)
+    if config.max_memory_mb > available:
+        raise NotEnoughMemory(
+            f"max_memory_mb = {config.max_memory_mb:g} is more than this machine has "
+            f"({described}); lower max_memory_mb to at most {available:.0f}")
 
 
 def _duration(seconds: float) -> str:
@@ -196,6 +222,7 @@ def run_sweep(
         check_duration(config, directory)
     use_compilation_cache(config.compile_cache if compile_cache is None else compile_cache)
     devices = jax.devices()
+    check_memory(config, devices)
     writer = jax.process_index() == 0
     settings = settings_of(config)
     tasks = registry.build(config.tasks)
