@@ -153,8 +153,8 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     table = convergence_table(store.table("runs"), targets, steps)
     compile_seconds = {(b["task"], b["optimizer"]): b["compile_seconds"]
                        for b in meta["blocks"].values()}
-    table["compile_s"] = [compile_seconds[key] for key in zip(table["task"], table["optimizer"],
-                                                               strict=True)]
+    table["compile_s"] = [compile_seconds.get(key, np.nan)  # nan: meta.json was rebuilt
+                          for key in zip(table["task"], table["optimizer"], strict=True)]
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)
     text = markdown(table, targets, width) + "\n\n" + LEGEND

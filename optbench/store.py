@@ -301,8 +301,12 @@ class ResultStore:
     def lock(self) -> None:
         """Take the folder's exclusive lock (``flock``, released by the kernel if the process
         dies, so a lock file left by a killed sweep is stale and taken over)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise StoreConflict(f"cannot write into {self.directory} ({error.strerror}); "
+                                "choose a folder you can write to") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

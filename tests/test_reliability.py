@@ -3,6 +3,7 @@
 files follow the umask, reading commands do not write, a folder is locked, Ctrl-C stops in one
 line, and every bad option gets a one-line error."""
 
+import io
 import json
 import os
 import shutil
@@ -14,11 +15,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from tqdm import tqdm
 
 from optbench.cli import main
 from optbench.config import parse
 from optbench.engine import SweepTooLarge, run_sweep
-from optbench.engine.sweep import NotEnoughMemory, check_duration
+from optbench.engine.sweep import NotEnoughMemory, StepProgress, check_duration
 from optbench.store import (
     LOCK,
     MANIFEST,
@@ -272,6 +274,25 @@ def test_a_memory_budget_beyond_the_machine_is_refused(tmp_path):
                        r"machine has \(host [0-9.]+ GB"):
         run_sweep({**SMALL, "max_memory_mb": 1e12}, tmp_path / "out", quiet=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_progress_moves_within_a_chunk_at_the_measured_rate():
+    bar = tqdm(total=10_000, file=io.StringIO())
+    progress = StepProgress(bar)
+    progress.block(4000)
+    assert progress.estimate(now=50.0) == 0  # compiling: nothing to tell
+    progress(0, now=100.0)
+    assert progress.estimate(now=105.0) == 0  # no rate measured yet: the bar waits
+    progress(1000, now=110.0)  # one chunk: 100 steps/s
+    assert bar.n == 1000
+    assert progress.estimate(now=115.0) == 1500
+    assert progress.estimate(now=200.0) == 1999  # never past the running chunk's likely end
+    progress(1000, now=118.0)
+    progress(1000, now=130.0)
+    assert progress.estimate(now=200.0) == 3999  # nor past the block's end
+    progress(1000, now=140.0)
+    progress.block(6000)  # the next block compiles: the bar holds
+    assert progress.estimate(now=500.0) == 4000 == bar.n
 
 
 INTERRUPTIBLE = {

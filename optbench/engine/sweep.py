@@ -11,6 +11,8 @@ import os
 import platform
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -284,14 +286,15 @@ def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, tasks: l
     """Run the blocks not yet finished, storing each as it finishes; the bar counts steps."""
     steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for (o, t), _ in todo) * config.steps
     with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
-              disable=quiet or not todo) as bar:
+              disable=quiet or not todo) as bar, StepProgress(bar) as progress:
         for (optimizer, task), key in todo:
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
             spec = optimizers.get(optimizer.optimizer)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
             rule, hparams = rules.select(spec, grid.hparams, task)
+            progress.block(len(grid) * config.steps)
             result = run_block(rule, spec.gradient, task, settings, hparams, grid.seeds,
-                               grid.starts, config.max_memory_mb, devices, progress=bar.update)
+                               grid.starts, config.max_memory_mb, devices, progress=progress)
             if store is not None:
                 store.write_block(key, block_frames(result, grid, optimizer, task, settings), {
                     "optimizer": optimizer.label, "task": task.name, "runs": len(grid),
@@ -299,6 +302,72 @@ def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, tasks: l
                     "program_reused": result.program_reused,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
                     "optimizer_steps": len(grid) * config.steps})
+
+
+class StepProgress:
+    """The sweep's progress bar, in optimizer steps, moving within a long chunk too.
+
+    A compiled chunk reports its steps only when it ends, which can take minutes. In between,
+    a background thread advances the bar at the steps per second the finished chunks ran
+    (compile time excluded), never past the running block's end; each chunk's end sets the
+    exact count again. Before a chunk has finished, the bar waits.
+    """
+
+    TICK_SECONDS = 0.5
+
+    def __init__(self, bar: tqdm):
+        self.bar, self.lock = bar, threading.Lock()
+        self.done = self.block_end = 0  # steps finished; where the running block ends
+        self.ran_steps, self.ran_seconds = 0, 0.0  # for the rate
+        self.chunk = 0  # steps of the last chunk: the running one is likely the same
+        self.since: float | None = None  # when the running chunk started
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> StepProgress:
+        if not self.bar.disable:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def block(self, steps: int) -> None:
+        """A block of ``steps`` optimizer steps starts (compiling first)."""
+        with self.lock:
+            self.block_end, self.since = self.done + steps, None
+
+    def __call__(self, steps: int, now: float | None = None) -> None:
+        """``run_block``'s callback: 0 when the runs start, then each chunk's steps."""
+        now = time.perf_counter() if now is None else now
+        with self.lock:
+            if steps and self.since is not None:
+                self.ran_steps += steps
+                self.ran_seconds += now - self.since
+                self.chunk = steps
+            self.done += steps
+            self.since = now
+            self._show(self.done)
+
+    def estimate(self, now: float) -> int:
+        """The steps done by ``now`` as far as the rate so far tells: the running chunk
+        counts at most up to one step before its likely end (or the block's)."""
+        if self.since is None or not self.ran_seconds:
+            return self.done
+        guess = self.done + self.ran_steps / self.ran_seconds * (now - self.since)
+        end = min(self.block_end, self.done + self.chunk)
+        return int(max(self.done, min(guess, end - 1)))
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.TICK_SECONDS):
+            with self.lock:
+                self._show(self.estimate(time.perf_counter()))
+
+    def _show(self, steps: int) -> None:
+        self.bar.n = steps
+        self.bar.refresh()
 
 
 @dataclass(frozen=True)
