@@ -427,9 +427,12 @@ class ResultStore:
                 found[name] = "contents changed"
         return found
 
-    def block_damage(self, key: str) -> list[str]:
-        """The damaged files of a finished block, each as 'PATH (why)'."""
-        return [f"{n} ({why})" for n, why in self.damage(f"blocks/{key}/").items()]
+    def damaged_blocks(self) -> dict[str, list[str]]:
+        """Block key -> its damaged files, each as 'PATH (why)' (one pass over the manifest)."""
+        found: dict[str, list[str]] = {}
+        for name, why in self.damage("blocks/").items():
+            found.setdefault(name.split("/")[1], []).append(f"{name} ({why})")
+        return found
 
     def check(self) -> CheckReport:
         """Compare the folder with its manifest; reads only."""

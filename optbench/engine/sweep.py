@@ -262,9 +262,10 @@ def run_sweep(
 def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool) -> list[bool]:
     """Which blocks are finished and intact; a damaged one is discarded, with a warning."""
     done = []
+    damaged = store.damaged_blocks() if not rerun else {}
     for key in keys:
         finished = store.is_done(key) and not rerun
-        damage = store.block_damage(key) if finished else []
+        damage = damaged.get(key, []) if finished else []
         if damage:
             warnings.warn(f"block {key} is damaged ({'; '.join(damage)}); computing it again",
                           stacklevel=4)
