@@ -155,12 +155,12 @@ class Manifest:
         for line in path.read_text(errors="replace").splitlines():
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if "sweep" in record:
-                manifest.config_hash, manifest.config = record["sweep"], record.get("config")
-            elif "file" in record:
-                manifest.files[record["file"]] = (record["size"], record["sha256"])
+                if "sweep" in record:
+                    manifest.config_hash, manifest.config = record["sweep"], record["config"]
+                elif "file" in record:
+                    manifest.files[record["file"]] = (record["size"], record["sha256"])
+            except (json.JSONDecodeError, TypeError, KeyError):
+                continue  # not a record this store wrote whole
         return manifest
 
 
