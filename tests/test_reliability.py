@@ -40,6 +40,7 @@ SMALL = {
     "optimizers": {"gd": {"learning_rate": 0.01}, "adam": {"learning_rate": [0.01, 0.1]}},
 }
 KEY = "gd__sphere-2d"
+ONE_BLOCK = {**SMALL, "optimizers": {"gd": {}}, "tasks": SMALL["tasks"][:1]}
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,7 @@ def test_leftover_temporary_files_go_on_resume_and_force(folder):
     run_sweep(SMALL, folder, quiet=True)
     assert not any(p.exists() for p in ours) and theirs.exists()
     ours[0].write_bytes(b"x")
-    run_sweep({**SMALL, "steps": 30}, folder, quiet=True, force=True)
+    run_sweep(ONE_BLOCK, folder, quiet=True, force=True)
     assert not ours[0].exists() and theirs.exists()
 
 
@@ -176,8 +177,7 @@ def test_rerun_recomputes_on_purpose(folder, capsys):
 def test_result_files_follow_the_umask(tmp_path):
     old = os.umask(0o002)
     try:
-        run_sweep({**SMALL, "optimizers": {"gd": {}}, "tasks": SMALL["tasks"][:1]},
-                  tmp_path / "out", quiet=True)
+        run_sweep(ONE_BLOCK, tmp_path / "out", quiet=True)
     finally:
         os.umask(old)
     for name in ["meta.json", "runs.parquet", "convergence.md", MANIFEST,
@@ -296,10 +296,9 @@ def test_progress_moves_within_a_chunk_at_the_measured_rate():
 
 
 INTERRUPTIBLE = {
-    "name": "interrupt", "steps": 200_000, "seeds": 4,
-    "tasks": [{"landscape": "sphere", "dim": 2}, {"landscape": "booth"},
-              {"landscape": "beale"}],
-    "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]}, "momentum": {}, "adam": {}},
+    "name": "interrupt", "steps": 100_000, "seeds": 4,
+    "tasks": [{"landscape": "sphere", "dim": 2}, {"landscape": "booth"}],
+    "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]}, "adam": {}},
 }
 
 
@@ -316,13 +315,13 @@ def test_ctrl_c_stops_in_one_line_and_resumes(tmp_path, capsys):
     process.send_signal(signal.SIGINT)
     _, error = process.communicate(timeout=120)
     saved = len(list(target.glob("blocks/*/runs.parquet")))
-    assert 1 <= saved < 9, "the interrupt should land mid-sweep"
+    assert 1 <= saved < 4, "the interrupt should land mid-sweep"
     assert process.returncode == 130 and "Traceback" not in error
-    assert error.splitlines()[-1] == (f"optbench: interrupted; {saved} of 9 blocks are saved in "
+    assert error.splitlines()[-1] == (f"optbench: interrupted; {saved} of 4 blocks are saved in "
                                       f"{target}; run the same command again to resume")
     run_sweep(INTERRUPTIBLE, target, quiet=True)
-    assert f"{saved} of 9 blocks already done, resuming" in capsys.readouterr().err
-    assert len(pd.read_parquet(target / "runs.parquet")) == 3 * (8 + 4 + 4)  # gd: 2 lrs
+    assert f"{saved} of 4 blocks already done, resuming" in capsys.readouterr().err
+    assert len(pd.read_parquet(target / "runs.parquet")) == 2 * (8 + 4)  # gd: 2 lrs
 
 
 def _toml(config: dict) -> str:
