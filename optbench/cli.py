@@ -163,7 +163,11 @@ def cmd_table(args: argparse.Namespace) -> int:
             write_tables(table, targets, store.write)
     if args.out:
         out = Path(args.out)
-        write_tables(table, targets, lambda name, write: write_atomic(out / name, write))
+        try:
+            write_tables(table, targets, lambda name, write: write_atomic(out / name, write))
+        except OSError as error:
+            raise OptbenchError(f"cannot write into {out} ({error.strerror}); choose a folder "
+                                "you can write to") from None
     return 0
 
 
