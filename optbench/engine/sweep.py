@@ -91,21 +91,25 @@ def check_duration(config: SweepConfig, directory: Path) -> None:
             "(yes=True) to run it", seconds)
 
 
-def machine_memory_mb(devices: list) -> tuple[float, str]:
-    """The memory a chunk may use on this machine: the smallest of the host's RAM and each
-    device's limit (where the backend reports one), and a description of both."""
+def machine_memory_mb() -> tuple[float, str]:
+    """The memory a chunk may use on this machine: the smaller of the host's RAM and the
+    first local device's limit (where the backend reports one), and a description."""
     host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
     limits, described = [host], [f"host {host / 1024:.1f} GB"]
-    stats = devices[0].memory_stats() if devices else None
+    device = jax.local_devices()[0]
+    try:
+        stats = device.memory_stats()
+    except jax.errors.JaxRuntimeError:  # not reported by this backend
+        stats = None
     if stats and stats.get("bytes_limit"):
         limits.append(stats["bytes_limit"] / 2**20)
-        described.append(f"{devices[0].device_kind} {limits[-1] / 1024:.1f} GB")
+        described.append(f"{device.device_kind} {limits[-1] / 1024:.1f} GB")
     return min(limits), ", ".join(described)
 
 
-def check_memory(config: SweepConfig, devices: list) -> None:
+def check_memory(config: SweepConfig) -> None:
     """Refuse a memory budget the machine does not have, before anything runs."""
-    available, described = machine_memory_mb(devices)
+    available, described = machine_memory_mb()
     if config.max_memory_mb > available:
         raise NotEnoughMemory(
             f"max_memory_mb = {config.max_memory_mb:g} is more than this machine has "
@@ -224,7 +228,7 @@ def run_sweep(
         check_duration(config, directory)
     use_compilation_cache(config.compile_cache if compile_cache is None else compile_cache)
     devices = jax.devices()
-    check_memory(config, devices)
+    check_memory(config)
     writer = jax.process_index() == 0
     settings = settings_of(config)
     tasks = registry.build(config.tasks)
