@@ -126,9 +126,17 @@ def load(path: str | Path) -> SweepConfig:
     """Read and validate a TOML sweep config; its name defaults to the file's stem."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("(file)", str(path), "an existing TOML file", str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("(file)", "a folder", "a TOML file", str(path)) from None
+    except PermissionError:
+        raise ConfigError("(file)", "not readable (permission denied)", "a readable TOML file",
+                          str(path)) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError("(file)", f"bytes that are not UTF-8 at byte {error.start}",
+                          "a UTF-8 TOML file", str(path)) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("(syntax)", str(error), "valid TOML", path.name) from None
     raw.setdefault("name", path.stem)

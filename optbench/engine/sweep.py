@@ -7,8 +7,12 @@ process runs the same blocks, each on its shard of the run axis, and only proces
 from __future__ import annotations
 
 import itertools
+import os
 import platform
 import subprocess
+import sys
+import threading
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
+from optbench.analysis import tables_for, write_tables
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
@@ -31,19 +36,91 @@ from optbench.engine.run import (
     run_block,
     use_compilation_cache,
 )
-from optbench.errors import OptbenchError
+from optbench.errors import Interrupted, OptbenchError
 from optbench.optimizers import PureOptimizer
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import registry
 from optbench.tasks.base import Task
 
-MAX_OPTIMIZER_STEPS = 10**12  # above this a sweep needs an explicit yes
+LONG_SWEEP_SECONDS = 600  # a sweep estimated longer than this needs an explicit yes
+# optimizer steps per second assumed before a block of the sweep has been timed: a 2-D surface
+# on a CPU core runs about this many (1e12 steps took about 23 hours)
+ASSUMED_STEPS_PER_SECOND = 1.2e7
 BUNDLE_MAX_PARAMETERS = 100_000  # larger tasks run each rule alone (its state only)
 
 
 class SweepTooLarge(OptbenchError, ValueError):
-    """The sweep would run more optimizer steps than is sensible without confirmation."""
+    """The sweep is estimated to take longer than :data:`LONG_SWEEP_SECONDS`; it runs only
+    when confirmed (``yes``). ``seconds`` is the estimate."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class NotEnoughMemory(OptbenchError, ValueError):
+    """The config's memory budget is more than the machine has."""
+
+
+def estimate_seconds(steps: int, directory: Path) -> tuple[float, float]:
+    """The seconds ``steps`` optimizer steps should take, and the steps per second assumed:
+    measured by the blocks already finished in ``directory`` if any, else
+    :data:`ASSUMED_STEPS_PER_SECOND`."""
+    rate = ASSUMED_STEPS_PER_SECOND
+    try:
+        blocks = ResultStore(directory).meta()["blocks"].values()
+        done = sum(b["optimizer_steps"] for b in blocks)
+        seconds = sum(b["run_seconds"] for b in blocks)
+        if done and seconds > 0:
+            rate = done / seconds
+    except (OptbenchError, KeyError, TypeError, AttributeError):
+        pass
+    return steps / rate, rate
+
+
+def check_duration(config: SweepConfig, directory: Path) -> None:
+    """Refuse a sweep estimated to take longer than :data:`LONG_SWEEP_SECONDS`."""
+    total = config.optimizer_steps()
+    seconds, rate = estimate_seconds(total, directory)
+    if seconds > LONG_SWEEP_SECONDS:
+        raise SweepTooLarge(
+            f"the sweep runs {total:.3g} optimizer steps, about {_duration(seconds)} at "
+            f"{rate:.2g} steps/s (more than {LONG_SWEEP_SECONDS // 60} minutes); pass --yes "
+            "(yes=True) to run it", seconds)
+
+
+def machine_memory_mb() -> tuple[float, str]:
+    """The memory a chunk may use on this machine: the smaller of the host's RAM and the
+    first local device's limit (where the backend reports one), and a description."""
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    limits, described = [host], [f"host {host / 1024:.1f} GB"]
+    device = jax.local_devices()[0]
+    try:
+        stats = device.memory_stats()
+    except jax.errors.JaxRuntimeError:  # not reported by this backend
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        limits.append(stats["bytes_limit"] / 2**20)
+        described.append(f"{device.device_kind} {limits[-1] / 1024:.1f} GB")
+    return min(limits), ", ".join(described)
+
+
+def check_memory(config: SweepConfig) -> None:
+    """Refuse a memory budget the machine does not have, before anything runs."""
+    available, described = machine_memory_mb()
+    if config.max_memory_mb > available:
+        raise NotEnoughMemory(
+            f"max_memory_mb = {config.max_memory_mb:g} is more than this machine has "
+            f"({described}); lower max_memory_mb to at most {available:.0f}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 3:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.3g} days"
 
 
 def settings_of(config: SweepConfig) -> RunSettings:
@@ -129,6 +206,7 @@ def run_sweep(
     force: bool = False,
     yes: bool = False,
     quiet: bool = False,
+    rerun: bool = False,
     reference: str | None = None,
     compile_cache: bool | str | None = None,
 ) -> Path:
@@ -137,17 +215,19 @@ def run_sweep(
     ``reference="optax"`` runs optax's implementations instead of optbench's (the store then
     holds the reference results; see :func:`optbench.analysis.reference_deviation`).
     ``compile_cache`` overrides the config's (see
-    :func:`optbench.engine.run.use_compilation_cache`).
+    :func:`optbench.engine.run.use_compilation_cache`). A sweep estimated to take longer
+    than :data:`LONG_SWEEP_SECONDS` needs ``yes``; ``rerun`` recomputes finished blocks.
+    Ctrl-C raises :class:`Interrupted` once the running chunk is done; the finished blocks
+    are kept, and the same call resumes.
     """
     if not isinstance(config, SweepConfig):
         config = parse(config)
-    total = config.optimizer_steps()
-    if total > MAX_OPTIMIZER_STEPS and not yes:
-        raise SweepTooLarge(f"the sweep would run {total:.3g} optimizer steps (more than "
-                            f"{MAX_OPTIMIZER_STEPS:.0e}); pass --yes (yes=True) to run it")
-    use_compilation_cache(config.compile_cache if compile_cache is None else compile_cache)
     directory = Path(directory) if directory else Path(results_root) / config.name
+    if not yes:
+        check_duration(config, directory)
+    use_compilation_cache(config.compile_cache if compile_cache is None else compile_cache)
     devices = jax.devices()
+    check_memory(config)
     writer = jax.process_index() == 0
     settings = settings_of(config)
     tasks = registry.build(config.tasks)
@@ -161,19 +241,63 @@ def run_sweep(
             **_versions(), "device_kind": devices[0].device_kind, "device_count": len(devices),
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now()})
-    done = _agree([store.is_done(key) for key in keys] if writer else [False] * len(keys))
-    todo = [b for b, finished in zip(blocks, done, strict=True) if not finished]
-    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for o, t in todo) * config.steps
+    try:
+        done = _agree(_finished_blocks(store, keys, rerun) if writer else [False] * len(keys))
+        if writer:
+            _say_resuming(sum(done), len(keys))
+        todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
+                if not finished]
+        _run_blocks(todo, config, settings, tasks, rules, devices, store, quiet or not writer)
+        if store is not None:
+            store.finalize(keys, {"finished": _now()}, csv=config.csv)
+            table, _ = tables_for(directory)
+            write_tables(table, list(config.targets), store.write)
+    except KeyboardInterrupt:
+        saved = sum(map(store.is_done, keys)) if store is not None else 0
+        raise Interrupted(f"interrupted; {saved} of {len(keys)} blocks are saved in "
+                          f"{directory}; run the same command again to resume") from None
+    finally:
+        if store is not None:
+            store.close()
+    return directory
+
+
+def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool) -> list[bool]:
+    """Which blocks are finished and intact; a damaged one is discarded, with a warning."""
+    done = []
+    damaged = store.damaged_blocks() if not rerun else {}
+    for key in keys:
+        finished = store.is_done(key) and not rerun
+        damage = damaged.get(key, []) if finished else []
+        if damage:
+            warnings.warn(f"block {key} is damaged ({'; '.join(damage)}); computing it again",
+                          stacklevel=4)
+            store.discard_block(key)
+        done.append(finished and not damage)
+    return done
+
+
+def _say_resuming(done: int, total: int) -> None:
+    if done == total:
+        print(f"optbench: all {total} blocks already done; nothing to run (--rerun recomputes "
+              "them)", file=sys.stderr)
+    elif done:
+        print(f"optbench: {done} of {total} blocks already done, resuming", file=sys.stderr)
+
+
+def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, tasks: list[Task],
+                rules: Rules, devices: list, store: ResultStore | None, quiet: bool) -> None:
+    """Run the blocks not yet finished, storing each as it finishes; the bar counts steps."""
+    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for (o, t), _ in todo) * config.steps
     with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
-              disable=quiet or not writer) as bar:
-        for (optimizer, task), key, finished in zip(blocks, keys, done, strict=True):
-            if finished:
-                continue
+              disable=quiet or not todo) as bar, StepProgress(bar) as progress:
+        for (optimizer, task), key in todo:
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
             grid = make_grid(optimizer, config.seeds, task.n_starts)
             rule, hparams = rules.select(optimizer.label, grid.hparams, task)
+            progress.block(len(grid) * config.steps)
             result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
-                               grid.starts, config.max_memory_mb, devices, progress=bar.update)
+                               grid.starts, config.max_memory_mb, devices, progress=progress)
             if store is not None:
                 store.write_block(key, block_frames(result, grid, optimizer, task, settings), {
                     "optimizer": optimizer.label, "task": task.name, "runs": len(grid),
@@ -181,9 +305,72 @@ def run_sweep(
                     "program_reused": result.program_reused,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
                     "optimizer_steps": len(grid) * config.steps})
-    if store is not None:
-        store.finalize(keys, {"finished": _now()}, csv=config.csv)
-    return directory
+
+
+class StepProgress:
+    """The sweep's progress bar, in optimizer steps, moving within a long chunk too.
+
+    A compiled chunk reports its steps only when it ends, which can take minutes. In between,
+    a background thread advances the bar at the steps per second the finished chunks ran
+    (compile time excluded), never past the running block's end; each chunk's end sets the
+    exact count again. Before a chunk has finished, the bar waits.
+    """
+
+    TICK_SECONDS = 0.5
+
+    def __init__(self, bar: tqdm):
+        self.bar, self.lock = bar, threading.Lock()
+        self.done = self.block_end = 0  # steps finished; where the running block ends
+        self.ran_steps, self.ran_seconds = 0, 0.0  # for the rate
+        self.chunk = 0  # steps of the last chunk: the running one is likely the same
+        self.since: float | None = None  # when the running chunk started
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> StepProgress:
+        if not self.bar.disable:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def block(self, steps: int) -> None:
+        """A block of ``steps`` optimizer steps starts (compiling first)."""
+        with self.lock:
+            self.block_end, self.since = self.done + steps, None
+
+    def __call__(self, steps: int, now: float | None = None) -> None:
+        """``run_block``'s callback: 0 when the runs start, then each chunk's steps."""
+        now = time.perf_counter() if now is None else now
+        with self.lock:
+            if steps and self.since is not None:
+                self.ran_steps += steps
+                self.ran_seconds += now - self.since
+                self.chunk = steps
+            self.done += steps
+            self.since = now
+            self._show(self.done)
+
+    def estimate(self, now: float) -> int:
+        """The steps done by ``now`` as far as the rate so far tells: the running chunk
+        counts at most up to one step before its likely end (or the block's)."""
+        if self.since is None or not self.ran_seconds:
+            return self.done
+        guess = self.done + self.ran_steps / self.ran_seconds * (now - self.since)
+        end = min(self.block_end, self.done + self.chunk)
+        return int(max(self.done, min(guess, end - 1)))
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.TICK_SECONDS):
+            with self.lock:
+                self._show(self.estimate(time.perf_counter()))
+
+    def _show(self, steps: int) -> None:
+        self.bar.n = steps
+        self.bar.refresh()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,13 @@ from optbench.optimizers.base import (
     Range,
     as_gradient_transformation,
 )
-from optbench.optimizers.registry import get, hyperparameter_names, names, resolve
+from optbench.optimizers.registry import (
+    get,
+    hyperparameter_defaults,
+    hyperparameter_names,
+    names,
+    resolve,
+)
 from optbench.optimizers.rmsprop import rmsprop
 from optbench.optimizers.sgd import gd, minibatch, momentum, nesterov, sgd
 
@@ -38,6 +44,7 @@ __all__ = [
     "as_gradient_transformation",
     "gd",
     "get",
+    "hyperparameter_defaults",
     "hyperparameter_names",
     "minibatch",
     "momentum",

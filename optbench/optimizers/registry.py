@@ -54,3 +54,11 @@ def hyperparameter_names(name: str) -> tuple[str, ...]:
     if optax_adapter.is_factory_path(name):
         return tuple(optax_adapter.parameters(name))
     return tuple(get(name).defaults)
+
+
+def hyperparameter_defaults(name: str) -> Mapping[str, float]:
+    """The default of each of ``name``'s numeric hyperparameters (a factory's required ones,
+    such as optax's ``learning_rate``, have none)."""
+    if optax_adapter.is_factory_path(name):
+        return optax_adapter.float_defaults(name)
+    return get(name).defaults
