@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from optbench import optimizers, validate
+from optbench.optimizers.schedule import LR_DECAY, LR_DECAY_RANGE
 from optbench.tasks import registry as task_registry
 from optbench.validate import UNKNOWN_KEY, ConfigError  # noqa: F401  (re-exported)
 
@@ -210,7 +211,7 @@ def _optimizer(label: str, raw: Any) -> OptimizerConfig:
         where = f"{path}.optimizer" if "optimizer" in raw else path
         raise ConfigError(where, registry_name, f"one of {', '.join(optimizers.names())}")
     spec = optimizers.get(registry_name)
-    validate.table(raw, path, set(spec.defaults) | {"optimizer"})
+    validate.table(raw, path, set(spec.defaults) | {"optimizer", LR_DECAY})
     hparams = {}
     for hparam, default in spec.defaults.items():
         values = validate.grid(raw.get(hparam, default), f"{path}.{hparam}")
@@ -218,4 +219,17 @@ def _optimizer(label: str, raw: Any) -> OptimizerConfig:
             if not spec.ranges[hparam].contains(value):
                 raise ConfigError(f"{path}.{hparam}", value, f"values in {spec.ranges[hparam]}")
         hparams[hparam] = values
-    return OptimizerConfig(label=label, optimizer=registry_name, grid=hparams)
+    return OptimizerConfig(label=label, optimizer=registry_name,
+                           grid={**hparams, **_lr_decay(raw, path)})
+
+
+def _lr_decay(raw: Mapping[str, Any], path: str) -> dict[str, tuple[float, ...]]:
+    """The optional step-size decay ``lr_decay_power`` (lr / t**power; see
+    :mod:`optbench.optimizers.schedule`) as a grid; empty when the table has none."""
+    if LR_DECAY not in raw:
+        return {}
+    values = validate.grid(raw[LR_DECAY], f"{path}.{LR_DECAY}")
+    for value in values:
+        if not LR_DECAY_RANGE.contains(value):
+            raise ConfigError(f"{path}.{LR_DECAY}", value, f"values in {LR_DECAY_RANGE}")
+    return {LR_DECAY: values}

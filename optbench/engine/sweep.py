@@ -35,6 +35,7 @@ from optbench.engine.run import (
 from optbench.errors import OptbenchError
 from optbench.optimizers import OptimizerSpec, PureOptimizer
 from optbench.optimizers.reference import optax_pure
+from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import registry
 from optbench.tasks.base import Task
@@ -174,6 +175,8 @@ def run_sweep(
             spec = optimizers.get(optimizer.optimizer)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
             rule, hparams = rules.select(spec, grid.hparams, task)
+            if LR_DECAY in hparams:
+                rule = decayed(rule)
             result = run_block(rule, spec.gradient, task, settings, hparams, grid.seeds,
                                grid.starts, config.max_memory_mb, devices, progress=bar.update)
             if store is not None:
