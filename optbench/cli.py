@@ -142,6 +142,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from optbench.gallery import cli
+
+    return cli.main(args.names, args.out, list_only=args.list, draw=not args.no_figures,
+                    quiet=args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optbench", description="Optimizer and loss-landscape benchmarking on JAX."
@@ -190,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-run every block with optax and report the max deviation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_table)
+
+    p = command("gallery", help="reproduce published optimizer failures, assert and draw them")
+    p.add_argument("names", nargs="*", metavar="NAME", help="cases to run (default: all)")
+    p.add_argument("--list", action="store_true", help="list the cases with their sources")
+    p.add_argument("--out", default="results/gallery", help="results root (default: %(default)s)")
+    p.add_argument("--no-figures", action="store_true", help="check the claims only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_gallery)
 
     p = command("bench", help="benchmarks (ratios measured in one run)")
     p.add_argument("what", choices=["sweep"])

@@ -174,7 +174,7 @@ def ravine_zigzag(store: ResultStore, directory: Path) -> list[Path]:
     labels = list(looks)
     figure, axes = plt.subplots(2, len(labels), figsize=(3.6 * len(labels), 5.6),
                                 gridspec_kw={"height_ratios": [1, 1]})
-    grid_x, grid_y = np.meshgrid(np.linspace(-5, 5, 200), np.linspace(-1, 1, 200))
+    grid_x, grid_y = np.meshgrid(np.linspace(-5, 5, 200), np.linspace(-4, 4, 400))
     for k, label in enumerate(labels):
         run = points[points["optimizer"] == label]
         hit = table.loc[label, "steps_to_target"]
@@ -184,7 +184,9 @@ def ravine_zigzag(store: ResultStore, directory: Path) -> list[Path]:
         top.contour(grid_x, grid_y, grid_x**2 + 100 * grid_y**2,
                     levels=np.logspace(-2, 2.2, 12), colors="0.7", linewidths=0.6)
         top.plot(run["x0"], run["x1"], "-o", ms=1.5, lw=0.7, color=colour)
-        top.set(xlim=(-5, 1), ylim=(-1, 1), xlabel="x", ylabel="y (steep)", title=label)
+        reach = 1.1 * max(1.0, float(run["x1"].abs().max()))
+        top.set(xlim=(-5, 1), ylim=(-reach, reach), xlabel="x", ylabel="y (steep)",
+                title=label)
         bottom.plot(run["step"], run["x1"], lw=0.7, color=colour)
         bottom.set(xlabel=style.STEP, ylabel="y", title=f"{int(table.loc[label, 'sign_changes'])}"
                    f" sign changes in {hit:.0f} steps")

@@ -224,7 +224,7 @@ def adagrad_moving_target(store: ResultStore) -> Verdict:
     ok = all(r >= RATIO_AT_LEAST for r in ratios.values())
     got = (f"distance at jump + {AFTER_JUMP}: " + ", ".join(
         f"{o} {d:.3g}" for o, d in distance.items()) + "; ratios " + ", ".join(
-        f"adagrad/{o} = {r:.1f}" for o, r in ratios.items()))
+        f"adagrad/{o} = {r:.3g}" for o, r in ratios.items()))
     return _verdict("adagrad-moving-target", ok,
                     f"Adagrad's distance >= {RATIO_AT_LEAST:g}x RMSprop's and Adam's", got,
                     **{f"distance_{o}": d for o, d in distance.items()},
