@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("gallery", help="reproduce published optimizer failures, assert and draw them")
     p.add_argument("names", nargs="*", metavar="NAME", help="cases to run (default: all)")
     p.add_argument("--list", action="store_true", help="list the cases with their sources")
-    p.add_argument("--out", default="results/gallery", help="results root (default: %(default)s)")
+    p.add_argument("--out", help="results root (default: results/gallery)")
     p.add_argument("--no-figures", action="store_true", help="check the claims only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_gallery)

@@ -16,7 +16,7 @@ def case_table() -> str:
     return "\n".join(lines)
 
 
-def main(names: Sequence[str], out: str, list_only: bool = False, draw: bool = True,
+def main(names: Sequence[str], out: str | None = None, list_only: bool = False, draw: bool = True,
          quiet: bool = False) -> int:
     """0 when every selected case reproduced, 1 otherwise."""
     if list_only:
@@ -25,6 +25,7 @@ def main(names: Sequence[str], out: str, list_only: bool = False, draw: bool = T
         print(case_table())
         return 0
     started = time.perf_counter()
+    out = out or str(cases.DEFAULT_ROOT)
 
     def report(outcome: cases.Outcome) -> None:
         print(outcome.verdict.line(), flush=True)

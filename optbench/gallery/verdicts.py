@@ -201,8 +201,9 @@ def saddle_escape(store: ResultStore) -> Verdict:
     gd_distance = gd["final_distance"].max()
     ok = (gd["escape_step"].isna().all() and gd_distance < 1e-6 and (escaped == 1).all()
           and bool(np.all(np.diff(median.to_numpy()) < 0)))
-    got = (f"GD: distance to the saddle {gd_distance:.1e}, escaped {gd['escape_step'].notna().sum()}"
-           f"/{len(gd)}; SGD median escape step " + ", ".join(
+    gd_escaped = int(gd["escape_step"].notna().sum())
+    got = (f"GD: distance to the saddle {gd_distance:.1e}, escaped {gd_escaped}/{len(gd)}; "
+           "SGD median escape step " + ", ".join(
                f"{m:.0f} at noise {n:g} ({100 * e:.0f} % escaped)"
                for n, m, e in zip(median.index, median, escaped, strict=True)))
     return _verdict("saddle-escape", ok,
