@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optbench.optimizers import get as get_optimizer
+from optbench.optimizers import hyperparameter_names
 from optbench.store import ResultStore, target_column, write_atomic
 
 GROUP = ["task", "optimizer"]
@@ -26,8 +26,8 @@ GROUP = ["task", "optimizer"]
 def varying_hparams(runs: pd.DataFrame, optimizer: str) -> list[str]:
     """The hyperparameters of ``optimizer`` that take more than one value in the sweep."""
     rows = runs[runs["optimizer"] == optimizer]
-    names = get_optimizer(rows["method"].iloc[0]).defaults
-    return [n for n in names if rows[n].nunique() > 1]
+    names = hyperparameter_names(rows["method"].iloc[0])
+    return [n for n in names if n in rows and rows[n].nunique() > 1]
 
 
 def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:

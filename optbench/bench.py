@@ -30,7 +30,7 @@ import pandas as pd
 import landscapes
 from optbench import optimizers
 from optbench.engine.run import PROGRAMS, RunSettings, run_block
-from optbench.optimizers.reference import optax_pure
+from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask
 
 BENCH_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop",

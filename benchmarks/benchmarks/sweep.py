@@ -7,7 +7,7 @@ import numpy as np
 import landscapes
 from optbench import optimizers
 from optbench.engine.run import RunSettings, run_block
-from optbench.optimizers.reference import optax_pure
+from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask
 
 

@@ -10,7 +10,7 @@ import itertools
 import platform
 import subprocess
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -22,7 +22,6 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
-from optbench import optimizers
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
@@ -33,8 +32,8 @@ from optbench.engine.run import (
     use_compilation_cache,
 )
 from optbench.errors import OptbenchError
-from optbench.optimizers import OptimizerSpec, PureOptimizer
-from optbench.optimizers.reference import optax_pure
+from optbench.optimizers import PureOptimizer
+from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import registry
@@ -156,7 +155,7 @@ def run_sweep(
     _warn_unresolvable_targets(config, tasks)
     blocks = [(o, t) for t in tasks for o in config.optimizers]
     keys = [block_key(o.label, t.name) for o, t in blocks]
-    rules = Rules.of([optimizers.get(o.optimizer) for o in config.optimizers], reference)
+    rules = Rules.of(config.optimizers, reference)
     store = None
     if writer:
         store = ResultStore.open(directory, config, force=force, meta={
@@ -172,12 +171,11 @@ def run_sweep(
             if finished:
                 continue
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
-            spec = optimizers.get(optimizer.optimizer)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
-            rule, hparams = rules.select(spec, grid.hparams, task)
+            rule, hparams = rules.select(optimizer.label, grid.hparams, task)
             if LR_DECAY in hparams:
                 rule = decayed(rule)
-            result = run_block(rule, spec.gradient, task, settings, hparams, grid.seeds,
+            result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
                                grid.starts, config.max_memory_mb, devices, progress=bar.update)
             if store is not None:
                 store.write_block(key, block_frames(result, grid, optimizer, task, settings), {
@@ -197,22 +195,25 @@ class Rules:
     :mod:`optbench.engine.bundle`) where the task's parameters are small enough that carrying
     every rule's state costs little, so that its blocks share one compiled program."""
 
-    rule_of: dict[str, Rule]  # registry name -> its rule (optbench's or optax's) and names
+    rule_of: dict[str, Rule]  # optimizer label -> its rule (optbench's or optax's) and names
     defaults: dict[str, float]  # every rule's hyperparameters, for the rules not running
 
     @classmethod
-    def of(cls, specs: list[OptimizerSpec], reference: str | None = None) -> Rules:
+    def of(cls, configs: Sequence[OptimizerConfig], reference: str | None = None) -> Rules:
         defaults = {}
-        for spec in reversed(specs):
-            defaults.update(spec.defaults)
-        return cls({s.name: (optax_pure(s) if reference == "optax" else s.pure,
-                             tuple(s.defaults)) for s in specs}, defaults)
+        for o in reversed(configs):
+            defaults.update({k: o.spec.defaults.get(k, v[0]) for k, v in o.grid.items()
+                             if k != LR_DECAY})
+        # the step-size decay is not the rule's: decayed() wraps the block's rule with it
+        return cls({o.label: (optax_pure(o.spec) if reference == "optax" else o.spec.pure,
+                              tuple(k for k in o.grid if k != LR_DECAY)) for o in configs},
+                   defaults)
 
-    def select(self, spec: OptimizerSpec, hparams: dict[str, np.ndarray], task: Task
+    def select(self, label: str, hparams: dict[str, np.ndarray], task: Task
                ) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
-        """The rule to run ``spec``'s block with, and its hyperparameters."""
+        """The rule to run optimizer ``label``'s block with, and its hyperparameters."""
         rules = tuple(dict.fromkeys(self.rule_of.values()))
-        rule = self.rule_of[spec.name]
+        rule = self.rule_of[label]
         if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
             return rule[0], hparams
         n = len(next(iter(hparams.values())))

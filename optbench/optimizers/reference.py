@@ -15,7 +15,7 @@ import numpy as np
 import optax
 
 import landscapes
-from optbench.optimizers.base import OptimizerSpec, PureOptimizer
+from optbench.optimizers.base import OptimizerSpec
 from optbench.optimizers.registry import get, names
 
 # Non-chaotic learning rates per landscape (see shared optimizer-numerics §9), keyed by
@@ -46,20 +46,6 @@ VERIFY_LANDSCAPES: dict[str, dict] = {
                            "rmsprop": 1e-3, "rmsprop_centered": 1e-3, "adam": 1e-2},
     },
 }
-
-
-def optax_pure(spec: OptimizerSpec) -> PureOptimizer:
-    """optax's implementation of ``spec`` as a pure pair with hyperparameters as data: the
-    optax factory is called inside the traced function, so its hyperparameters may be
-    traced arrays too (used to re-run sweeps with optax as the reference)."""
-
-    def init(params, hparams=spec.defaults):
-        return spec.optax_factory(**hparams).init(params)
-
-    def update(grads, state, params, hparams):
-        return spec.optax_factory(**hparams).update(grads, state, params)
-
-    return PureOptimizer(init, update)
 
 
 def trajectory(
