@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.image
 import numpy as np
+import optax
 import pytest
 
 from optbench import landscapes
@@ -207,3 +208,34 @@ def test_lessards_function_has_its_curvatures_and_matches_at_the_breaks():
         for u in (1.0, 2.0):
             left = float(f(jnp.asarray([u - 1e-9])))
             assert float(f(jnp.asarray([u]))) == pytest.approx(left, abs=1e-6)
+
+
+def test_lr_decay_is_optaxs_learning_rate_schedule_for_adam():
+    """decayed(adam) with power 0.5 equals optax.adam with lr(t) = 0.5 / sqrt(t + 1)."""
+    spec = get_optimizer("adam")
+    rule = decayed(spec.pure)
+    hparams = {**spec.defaults, "learning_rate": 0.5, "b1": 0.0, "b2": 0.1, LR_DECAY: 0.5}
+    reference = optax.adam(lambda count: 0.5 / jnp.sqrt(count + 1.0), b1=0.0, b2=0.1)
+    grads = np.random.default_rng(0).normal(size=(50, 3))
+    with jax.enable_x64(True):
+        params = jnp.zeros(3)
+        ours, theirs = rule.init(params, hparams), reference.init(params)
+        for g in jnp.asarray(grads):
+            mine, ours = rule.update(g, ours, params, hparams)
+            expected, theirs = reference.update(g, theirs, params)
+            np.testing.assert_allclose(mine, expected, rtol=1e-12)
+
+
+def test_decay_applies_only_to_the_optimizers_that_ask_for_it(tmp_path):
+    """In a sweep whose rules are bundled, an optimizer without lr_decay_power is not decayed."""
+    task = {"landscape": "sphere", "dim": 2, "start": [1.0, -1.0]}
+    def final(optimizers, folder):
+        raw = {"name": "decay", "steps": 50, "tasks": [task], "optimizers": optimizers}
+        runs = ResultStore(run_sweep(raw, tmp_path / folder, quiet=True)).table("runs")
+        return runs.set_index("optimizer")["final"]
+    mixed = final({"gd": {"learning_rate": 0.1, LR_DECAY: 0.5},
+                   "momentum": {"learning_rate": 0.1}}, "mixed")
+    alone = final({"momentum": {"learning_rate": 0.1}}, "alone")
+    decayed_alone = final({"gd": {"learning_rate": 0.1, LR_DECAY: 0.5}}, "gd")
+    assert mixed["momentum"] == pytest.approx(alone["momentum"], rel=1e-5)  # float32 rounding
+    assert mixed["gd"] == pytest.approx(decayed_alone["gd"], rel=1e-6)
