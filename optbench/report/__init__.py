@@ -42,6 +42,7 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
 
         build(data, staging, animate=animate, target=target, workers=_workers(workers))
         (staging / MARKER).write_text("written by optbench report\n")
+        _readable(staging)
         _swap(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -67,6 +68,15 @@ def _staging(out: Path) -> Path:
     except OSError as error:
         raise ReportError(f"cannot write the report to {out} ({error.strerror}); the results "
                           "folder may be read-only: pass --out FOLDER") from None
+
+
+def _readable(folder: Path) -> None:
+    """The permissions of ordinary new files (temporary files are created private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
 
 
 def _swap(staging: Path, out: Path) -> None:

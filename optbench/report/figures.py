@@ -162,6 +162,9 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
         ax.set_xlabel(style.LEARNING_RATE)
         ax.set_ylabel("final test accuracy (fraction)" if column != "final"
                       else f"final {style.metric_label(str(runs['metric'].iloc[0]))}")
+        if not maximize and s["diverged"].gt(0).any():
+            ax.text(0.99, ceiling, "diverged", transform=ax.get_yaxis_transform(),
+                    ha="right", va="bottom", fontsize=8, color="grey")
     style.legend_below(figure, *_handles(figure, data))
     what = "final test accuracy" if column != "final" else "final value of the task's metric"
     return [Drawn("lr-sensitivity", "Learning-rate sensitivity", (
@@ -206,18 +209,23 @@ def ecdf(data: ReportData) -> list[Drawn]:
         "value reached the target before any divergence (COCO's runtime ECDF)."), figure)]
 
 
-def chosen_target(data: ReportData, target: float | None) -> float:
-    ladder = sorted(data.targets, reverse=True)
-    return target if target is not None else ladder[len(ladder) // 2]
+def chosen_target(table: pd.DataFrame, targets: list[float], target: float | None) -> float:
+    """``target`` if given, else the target of the ladder at which the success rates of the
+    (task, optimizer) pairs differ most (the loosest such), the most telling one."""
+    if target is not None:
+        return target
+    spread = {t: float(np.nan_to_num(table[f"success@{t:g}"].std(ddof=0)))
+              for t in sorted(targets, reverse=True)}
+    return max(spread, key=spread.get)
 
 
 def success_heatmap(data: ReportData, target: float | None = None) -> list[Drawn]:
     if data.runs.empty:
         raise Skip("no finished blocks")
-    target = chosen_target(data, target)
-    if target_column(target) not in data.runs:
-        raise Skip(f"the sweep's targets do not include {target:g}")
     table = convergence_table(data.runs, data.targets, data.steps)
+    target = chosen_target(table, data.targets, target)
+    if f"success@{target:g}" not in table:
+        raise Skip(f"the sweep's targets do not include {target:g}")
     grid = table.pivot(index="optimizer", columns="task", values=f"success@{target:g}")
     grid = grid.reindex(index=[o for o in data.optimizers if o in grid.index],
                         columns=[t for t in data.tasks if t in grid.columns])
@@ -226,12 +234,12 @@ def success_heatmap(data: ReportData, target: float | None = None) -> list[Drawn
                 cbar_kws={"label": "success rate (fraction of runs)"}, linewidths=0.5)
     ax.set_xlabel("task")
     ax.set_ylabel("optimizer")
-    ax.tick_params(axis="x", rotation=20)
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     figure.tight_layout()
     return [Drawn("success-heatmap", f"Success rate at target {target:g}", (
         f"The fraction of runs that reached f − f_min ≤ {target:g} (for a maximized metric: "
-        f"≥) before diverging, {BEST}. The target is the middle of the sweep's ladder unless "
-        "chosen with --target."), figure)]
+        f"≥) before diverging, {BEST}. Unless chosen with --target, the target is the one of "
+        "the sweep's ladder at which the success rates differ most."), figure)]
 
 
 def optax_comparison(data: ReportData) -> list[Drawn]:

@@ -24,9 +24,9 @@ DPI = 110
 
 # axis labels, with units
 STEP = "step (optimizer updates)"
-F_GAP = "f − f_min (objective units, log)"
+F_GAP = "f − f_min (log)"
 LEARNING_RATE = "learning rate (log)"
-SOLVED = "fraction of (task, target) pairs solved"
+SOLVED = "fraction of (run, target) pairs solved"
 METRIC_LABELS = {
     "f_gap": F_GAP,
     "train_loss": "train loss (nats, log)",
@@ -71,7 +71,7 @@ def save(figure: plt.Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` and close the figure."""
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
-        figure.savefig(path, bbox_inches="tight")
+        figure.savefig(path)  # laid out already: "tight" would draw it once more
     plt.close(figure)
     return paths
 

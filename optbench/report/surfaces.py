@@ -49,9 +49,10 @@ def contours(surface: landscapes.Landscape, n: int = GRID_POINTS) -> Contours:
 def draw_contours(ax: plt.Axes, grid: Contours) -> None:
     levels = np.geomspace(grid.gap.min(), grid.gap.max(), LEVELS)
     ax.contourf(grid.x, grid.y, grid.gap, levels=levels, norm=LogNorm(), cmap=style.CONTOUR_CMAP,
-                alpha=0.75, rasterized=True)
-    ax.contour(grid.x, grid.y, grid.gap, levels=levels[::3], norm=LogNorm(), colors="white",
-               linewidths=0.3, alpha=0.6)
+                alpha=0.9, rasterized=True)
+    lines = ax.contour(grid.x, grid.y, grid.gap, levels=levels[::3], norm=LogNorm(),
+                       colors="white", linewidths=0.4, alpha=0.7)
+    lines.set_rasterized(True)
     for point in grid.minimizers:
         ax.plot(point[0], point[1], marker="*", markersize=11, color="white",
                 markeredgecolor="black", linestyle="none", zorder=5)
@@ -86,8 +87,11 @@ def leaves(path: np.ndarray, window) -> bool:
 
 def draw_path(ax: plt.Axes, path: np.ndarray, look: style.Look, bold: bool) -> None:
     ax.plot(path[:, 0], path[:, 1], color=look.color, linestyle=look.linestyle,
-            linewidth=2.0 if bold else 0.8, alpha=1.0 if bold else 0.35, zorder=4 if bold else 3)
-    if bold:
+            linewidth=2.0 if bold else 1.0, alpha=1.0 if bold else 0.55, zorder=4 if bold else 3)
+    if not bold:
+        ax.plot(path[0, 0], path[0, 1], marker="o", markersize=3, color="black", alpha=0.6,
+                zorder=3)
+    else:
         ax.plot(path[0, 0], path[0, 1], marker="o", markersize=6, color="black",
                 markeredgecolor="white", zorder=6)
         ax.plot(path[-1, 0], path[-1, 1], marker="X", markersize=6, color=look.color,
@@ -106,7 +110,7 @@ def small_multiples(data: ReportData, task: str, grid: Contours) -> plt.Figure:
         runs = by_optimizer[name]
         for i, path in enumerate(runs):
             draw_path(ax, path, look[name], bold=i == 0)
-        ax.set_title(f"{name} ({setting(data, task, name)})", color=look[name].color)
+        ax.set_title(f"{name} ({setting(data, task, name)})")
         out = sum(leaves(p, grid.window) for p in runs)
         if out:
             ax.text(0.02, 0.02, f"{out} of {len(runs)} path(s) leave the window",
