@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optbench.optimizers import hyperparameter_names
+from optbench.optimizers import hyperparameter_names, resolve
 from optbench.store import ResultStore, target_column, write_atomic
 
 GROUP = ["task", "optimizer"]
@@ -28,6 +28,16 @@ def varying_hparams(runs: pd.DataFrame, optimizer: str) -> list[str]:
     rows = runs[runs["optimizer"] == optimizer]
     names = hyperparameter_names(rows["method"].iloc[0])
     return [n for n in names if n in rows and rows[n].nunique() > 1]
+
+
+def setting(runs: pd.DataFrame, row: pd.Series, optimizer: str) -> str:
+    """A run's hyperparameters that vary in the sweep or differ from the optimizer's default,
+    e.g. ``learning_rate=0.01, momentum=0.95``; "defaults" when there are none."""
+    defaults = resolve(row["method"]).defaults
+    varying = set(varying_hparams(runs, optimizer))
+    names = [n for n in defaults if n in row.index and pd.notna(row[n])
+             and (n in varying or not np.isclose(row[n], defaults[n], rtol=1e-12, atol=0))]
+    return ", ".join(f"{n}={row[n]:.3g}" for n in names) or "defaults"
 
 
 def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
@@ -65,8 +75,7 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
         row = {
             "task": task,
             "optimizer": optimizer,
-            "setting": ", ".join(f"{n}={group[n].iloc[0]:.3g}"
-                                 for n in varying_hparams(runs, optimizer)) or "defaults",
+            "setting": setting(runs, group.iloc[0], optimizer),
             "runs": len(group),
             "median_final": final.median(),
             "q25_final": final.quantile(0.25, interpolation="nearest"),
@@ -86,9 +95,15 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
 def markdown(table: pd.DataFrame, targets: list[float]) -> str:
     """A compact Markdown rendering: median [IQR] final, and success / ERT at up to four
     targets spread over the ladder (the CSV and LaTeX tables have every target)."""
+    return compact(table, targets).to_markdown(index=False)
+
+
+def compact(table: pd.DataFrame, targets: list[float]) -> pd.DataFrame:
+    """The convergence table as strings: median [IQR] final, and success / ERT at up to four
+    targets spread over the ladder (Markdown and the report's page show this)."""
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
-    compact = pd.DataFrame({
+    return pd.DataFrame({
         "task": table["task"],
         "optimizer": table["optimizer"],
         "best setting": table["setting"],
@@ -103,7 +118,6 @@ def markdown(table: pd.DataFrame, targets: list[float]) -> str:
         "run s": [f"{w:.3f}" for w in table["wall_s"]],
         "compile s": [f"{c:.2f}" for c in table["compile_s"]],
     })
-    return compact.to_markdown(index=False)
 
 
 def _ert(value: float) -> str:

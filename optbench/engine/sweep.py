@@ -235,12 +235,22 @@ def _warn_unresolvable_targets(config: SweepConfig, tasks: list[Task]) -> None:
     for task in tasks:
         if getattr(task, "f_min", None) is None:
             continue
-        resolution = float(np.finfo(np.float32).eps) * abs(task.f_min)
-        lost = [t for t in config.targets if t < resolution]
+        lost = unresolvable_targets(config.targets, task.f_min)
         if lost:
+            resolution = float32_resolution(task.f_min)
             warnings.warn(f"{task.name}: in float32, f - f_min is resolved only to about "
                           f"{resolution:.1e}; targets {', '.join(f'{t:g}' for t in lost)} "
                           "measure rounding (set float64 = true)", stacklevel=3)
+
+
+def float32_resolution(f_min: float) -> float:
+    """The smallest f - f_min that float32 resolves near a minimum of value ``f_min``."""
+    return float(np.finfo(np.float32).eps) * abs(f_min)
+
+
+def unresolvable_targets(targets, f_min: float) -> list[float]:
+    """The targets below float32's resolution of f - f_min at ``f_min``."""
+    return [t for t in targets if t < float32_resolution(f_min)]
 
 
 def _versions() -> dict[str, str]:

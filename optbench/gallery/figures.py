@@ -12,7 +12,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from optbench.gallery import style, verdicts
+from optbench.gallery import verdicts
+from optbench.report import style
 from optbench.store import ResultStore
 
 

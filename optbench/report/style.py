@@ -1,0 +1,94 @@
+"""One look for every report figure: a fixed colour per optimizer, labelled axes, log scales.
+
+Colours come from seaborn's ``colorblind`` palette, assigned in the sweep's optimizer order,
+so an optimizer keeps its colour in every figure of a report. Beyond ten optimizers the
+palette repeats with a dashed line style, so no two optimizers look alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+PALETTE = "colorblind"
+CONTOUR_CMAP = "Greys_r"  # light background, so the coloured paths stand out
+HEATMAP_CMAP = "cividis"  # sequential and colourblind-safe
+DPI = 110
+
+# axis labels, with units
+STEP = "step (optimizer updates)"
+F_GAP = "f − f_min (log)"
+LEARNING_RATE = "learning rate (log)"
+SOLVED = "fraction of (run, target) pairs solved"
+METRIC_LABELS = {
+    "f_gap": F_GAP,
+    "train_loss": "train loss (nats, log)",
+    "test_loss": "test loss (nats, log)",
+    "train_accuracy": "train accuracy (fraction correct)",
+    "test_accuracy": "test accuracy (fraction correct)",
+}
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one optimizer is drawn."""
+
+    color: tuple[float, float, float]
+    linestyle: str
+
+
+def looks(optimizers: list[str]) -> dict[str, Look]:
+    """A fixed look per optimizer label, in the order given (the sweep's order)."""
+    colors = sns.color_palette(PALETTE, 10)
+    styles = ["-", "--", ":", "-."]
+    return {name: Look(tuple(colors[i % 10]), styles[(i // 10) % len(styles)])
+            for i, name in enumerate(optimizers)}
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, f"{metric.replace('_', ' ')} (log)")
+
+
+def is_accuracy(metric: str) -> bool:
+    return "accuracy" in metric
+
+
+def apply() -> None:
+    """seaborn's paper-like theme, readable when printed."""
+    sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.1,
+                  rc={"svg.fonttype": "none", "axes.titlesize": "medium",
+                      "figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False})
+
+
+def save(figure: plt.Figure, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` and close the figure."""
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        figure.savefig(path)  # laid out already: "tight" would draw it once more
+    plt.close(figure)
+    return paths
+
+
+def grid(n: int, cols: int, width: float = 3.4, height: float = 2.9, **kw):
+    """``n`` panels in rows of ``cols``; unused panels hidden. Returns (figure, flat axes)."""
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    figure, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows),
+                                squeeze=False, **kw)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return figure, flat[:n]
+
+
+def legend_below(figure: plt.Figure, handles, labels, cols: int = 5) -> None:
+    figure.legend(handles, labels, loc="lower center", ncol=min(cols, len(labels)),
+                  bbox_to_anchor=(0.5, -0.02), title="optimizer")
+    figure.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) - 1) // cols), 1, 1))
