@@ -38,6 +38,7 @@ def adam_nonconvergence(store: ResultStore, directory: Path) -> list[Path]:
            ylim=(-1.1, 1.1),
            title="Reddi et al. (2018): f_t = 3x if t mod 3 = 1 else -x; step 0.5/sqrt(t)")
     ax.legend(loc="center right")
+    figure.tight_layout()  # the report style saves without re-layout
     return style.save(figure, directory / "adam-nonconvergence")
 
 
@@ -81,7 +82,7 @@ def gd_stability_edge(store: ResultStore, directory: Path) -> list[Path]:
     curves = store.table("curves")
     start = curves[curves["step"] == 0].set_index("run_id")["f_gap"]
     figure, ax = plt.subplots(figsize=(6.4, 3.8))
-    for label, group in runs.groupby("optimizer", sort=False):
+    for k, (label, group) in enumerate(runs.groupby("optimizer", sort=False)):
         last = curves[curves["run_id"].isin(group["run_id"])].sort_values("step")
         last = last.groupby("run_id").tail(1).set_index("run_id")["f_gap"]
         ratio = (last / start).reindex(group["run_id"]).to_numpy()
@@ -93,13 +94,15 @@ def gd_stability_edge(store: ResultStore, directory: Path) -> list[Path]:
                f"{edges.loc[label, 'theory']:.4f})"
         ax.plot(scaled, ratio, "o-", ms=2.5, lw=1, color=colour, label=name)
         if diverged.any():
-            ax.plot(scaled[diverged], np.full(diverged.sum(), 1e12), "x", ms=3, color=colour)
+            ax.plot(scaled[diverged], np.full(diverged.sum(), 10.0 ** (12 + 3 * k)), "x",
+                    ms=3, color=colour)  # one row of crosses per optimizer
     ax.axvline(1.0, color="0.3", ls="--", lw=0.8)
     ax.axhline(1.0, color="0.6", lw=0.6)
-    ax.set(yscale="log", xlabel="learning rate / (2(1 + momentum)/L)",
+    ax.set(yscale="log", xlabel="learning rate / (2(1 + momentum)/L)", xlim=(0.97, 1.03),
            ylabel="final f / initial f (log; x: diverged)",
            title="stability edge on x^2 + 10 y^2 (L = 20), 2000 steps")
     ax.legend(loc="upper left", fontsize=7)
+    figure.tight_layout()  # the report style saves without re-layout
     return style.save(figure, directory / "gd-stability-edge")
 
 
@@ -164,6 +167,7 @@ def adagrad_moving_target(store: ResultStore, directory: Path) -> list[Path]:
            ylabel="|x - new minimum| (log)",
            title="the minimum jumps by 7.07 at step 500; lr = 0.1 for all three")
     ax.legend(loc="lower left")
+    figure.tight_layout()  # the report style saves without re-layout
     return style.save(figure, directory / "adagrad-moving-target")
 
 
