@@ -125,7 +125,8 @@ def saddle_escape(store: ResultStore, directory: Path) -> list[Path]:
                   label=f"sgd, noise {noises[-1]:g}" if i == 0 else None)
     gd = points[points["optimizer"] == "gd"]
     gd = gd[gd["run_id"] == gd["run_id"].iloc[0]]
-    left.plot(gd["x0"], gd["x1"], color=looks["gd"].color, lw=2.5, label="gd")
+    left.plot(gd["x0"], gd["x1"], color=looks["gd"].color, lw=2.5,
+              label="gd (never escapes)")
     left.plot([0], [0], "k*", ms=9)
     left.set(xlabel="x", ylabel="y", xlim=(-1.5, 1.5), ylim=(-1.5, 1.5),
              title="x^2 - y^2 from (0.5, 0): the stable manifold")
@@ -143,8 +144,7 @@ def saddle_escape(store: ResultStore, directory: Path) -> list[Path]:
     right.plot(np.log10(sigma), np.log(1 / (lr * sigma)) / np.log(1 + 2 * lr), "--",
                color="0.4", lw=1, label="log(1/(lr·noise)) / log(1 + 2 lr)")
     right.set(xlabel="log10 gradient noise scale", ylabel="escape step (first |y| >= 1)",
-              title=f"SGD escape time over {len(sgd) // len(noises)} seeds (bar: median); "
-                    "GD never escapes")
+              title=f"SGD escape step, {len(sgd) // len(noises)} seeds per noise (bar: median)")
     right.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     return style.save(figure, directory / "saddle-escape")
