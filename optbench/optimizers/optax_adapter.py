@@ -147,12 +147,10 @@ def factory_spec(path: str, options: Options = ()) -> OptimizerSpec:
     return OptimizerSpec(
         name=_label(path, options),
         summary=doc.splitlines()[0] if doc else path,
-        init=init,
-        update=update,
+        rule=functools.cache(lambda: PureOptimizer(init, update)),
         defaults=defaults,
         ranges={name: ANY_NUMBER for name in defaults},
         optax_factory=functools.partial(factory, **dict(options)),
-        optax_call=_label(path.replace(":", "."), options),
         reference=path,
     )
 
