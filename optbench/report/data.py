@@ -38,6 +38,7 @@ class ReportData:
     timings: dict[str, dict]  # block key -> timing.json
     best: pd.DataFrame = field(init=False)  # task, optimizer, config at the best setting
     reference_curves: pd.DataFrame | None = None  # optax re-run (optbench table --reference)
+    _best_runs: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.best = (best_configs(self.runs, self.targets, self.steps) if len(self.runs)
@@ -70,8 +71,10 @@ class ReportData:
         return next(t for t in self.config["tasks"] if t.get("name") == task)
 
     def best_runs(self) -> pd.DataFrame:
-        """The runs at each (task, optimizer)'s best setting."""
-        return self.runs.merge(self.best, on=["task", "optimizer", "config"])
+        """The runs at each (task, optimizer)'s best setting (computed once; don't modify)."""
+        if self._best_runs is None:
+            self._best_runs = self.runs.merge(self.best, on=["task", "optimizer", "config"])
+        return self._best_runs
 
     def surface(self, task: str) -> landscapes.Landscape | None:
         """The landscape of a surface task, rebuilt from its config; None for other tasks."""

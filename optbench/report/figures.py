@@ -62,7 +62,7 @@ def _metric_panel(ax: plt.Axes, data: ReportData, stats: pd.DataFrame, metric: s
                 label=optimizer, linewidth=1.5)
         ax.fill_between(s["step"], lo, hi, color=look[optimizer].color, alpha=0.15, linewidth=0)
     if log:
-        ax.set_yscale("log")
+        style.log_axis(ax, "y")
     ax.set_xlabel(style.STEP)
     ax.set_ylabel(style.metric_label(metric))
 
@@ -154,9 +154,9 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
             bad = o["diverged"].to_numpy() > 0
             ax.plot(lr[bad], np.full(bad.sum(), ceiling), marker="x", linestyle="none",
                     markersize=7, color=look[optimizer].color)
-        ax.set_xscale("log")
+        style.log_axis(ax, "x")
         if not maximize:
-            ax.set_yscale("log")
+            style.log_axis(ax, "y")
             ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
         ax.set_title(task)
         ax.set_xlabel(style.LEARNING_RATE)
@@ -195,7 +195,7 @@ def ecdf(data: ReportData) -> list[Drawn]:
             per_task.append((hits[None, :] <= steps[:, None]).mean(axis=1))
         ax.step(steps, np.mean(per_task, axis=0), where="post", color=look[optimizer].color,
                 linestyle=look[optimizer].linestyle, label=optimizer, linewidth=1.6)
-    ax.set_xscale("log")
+    style.log_axis(ax, "x")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"{style.STEP}, log")
     ax.set_ylabel(style.SOLVED)
@@ -252,7 +252,7 @@ def optax_comparison(data: ReportData) -> list[Drawn]:
     figure, ax = plt.subplots(figsize=(6.5, 3.2))
     shown = deviation.replace(0.0, 1e-17).clip(upper=1e3)
     ax.bar(shown.index, shown.to_numpy(float), color=[look[o].color for o in shown.index])
-    ax.set_yscale("log")
+    style.log_axis(ax, "y")
     ax.set_ylabel("max relative deviation (log)")
     ax.set_xlabel("optimizer")
     ax.tick_params(axis="x", rotation=30)
@@ -285,7 +285,7 @@ def gradient_norms(data: ReportData) -> list[Drawn]:
         for color, column in zip(palette, columns, strict=True):
             median = curves.groupby("step")[column].median()
             ax.plot(median.index, median.to_numpy(), color=color, label=column)
-        ax.set_yscale("log")
+        style.log_axis(ax, "y")
         ax.set_xlabel(style.STEP)
         ax.set_ylabel("gradient norm (log)")
         ax.set_title(task)

@@ -15,7 +15,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 PALETTE = "colorblind"
 CONTOUR_CMAP = "Greys_r"  # light background, so the coloured paths stand out
@@ -58,6 +60,27 @@ def metric_label(metric: str) -> str:
 
 def is_accuracy(metric: str) -> bool:
     return "accuracy" in metric
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_of_ten(value: float, _position=None) -> str:
+    """``10⁻⁴`` at decades, nothing elsewhere: plain text, no mathtext to typeset."""
+    if value <= 0:
+        return ""
+    exponent = np.log10(value)
+    if not np.isclose(exponent, round(exponent)):
+        return ""
+    return "1" if round(exponent) == 0 else "10" + str(round(exponent)).translate(_SUPERSCRIPT)
+
+
+def log_axis(ax: plt.Axes, which: str) -> None:
+    """A log scale on ``which`` ("x" or "y") with ``10ⁿ`` labels at the decades."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_formatter(FuncFormatter(_power_of_ten))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def apply() -> None:
