@@ -35,10 +35,12 @@ class Contours:
 
     @cached_property
     def image(self) -> np.ndarray:
-        """RGBA bands: the gap binned at ``LEVELS`` log-spaced levels, light far away."""
-        levels = np.geomspace(self.gap.min(), self.gap.max(), LEVELS)
+        """RGBA bands: the gap binned at ``LEVELS`` log-spaced levels, dark near the minima."""
+        # from the 2nd percentile: the bands spread over the window, not only the minima
+        levels = np.geomspace(max(np.percentile(self.gap, 2), self.gap.min()),
+                              self.gap.max(), LEVELS)
         band = np.clip(np.searchsorted(levels, self.gap) - 1, 0, LEVELS - 2)
-        colors = plt.get_cmap(style.CONTOUR_CMAP)(np.linspace(0.3, 0.96, LEVELS - 1))
+        colors = plt.get_cmap(style.CONTOUR_CMAP)(np.linspace(0.35, 0.97, LEVELS - 1))
         return colors[band]
 
 
