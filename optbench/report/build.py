@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import optimizers
-from optbench.analysis import compact, convergence_table, write_tables
+from optbench.analysis import compact, write_tables
 from optbench.engine.sweep import float32_resolution, unresolvable_targets
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
@@ -143,7 +143,7 @@ def sections(done: list[Done], data: ReportData) -> list[page.Section]:
 def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
     if data.runs.empty:
         return [("Convergence table", "<p>No finished blocks.</p>", [])]
-    table = convergence_table(data.runs, data.targets, data.steps)
+    table = data.convergence.copy()
     compile_s = {(t.get("task"), t.get("optimizer")): t.get("compile_seconds", np.nan)
                  for t in data.timings.values()}
     table["compile_s"] = [compile_s.get(k, np.nan) for k in zip(table["task"],

@@ -134,7 +134,6 @@ def small_multiples(data: ReportData, task: str, grid: Contours) -> plt.Figure:
     overlay.set_title("all optimizers (bold paths)")
     for ax in axes:
         ax.label_outer()
-    figure.tight_layout()
     return figure
 
 
