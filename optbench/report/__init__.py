@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-
 from optbench.errors import OptbenchError
 from optbench.report.data import ReportData, load
 

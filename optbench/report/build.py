@@ -8,6 +8,7 @@ draws its trajectories (and animation).
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import optimizers
-from optbench.analysis import compact, convergence_table, write_tables
+from optbench.analysis import compact, write_tables
 from optbench.engine.sweep import float32_resolution, unresolvable_targets
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
@@ -103,12 +104,27 @@ def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None
     todo = jobs(data)
     if workers <= 1 or len(todo) <= 1:
         return [run(j, data, folder, animate, target) for j in todo]
-    # spawn: the parent has JAX's threads running, which fork would copy mid-flight
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(str(data.directory),)) as pool:
-        futures = [pool.submit(_run_in_worker, j, folder, animate, target) for j in todo]
-        return [f.result() for f in futures]
+    if _can_fork():  # the workers inherit the imports and the data
+        _WORKER["data"] = data
+        context, init = multiprocessing.get_context("fork"), None
+    else:  # JAX's threads are running here, which fork would copy mid-flight
+        context, init = multiprocessing.get_context("spawn"), _init_worker
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=init,
+                                 initargs=(str(data.directory),) if init else ()) as pool:
+            futures = [pool.submit(_run_in_worker, j, folder, animate, target) for j in todo]
+            return [f.result() for f in futures]
+    finally:
+        _WORKER.clear()
+
+
+def _can_fork() -> bool:
+    """Fork is safe while JAX has started no backend (and so no threads) in this process."""
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:
+        return False
+    return hasattr(os, "fork") and not backends_are_initialized()
 
 
 def sections(done: list[Done], data: ReportData) -> list[page.Section]:
@@ -127,7 +143,7 @@ def sections(done: list[Done], data: ReportData) -> list[page.Section]:
 def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
     if data.runs.empty:
         return [("Convergence table", "<p>No finished blocks.</p>", [])]
-    table = convergence_table(data.runs, data.targets, data.steps)
+    table = data.convergence.copy()
     compile_s = {(t.get("task"), t.get("optimizer")): t.get("compile_seconds", np.nan)
                  for t in data.timings.values()}
     table["compile_s"] = [compile_s.get(k, np.nan) for k in zip(table["task"],

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import landscapes
-from optbench.analysis import best_configs
+from optbench.analysis import best_configs, convergence_table
 from optbench.errors import OptbenchError
 from optbench.store import ResultStore, block_key
 
@@ -38,6 +38,8 @@ class ReportData:
     timings: dict[str, dict]  # block key -> timing.json
     best: pd.DataFrame = field(init=False)  # task, optimizer, config at the best setting
     reference_curves: pd.DataFrame | None = None  # optax re-run (optbench table --reference)
+    _best_runs: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    _convergence: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.best = (best_configs(self.runs, self.targets, self.steps) if len(self.runs)
@@ -69,9 +71,18 @@ class ReportData:
     def task_config(self, task: str) -> dict:
         return next(t for t in self.config["tasks"] if t.get("name") == task)
 
+    @property
+    def convergence(self) -> pd.DataFrame:
+        """The convergence table (:func:`optbench.analysis.convergence_table`), computed once."""
+        if self._convergence is None:
+            self._convergence = convergence_table(self.runs, self.targets, self.steps)
+        return self._convergence
+
     def best_runs(self) -> pd.DataFrame:
-        """The runs at each (task, optimizer)'s best setting."""
-        return self.runs.merge(self.best, on=["task", "optimizer", "config"])
+        """The runs at each (task, optimizer)'s best setting (computed once; don't modify)."""
+        if self._best_runs is None:
+            self._best_runs = self.runs.merge(self.best, on=["task", "optimizer", "config"])
+        return self._best_runs
 
     def surface(self, task: str) -> landscapes.Landscape | None:
         """The landscape of a surface task, rebuilt from its config; None for other tasks."""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from optbench.analysis import convergence_table, reference_deviation
+from optbench.analysis import reference_deviation
 from optbench.report import style
 from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
@@ -62,9 +62,13 @@ def _metric_panel(ax: plt.Axes, data: ReportData, stats: pd.DataFrame, metric: s
                 label=optimizer, linewidth=1.5)
         ax.fill_between(s["step"], lo, hi, color=look[optimizer].color, alpha=0.15, linewidth=0)
     if log:
-        ax.set_yscale("log")
+        style.log_axis(ax, "y")
     ax.set_xlabel(style.STEP)
     ax.set_ylabel(style.metric_label(metric))
+
+
+def _rows(data: ReportData) -> int:
+    return style.legend_rows(data.optimizers)
 
 
 def _handles(figure: plt.Figure, data: ReportData):
@@ -83,7 +87,7 @@ def convergence(data: ReportData) -> list[Drawn]:
         raise Skip("no surface-task results (no f_gap curves) in this folder")
     stats = _curve_quartiles(data, runs, "f_gap")
     tasks = [t for t in data.tasks if t in set(runs["task"])]
-    figure, axes = style.grid(len(tasks), cols=3)
+    figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
         _metric_panel(ax, data, stats[stats["task"] == task], "f_gap")
         ax.set_title(task)
@@ -105,7 +109,7 @@ def training_curves(data: ReportData) -> list[Drawn]:
     curves = data.curves.merge(runs[["run_id", "task"]], on="run_id")
     panels = [(t, m) for t in data.tasks for m in metrics
               if curves.loc[curves["task"] == t, m].notna().any()]
-    figure, axes = style.grid(len(panels), cols=len(metrics))
+    figure, axes = style.grid(len(panels), cols=len(metrics), legend_rows=_rows(data))
     for ax, (task, metric) in zip(axes, panels, strict=True):
         task_runs = runs[runs["task"] == task]
         stats = _curve_quartiles(data, task_runs, metric)
@@ -131,7 +135,7 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
     stats = stats.sort_values("median", ascending=not maximize, na_position="last")
     stats = stats.drop_duplicates(["task", "optimizer", "learning_rate"])
     look = style.looks(data.optimizers)
-    figure, axes = style.grid(len(data.tasks), cols=3)
+    figure, axes = style.grid(len(data.tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, data.tasks, strict=True):
         s = stats[stats["task"] == task]
         finite = s["median"].to_numpy(float)
@@ -154,9 +158,9 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
             bad = o["diverged"].to_numpy() > 0
             ax.plot(lr[bad], np.full(bad.sum(), ceiling), marker="x", linestyle="none",
                     markersize=7, color=look[optimizer].color)
-        ax.set_xscale("log")
+        style.log_axis(ax, "x")
         if not maximize:
-            ax.set_yscale("log")
+            style.log_axis(ax, "y")
             ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
         ax.set_title(task)
         ax.set_xlabel(style.LEARNING_RATE)
@@ -195,7 +199,7 @@ def ecdf(data: ReportData) -> list[Drawn]:
             per_task.append((hits[None, :] <= steps[:, None]).mean(axis=1))
         ax.step(steps, np.mean(per_task, axis=0), where="post", color=look[optimizer].color,
                 linestyle=look[optimizer].linestyle, label=optimizer, linewidth=1.6)
-    ax.set_xscale("log")
+    style.log_axis(ax, "x")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"{style.STEP}, log")
     ax.set_ylabel(style.SOLVED)
@@ -222,7 +226,7 @@ def chosen_target(table: pd.DataFrame, targets: list[float], target: float | Non
 def success_heatmap(data: ReportData, target: float | None = None) -> list[Drawn]:
     if data.runs.empty:
         raise Skip("no finished blocks")
-    table = convergence_table(data.runs, data.targets, data.steps)
+    table = data.convergence
     target = chosen_target(table, data.targets, target)
     if f"success@{target:g}" not in table:
         raise Skip(f"the sweep's targets do not include {target:g}")
@@ -252,7 +256,7 @@ def optax_comparison(data: ReportData) -> list[Drawn]:
     figure, ax = plt.subplots(figsize=(6.5, 3.2))
     shown = deviation.replace(0.0, 1e-17).clip(upper=1e3)
     ax.bar(shown.index, shown.to_numpy(float), color=[look[o].color for o in shown.index])
-    ax.set_yscale("log")
+    style.log_axis(ax, "y")
     ax.set_ylabel("max relative deviation (log)")
     ax.set_xlabel("optimizer")
     ax.tick_params(axis="x", rotation=30)
@@ -285,7 +289,7 @@ def gradient_norms(data: ReportData) -> list[Drawn]:
         for color, column in zip(palette, columns, strict=True):
             median = curves.groupby("step")[column].median()
             ax.plot(median.index, median.to_numpy(), color=color, label=column)
-        ax.set_yscale("log")
+        style.log_axis(ax, "y")
         ax.set_xlabel(style.STEP)
         ax.set_ylabel("gradient norm (log)")
         ax.set_title(task)
@@ -307,7 +311,7 @@ def generalization_gap(data: ReportData) -> list[Drawn]:
     tasks = [t for t in data.tasks if t in set(runs.loc[runs["run_id"].isin(curves["run_id"]),
                                                         "task"])]
     look = style.looks(data.optimizers)
-    figure, axes = style.grid(len(tasks), cols=3)
+    figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
         mine = runs[runs["task"] == task]
         c = curves.merge(mine[["run_id", "optimizer"]], on="run_id")
@@ -337,7 +341,7 @@ def gradient_sources(data: ReportData) -> list[Drawn]:
     runs = data.best_runs()
     runs = runs[runs["method"].isin(wanted) & runs["task"].isin(tasks)]
     stats = _curve_quartiles(data, runs, metric)
-    figure, axes = style.grid(len(tasks), cols=3)
+    figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
         _metric_panel(ax, data, stats[stats["task"] == task], metric)
         noise = data.task_config(task).get("noise", 0.0)

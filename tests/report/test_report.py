@@ -162,3 +162,18 @@ def test_animation_behind_a_flag(surface_copy):
     with Image.open(index.parent / "animation-rosenbrock-2d.gif") as gif:
         assert gif.n_frames > 1
     assert "animation-rosenbrock-2d.gif" in parse(index).links
+
+
+def test_sweep_with_report_prints_the_page(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nsteps = 20\nrecord_every = 5\nseeds = 2\n'
+                      '[[tasks]]\nlandscape = "rosenbrock"\n'
+                      '[optimizers.momentum]\nlearning_rate = [0.001, 0.01]\n'
+                      'momentum = 0.5\n')
+    out = tmp_path / "tiny"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet", "--report"]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report' / 'index.html'}" in printed
+    text = " ".join(parse(out / "report" / "index.html").text)
+    # momentum = 0.5 is fixed in the grid but not optax's default: the best setting names it
+    assert "momentum=0.5" in text
