@@ -21,6 +21,7 @@ from optbench.analysis import compact, write_tables
 from optbench.engine.sweep import float32_resolution, unresolvable_targets
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
+from optbench.store import write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
 
@@ -149,7 +150,7 @@ def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
     table["compile_s"] = [compile_s.get(k, np.nan) for k in zip(table["task"],
                                                                 table["optimizer"],
                                                                 strict=True)]
-    write_tables(table, data.targets, folder)
+    write_tables(table, data.targets, lambda name, write: write_atomic(folder / name, write))
     files = ["convergence.md", "convergence.csv", "convergence.tex"]
     note = ("<p>Per (task, optimizer) at its best setting: lowest median final value over "
             "seeds and starts (ties: lowest ERT at the tightest target). The best setting "

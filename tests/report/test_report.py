@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from optbench.cli import main
-from optbench.report import write_report
+from optbench.report import MARKER, write_report
 
 SURFACE_FIGURES = ["trajectories-rosenbrock-2d", "trajectories-himmelblau-2d", "convergence",
                    "lr-sensitivity", "ecdf", "success-heatmap", "gradient-sources"]
@@ -112,7 +112,9 @@ def test_report_writes_nothing_outside_its_folder(surface_copy):
     write_report(surface_copy, workers=1)
     assert tree(surface_copy) == before and (surface_copy / "report" / "index.html").is_file()
     write_report(surface_copy, workers=1)  # replaces the previous report
-    assert not [p for p in surface_copy.iterdir() if p.name.startswith(".")]
+    assert tree(surface_copy) == before  # no leftovers beside the results either
+    hidden = [p.name for p in (surface_copy / "report").rglob(".*")]
+    assert hidden == [MARKER]  # no temporary files left behind
 
 
 def test_partial_results_report_what_exists_and_list_what_is_missing(surface_copy):
