@@ -26,6 +26,7 @@ from optbench import optimizers
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
+    PROGRAMS,
     BlockResult,
     RunSettings,
     parameter_count,
@@ -162,6 +163,7 @@ def run_sweep(
             **_versions(), "device_kind": devices[0].device_kind, "device_count": len(devices),
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now()})
+    compiled_before = PROGRAMS.compiled
     done = _agree([store.is_done(key) for key in keys] if writer else [False] * len(keys))
     todo = [b for b, finished in zip(blocks, done, strict=True) if not finished]
     steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for o, t in todo) * config.steps
@@ -184,7 +186,10 @@ def run_sweep(
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
                     "optimizer_steps": len(grid) * config.steps})
     if store is not None:
-        store.finalize(keys, {"finished": _now()}, csv=config.csv)
+        # programs this process compiled (or loaded from the persistent cache) for the sweep
+        store.finalize(keys, {"finished": _now(),
+                              "programs_compiled": PROGRAMS.compiled - compiled_before},
+                       csv=config.csv)
     return directory
 
 
