@@ -93,13 +93,14 @@ def torch_steps(name: str, size: int, device: jax.Device) -> tuple[dict[str, Cal
 
 
 def bench_update(device: jax.Device, quick: bool = False, repeats: int = 5,
-                 size: int | None = None, names: tuple[str, ...] = tuple(ARRAYS_MOVED)
-                 ) -> Report:
+                 size: int | None = None, names: tuple[str, ...] = tuple(ARRAYS_MOVED),
+                 bandwidth_size: int | None = None) -> Report:
     """Milliseconds per step and effective GB/s of each variant, as a fraction of the
-    bandwidth measured now, and each variant's time over optbench's."""
+    bandwidth measured now (on ``bandwidth_size`` float32, by default as many as a full
+    run's parameters), and each variant's time over optbench's."""
     size = size or default_size(device, quick)
-    number = max(1, 10**8 // (size * 10))  # about 1e8 parameters' worth of steps per timing
-    bandwidth = memory_bandwidth(device, max(size, 10**7 if device.platform == "cpu" else 10**8))
+    number = min(100, max(1, 10**8 // (size * 10)))  # ~1e7 parameters' worth per timing
+    bandwidth = memory_bandwidth(device, bandwidth_size or default_size(device, quick=False))
     rows, notes = [], []
     with jax.default_device(device):
         for name in names:
