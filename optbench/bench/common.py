@@ -73,12 +73,15 @@ def best_seconds(call: Callable[[], Any], repeats: int, number: int = 1) -> floa
 
 def interleaved_best(calls: dict[str, Callable[[], Any]], repeats: int, number: int = 1
                      ) -> dict[str, float]:
-    """:func:`best_seconds` of each call, the calls taking turns round by round, so that
-    drifts in the machine's speed hit them alike."""
+    """:func:`best_seconds` of each call, the calls taking turns round by round (each round
+    starting one call later), so that drifts in the machine's speed and the order hit
+    them alike."""
     best = dict.fromkeys(calls, float("inf"))
-    for _ in range(repeats):
-        for name, call in calls.items():
-            best[name] = min(best[name], best_seconds(call, 1, number))
+    order = list(calls)
+    for round_ in range(repeats):
+        shift = round_ % len(order)
+        for name in order[shift:] + order[:shift]:
+            best[name] = min(best[name], best_seconds(calls[name], 1, number))
     return best
 
 

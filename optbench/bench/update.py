@@ -92,14 +92,14 @@ def torch_steps(name: str, size: int, device: jax.Device) -> tuple[dict[str, Cal
     return calls, note
 
 
-def bench_update(device: jax.Device, quick: bool = False, repeats: int = 5,
+def bench_update(device: jax.Device, quick: bool = False, repeats: int = 10,
                  size: int | None = None, names: tuple[str, ...] = tuple(ARRAYS_MOVED),
                  bandwidth_size: int | None = None) -> Report:
     """Milliseconds per step and effective GB/s of each variant, as a fraction of the
     bandwidth measured now (on ``bandwidth_size`` float32, by default as many as a full
     run's parameters), and each variant's time over optbench's."""
     size = size or default_size(device, quick)
-    number = min(100, max(1, 10**8 // (size * 10)))  # ~1e7 parameters' worth per timing
+    number = min(100, max(3, 10**8 // size))  # at least 1e8 parameters' worth per timing
     bandwidth = memory_bandwidth(device, bandwidth_size or default_size(device, quick=False))
     rows, notes = [], []
     with jax.default_device(device):
