@@ -1,7 +1,6 @@
 """``optbench bench``: every benchmark runs, small, and its table holds what it claims.
 Nothing here asserts anything about timings."""
 
-import functools
 import json
 import sys
 
