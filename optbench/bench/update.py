@@ -99,7 +99,7 @@ def bench_update(device: jax.Device, quick: bool = False, repeats: int = 10,
     bandwidth measured now (on ``bandwidth_size`` float32, by default as many as a full
     run's parameters), and each variant's time over optbench's."""
     size = size or default_size(device, quick)
-    number = min(100, max(3, 10**8 // size))  # at least 1e8 parameters' worth per timing
+    number = min(100, max(3, 10**8 // size))  # ~1e8 parameters' worth per timing, 3..100 steps
     bandwidth = memory_bandwidth(device, bandwidth_size or default_size(device, quick=False))
     rows, notes = [], []
     with jax.default_device(device):
