@@ -16,8 +16,7 @@ CPU = jax.devices("cpu")[0]
 
 
 def _tiny_update(device, quick=False):
-    return update.bench_update(device, size=1000, repeats=1, names=("adam", "momentum"),
-                               bandwidth_size=10**5)
+    return update.bench_update(device, size=1000, repeats=1, names=("adam", "momentum"))
 
 
 def test_update_table_has_a_row_per_variant_and_ratios_to_optbench():
@@ -25,13 +24,15 @@ def test_update_table_has_a_row_per_variant_and_ratios_to_optbench():
     table = report.table
     for name in ("adam", "momentum"):
         rows = table[table["optimizer"] == name].set_index("variant")
-        assert {"optbench", "optax"} <= set(rows.index)
+        assert {"optbench", "optax", update.CONTROL, update.LIMIT} <= set(rows.index)
         assert rows.loc["optbench", "time / optbench's"] == 1.0
-        # GB/s is the bytes the rule moves (28 B/param for Adam, 20 for momentum) per second
-        moved = update.ARRAYS_MOVED[name] * 4 * 1000
+        assert rows.loc[update.LIMIT, "of bandwidth"] == 1.0
+        # GB/s is the bytes each moves (28 B/param for Adam, 20 for momentum, 12 for the
+        # limit's a = b + c) per second
+        moved = np.where(rows.index == update.LIMIT, 12, update.ARRAYS_MOVED[name] * 4) * 1000
         np.testing.assert_allclose(rows["GB/s"] * rows["ms/step"] / 1e3 * 1e9, moved,
                                    rtol=1e-9)
-        np.testing.assert_allclose(rows["of bandwidth"] * report.figures["bandwidth_GBps"],
+        np.testing.assert_allclose(rows["of bandwidth"] * rows.loc[update.LIMIT, "GB/s"],
                                    rows["GB/s"], rtol=1e-9)
     assert (table["ms/step"] > 0).all()
 
@@ -39,7 +40,7 @@ def test_update_table_has_a_row_per_variant_and_ratios_to_optbench():
 def test_update_without_torch_says_why(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     report = _tiny_update(CPU)
-    assert set(report.table["variant"]) == {"optbench", "optax"}
+    assert set(report.table["variant"]) == {"optbench", "optax", update.CONTROL, update.LIMIT}
     assert any("torch is not installed" in note for note in report.notes)
 
 
@@ -72,7 +73,7 @@ def test_run_prints_every_report_and_writes_json(tmp_path, monkeypatch, capsys):
     written = json.loads(path.read_text())
     assert written["device"]["platform"] == "cpu"
     [report] = written["benchmarks"]
-    assert report["name"] == "update" and len(report["rows"]) >= 4
+    assert report["name"] == "update" and len(report["rows"]) >= 8
 
 
 def test_unknown_benchmark_names_the_allowed():

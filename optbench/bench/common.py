@@ -85,23 +85,26 @@ def interleaved_best(calls: dict[str, Callable[[], Any]], repeats: int, number: 
     return best
 
 
-def memory_bandwidth(device: jax.Device, n: int, repeats: int = 5) -> float:
-    """The machine's memory bandwidth in bytes/s, measured now: ``a = b + c`` on ``n``
-    float32 (3 arrays moved per element). On CPU numpy writes into ``a`` in place (a fresh
-    output would measure page faults); on an accelerator a jitted add on the device."""
-    bytes_moved = 3 * 4 * n
+def bandwidth_probe(device: jax.Device, n: int) -> Callable[[], Any]:
+    """A call that performs ``a = b + c`` on ``n`` float32 (12 bytes moved per element) and
+    waits for it: the memory-bound operation an optimizer update is measured against. On
+    CPU numpy writes into ``a`` in place (a fresh output would measure page faults); on an
+    accelerator a jitted add runs on the device."""
     if device.platform == "cpu":
         b = np.full(n, 1.0, np.float32)
         c = np.full(n, 2.0, np.float32)
         a = np.empty_like(b)
-        seconds = best_seconds(lambda: np.add(b, c, out=a), repeats)
-    else:
-        b = jax.device_put(np.full(n, 1.0, np.float32), device)
-        c = jax.device_put(np.full(n, 2.0, np.float32), device)
-        add = jax.jit(lambda x, y: x + y)
-        jax.block_until_ready(add(b, c))
-        seconds = best_seconds(lambda: jax.block_until_ready(add(b, c)), repeats, number=10)
-    return bytes_moved / seconds
+        return lambda: np.add(b, c, out=a)
+    b = jax.device_put(np.full(n, 1.0, np.float32), device)
+    c = jax.device_put(np.full(n, 2.0, np.float32), device)
+    add = jax.jit(lambda x, y: x + y)
+    jax.block_until_ready(add(b, c))
+    return lambda: jax.block_until_ready(add(b, c))
+
+
+def memory_bandwidth(device: jax.Device, n: int, repeats: int = 5) -> float:
+    """The machine's memory bandwidth in bytes/s, measured now with :func:`bandwidth_probe`."""
+    return 3 * 4 * n / best_seconds(bandwidth_probe(device, n), repeats, number=3)
 
 
 @dataclass

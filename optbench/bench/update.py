@@ -20,7 +20,7 @@ import optax
 import pandas as pd
 
 from optbench import optimizers
-from optbench.bench.common import Report, interleaved_best, memory_bandwidth
+from optbench.bench.common import Report, bandwidth_probe, interleaved_best
 
 ARRAYS_MOVED = {"adam": 7, "momentum": 5, "rmsprop": 5}  # float32 arrays per parameter
 TORCH_OPTIMIZERS: dict[str, Callable[..., Any]] = {
@@ -92,36 +92,45 @@ def torch_steps(name: str, size: int, device: jax.Device) -> tuple[dict[str, Cal
     return calls, note
 
 
+LIMIT = "limit: a = b + c"
+CONTROL = "optax, 2nd copy"
+
+
 def bench_update(device: jax.Device, quick: bool = False, repeats: int = 10,
-                 size: int | None = None, names: tuple[str, ...] = tuple(ARRAYS_MOVED),
-                 bandwidth_size: int | None = None) -> Report:
-    """Milliseconds per step and effective GB/s of each variant, as a fraction of the
-    bandwidth measured now (on ``bandwidth_size`` float32, by default as many as a full
-    run's parameters), and each variant's time over optbench's."""
+                 size: int | None = None, names: tuple[str, ...] = tuple(ARRAYS_MOVED)
+                 ) -> Report:
+    """Milliseconds per step and effective GB/s of each variant, as a fraction of the memory
+    bandwidth, and each variant's time over optbench's.
+
+    The bandwidth (``a = b + c`` on as many float32 as there are parameters) and a second,
+    identical copy of optax's step (an A/A control: its ratio to optax is the noise floor
+    of this run) take turns with the variants in the same rounds, so that all of them see
+    the same machine."""
     size = size or default_size(device, quick)
     number = min(100, max(3, 10**8 // size))  # ~1e8 parameters' worth per timing, 3..100 steps
-    bandwidth = memory_bandwidth(device, bandwidth_size or default_size(device, quick=False))
     rows, notes = [], []
     with jax.default_device(device):
         for name in names:
             spec = optimizers.get(name)
-            calls = {"optbench": jax_step(spec.transformation(), size, device),
-                     "optax": jax_step(spec.optax_counterpart(), size, device)}
+            calls = {BASELINE: jax_step(spec.transformation(), size, device),
+                     "optax": jax_step(spec.optax_counterpart(), size, device),
+                     CONTROL: jax_step(spec.optax_counterpart(), size, device)}
             torch_calls, note = torch_steps(name, size, device)
-            calls |= torch_calls
+            calls |= torch_calls | {LIMIT: bandwidth_probe(device, size)}
             if note and note not in notes:
                 notes.append(note)
             seconds = interleaved_best(calls, repeats, number)
-            moved = ARRAYS_MOVED[name] * 4 * size
+            bandwidth = 3 * 4 * size / seconds[LIMIT]
             for variant, s in seconds.items():
+                moved = 3 * 4 * size if variant == LIMIT else ARRAYS_MOVED[name] * 4 * size
                 rows.append({"optimizer": name, "variant": variant, "ms/step": s * 1e3,
                              "GB/s": moved / s / 1e9, "of bandwidth": moved / s / bandwidth,
                              "time / optbench's": s / seconds[BASELINE]})
             del calls, torch_calls  # free this optimizer's buffers before the next
     notes.insert(0, f"{size:.0e} float32 parameters; best of {repeats} interleaved rounds of "
-                 f"{number} steps; memory bandwidth measured now (a = b + c, 12 B/element): "
-                 f"{bandwidth / 1e9:.1f} GB/s. 'time / optbench's' > 1: optbench is faster.")
+                 f"{number} steps. 'of bandwidth': GB/s over that of '{LIMIT}' (12 B/element) "
+                 f"in the same rounds. '{CONTROL}' is optax's step again: how far its ratio "
+                 "is from optax's is this run's noise. 'time / optbench's' > 1: optbench is "
+                 "faster.")
     return Report("update", "one optimizer step on a flat float32 vector",
-                  pd.DataFrame(rows), notes,
-                  {"parameters": size, "bandwidth_GBps": bandwidth / 1e9})
-
+                  pd.DataFrame(rows), notes, {"parameters": size})
