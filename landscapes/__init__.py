@@ -3,7 +3,7 @@
 Each surface is registered by name with its global minimum, all global minimizers, domain,
 plotting window and a default start, and `get` builds it at a given dimension:
 
-    >>> import landscapes
+    >>> from optbench import landscapes
     >>> ls = landscapes.get("rosenbrock", dim=5)
     >>> float(ls(ls.minimizers[0]))
     0.0
@@ -11,10 +11,11 @@ plotting window and a default start, and `get` builds it at a given dimension:
 Surfaces are grouped by the difficulty they test (`KINDS`): convex quadratics, valleys,
 multimodal surfaces, saddles and plateaus.
 
-This package ships with `optbench`; it is unrelated to the PyPI project also called `landscapes`.
+Installed as ``optbench.landscapes`` (the repository keeps it in the top-level folder
+``landscapes/``), so it cannot collide with the unrelated PyPI project ``landscapes``.
 """
 
-from landscapes import convex, multimodal, saddles, valleys  # noqa: F401  (they register surfaces)
-from landscapes.base import KINDS, Landscape, LandscapeError, get, names
+from . import convex, multimodal, saddles, valleys  # noqa: F401  (they register surfaces)
+from .base import KINDS, Landscape, LandscapeError, Parts, box, get, names, register
 
-__all__ = ["KINDS", "Landscape", "LandscapeError", "get", "names"]
+__all__ = ["KINDS", "Landscape", "LandscapeError", "Parts", "box", "get", "names", "register"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from landscapes.base import CONDITION_NUMBER, SEED, Parts, box, const, register
+from .base import CONDITION_NUMBER, SEED, Parts, box, const, register
 
 _ZERO_WINDOW = ((-5.0, 5.0), (-5.0, 5.0))
 

@@ -11,7 +11,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from landscapes.base import Parts, box, const, register
+from .base import Parts, box, const, register
 
 _TWO_PI = 2.0 * math.pi
 

@@ -12,7 +12,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from landscapes.base import Parts, box, register
+from .base import Parts, box, register
 
 _SADDLE_WINDOW = ((-2.0, 2.0), (-2.0, 2.0))
 _OFF_SADDLE = np.array([0.5, 1e-3])  # on the attracting axis, a hair off the repelling one

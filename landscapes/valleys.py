@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from landscapes.base import CONDITION_NUMBER, Parts, box, const, register
+from .base import CONDITION_NUMBER, Parts, box, const, register
 
 
 @register(

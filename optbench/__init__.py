@@ -1,16 +1,13 @@
 """optbench: optimizer and loss-landscape benchmarking on JAX.
 
-The test surfaces live in the top-level package ``landscapes`` (installed with optbench);
-``optbench.landscapes`` is the same module.
+The test surfaces are :mod:`optbench.landscapes` (kept in the repository's top-level folder
+``landscapes/`` and installed under ``optbench``, so no top-level ``landscapes`` package is
+installed next to the unrelated PyPI project of that name).
 """
 
-import sys
 from pathlib import Path
 
-import landscapes
-from optbench import optimizers
-
-sys.modules[f"{__name__}.landscapes"] = landscapes
+from optbench import landscapes, optimizers
 
 __version__ = "0.1.0"
 

@@ -12,22 +12,39 @@ Everything here is a pure function of stored tables; nothing re-runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from optbench.optimizers import get as get_optimizer
-from optbench.store import ResultStore, target_column, write_atomic
+from optbench import render
+from optbench.optimizers import hyperparameter_defaults, hyperparameter_names
+from optbench.store import ResultStore, target_column
 
 GROUP = ["task", "optimizer"]
+LEGEND = """\
+Best setting: per task and optimizer, the hyperparameters with the lowest median final value
+over seeds and starts (ties: lowest ERT at the tightest target); it names every hyperparameter
+that the sweep varied or set away from the optimizer's default ("defaults": none).
+succ: the share of runs that reached f - f* <= target before diverging.
+ERT (expected running time, COCO): the steps spent by all runs - the steps to the target for
+those that reached it, the whole budget for the others - divided by the number that reached
+it. It is a ratio, so it can be fractional, and it exceeds the step budget when some runs
+fail (1 of 4 runs reaching the target at step 200 of 1000: (200 + 3 x 1000) / 1 = 3200).
+"-": no run reached the target."""
 
 
-def varying_hparams(runs: pd.DataFrame, optimizer: str) -> list[str]:
-    """The hyperparameters of ``optimizer`` that take more than one value in the sweep."""
+def setting_hparams(runs: pd.DataFrame, optimizer: str, chosen: pd.DataFrame) -> list[str]:
+    """The hyperparameters of ``optimizer`` worth naming in its best setting: those that take
+    more than one value in the sweep, or whose value (in ``chosen``) is not the default."""
     rows = runs[runs["optimizer"] == optimizer]
-    names = get_optimizer(rows["method"].iloc[0]).defaults
-    return [n for n in names if rows[n].nunique() > 1]
+    method = rows["method"].iloc[0]
+    defaults = hyperparameter_defaults(method)
+    return [n for n in hyperparameter_names(method) if n in rows and (
+        rows[n].nunique() > 1 or n not in defaults
+        or not np.isclose(chosen[n].iloc[0], defaults[n]))]
 
 
 def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
@@ -66,7 +83,7 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
             "task": task,
             "optimizer": optimizer,
             "setting": ", ".join(f"{n}={group[n].iloc[0]:.3g}"
-                                 for n in varying_hparams(runs, optimizer)) or "defaults",
+                                 for n in setting_hparams(runs, optimizer, group)) or "defaults",
             "runs": len(group),
             "median_final": final.median(),
             "q25_final": final.quantile(0.25, interpolation="nearest"),
@@ -83,9 +100,10 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, targets: list[float]) -> str:
+def markdown(table: pd.DataFrame, targets: list[float], width: int | None = None) -> str:
     """A compact Markdown rendering: median [IQR] final, and success / ERT at up to four
-    targets spread over the ladder (the CSV and LaTeX tables have every target)."""
+    targets spread over the ladder (the CSV and LaTeX tables have every target). With
+    ``width``, a wider table is split into column groups that fit it."""
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
     compact = pd.DataFrame({
@@ -103,6 +121,8 @@ def markdown(table: pd.DataFrame, targets: list[float]) -> str:
         "run s": [f"{w:.3f}" for w in table["wall_s"]],
         "compile s": [f"{c:.2f}" for c in table["compile_s"]],
     })
+    if width is not None:
+        return render.markdown_split(compact, GROUP, width)
     return compact.to_markdown(index=False)
 
 
@@ -110,22 +130,22 @@ def _ert(value: float) -> str:
     return "-" if not np.isfinite(value) else f"{value:.4g}"
 
 
-def write_tables(table: pd.DataFrame, targets: list[float], directory: str | Path) -> None:
-    """Write ``convergence.{md,csv,tex}`` into ``directory``."""
-    directory = Path(directory)
-    note = ("Best setting per (task, optimizer): lowest median final f - f_min over seeds and "
-            "starts (ties: lowest ERT at the tightest target). ERT: steps spent by all runs / "
-            "successful runs (COCO).\n\n")
-    write_atomic(directory / "convergence.md",
-                 lambda tmp: tmp.write_text(note + markdown(table, targets) + "\n"))
-    write_atomic(directory / "convergence.csv", lambda tmp: table.to_csv(tmp, index=False))
-    write_atomic(directory / "convergence.tex", lambda tmp: tmp.write_text(
+Save = Callable[[str, Callable[[Path], Any]], None]  # (file name, writer of a path)
+
+
+def write_tables(table: pd.DataFrame, targets: list[float], save: Save) -> None:
+    """Write ``convergence.{md,csv,tex}`` with ``save`` (e.g. :meth:`ResultStore.write`)."""
+    text = markdown(table, targets) + "\n\n" + LEGEND + "\n"
+    save("convergence.md", lambda tmp: tmp.write_text(text))
+    save("convergence.csv", lambda tmp: table.to_csv(tmp, index=False))
+    save("convergence.tex", lambda tmp: tmp.write_text(
         table.to_latex(index=False, float_format="%.3g", escape=True)))
 
 
-def tables_for(directory: str | Path,
-               deviation: pd.Series | None = None) -> tuple[pd.DataFrame, str]:
-    """Compute and write the convergence tables of a stored sweep; returns (table, markdown).
+def tables_for(directory: str | Path, deviation: pd.Series | None = None,
+               width: int | None = render.WIDTH) -> tuple[pd.DataFrame, str]:
+    """The convergence table of a stored sweep and its text for a terminal (split to
+    ``width`` columns, with the legend); reads only.
 
     ``deviation`` (per optimizer, from :func:`reference_deviation`) adds a column.
     """
@@ -135,12 +155,11 @@ def tables_for(directory: str | Path,
     table = convergence_table(store.table("runs"), targets, steps)
     compile_seconds = {(b["task"], b["optimizer"]): b["compile_seconds"]
                        for b in meta["blocks"].values()}
-    table["compile_s"] = [compile_seconds[key] for key in zip(table["task"], table["optimizer"],
-                                                               strict=True)]
+    table["compile_s"] = [compile_seconds.get(key, np.nan)  # nan: meta.json was rebuilt
+                          for key in zip(table["task"], table["optimizer"], strict=True)]
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)
-    write_tables(table, targets, directory)
-    text = markdown(table, targets)
+    text = markdown(table, targets, width) + "\n\n" + LEGEND
     if deviation is not None:
         text += "\n\nMax relative deviation of the recorded curves from optax, per optimizer:\n"
         text += deviation.rename("max deviation").to_frame().to_markdown(floatfmt=".1e")

@@ -6,11 +6,11 @@ import argparse
 import functools
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from optbench.errors import OptbenchError
+from optbench.errors import Interrupted, OptbenchError
 
 
 def optimizer_table() -> pd.DataFrame:
@@ -31,7 +31,7 @@ def optimizer_table() -> pd.DataFrame:
 
 def landscape_table(kind: str | None = None) -> pd.DataFrame:
     """One row per registered landscape: class, supported dimensions, minimum."""
-    import landscapes
+    from optbench import landscapes
 
     rows = []
     for name in landscapes.names(kind=kind):
@@ -56,11 +56,16 @@ def task_table() -> pd.DataFrame:
 
 
 def _print_table(title: str, table: pd.DataFrame) -> None:
+    from optbench.render import plain
+
     print(f"\n{title}")
-    print(table.to_string(index=False))
+    print(plain(table))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.kind is not None and args.what not in ("all", "landscapes"):
+        raise OptbenchError(f"optbench list {args.what}: --kind applies only to landscapes "
+                            "(optbench list landscapes --kind KIND)")
     if args.what in ("all", "optimizers"):
         _print_table("Optimizers", optimizer_table())
     if args.what in ("all", "landscapes"):
@@ -71,13 +76,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from optbench.optimizers.reference import deviation_table
+    from optbench.optimizers.reference import deviation_table, variant_table
 
     table = pd.DataFrame(deviation_table(steps=args.steps))
     print(f"Max relative deviation from optax, float64, {args.steps} steps "
           "(max over steps of ||ours - optax||_inf / ||optax||_inf):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1e}"))
-    worst = float(table["max"].max())
+    variants = pd.DataFrame(variant_table(steps=args.steps))
+    print("\noptax's other options (optbench.optimizers.X(...) vs optax.X(...), 50-d quadratic):")
+    print(variants.to_string(index=False, float_format=lambda v: f"{v:.1e}"))
+    worst = max(float(table["max"].max()), float(variants["max"].max()))
     print(f"\nworst: {worst:.1e} (tolerance 1e-10)")
     return 0 if worst <= 1e-10 else 1
 
@@ -105,10 +113,19 @@ def _sweep_and_report(config, args: argparse.Namespace) -> int:
     import jax
 
     from optbench.analysis import tables_for
-    from optbench.engine import run_sweep
+    from optbench.engine import SweepTooLarge, run_sweep
 
-    directory = run_sweep(config, args.out, force=args.force, yes=args.yes, quiet=args.quiet,
-                          compile_cache=False if args.no_compile_cache else None)
+    def sweep(yes: bool):
+        return run_sweep(config, args.out, force=args.force, yes=yes, quiet=args.quiet,
+                         rerun=args.rerun,
+                         compile_cache=False if args.no_compile_cache else None)
+
+    try:
+        directory = sweep(args.yes)
+    except SweepTooLarge as error:
+        if not sys.stdin.isatty() or not _confirm(f"{error}. Run it now?"):
+            raise
+        directory = sweep(True)
     if jax.process_index() != 0:
         return 0  # process 0 writes and prints
     _, text = tables_for(directory)
@@ -117,22 +134,53 @@ def _sweep_and_report(config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirm(question: str) -> bool:
+    """Ask on the terminal; only an answer starting with y is a yes."""
+    try:
+        return input(f"optbench: {question} [y/N] ").strip().lower().startswith("y")
+    except EOFError:
+        return False
+
+
 def cmd_table(args: argparse.Namespace) -> int:
-    from optbench.analysis import reference_deviation, tables_for
+    """Print the convergence tables; write them only with --write (into the results folder)
+    or --out (another folder): a reading command leaves the folder as it is."""
+    from pathlib import Path
+
+    from optbench.analysis import reference_deviation, tables_for, write_tables
     from optbench.engine.sweep import run_reference
-    from optbench.store import ResultStore
+    from optbench.store import ResultStore, write_atomic
 
     store = ResultStore(args.directory)
-    if not store.meta_path.exists():
-        raise OptbenchError(f"{args.directory} holds no sweep results (no meta.json)")
+    targets = store.meta()["config"]["targets"]
     deviation = None
     if args.reference == "optax":
         reference = ResultStore(run_reference(args.directory, quiet=args.quiet))
         deviation = reference_deviation(store.table("curves"), reference.table("curves"),
                                         store.table("runs"))
-    _, text = tables_for(args.directory, deviation)
+    table, text = tables_for(args.directory, deviation)
     print(text)
+    if args.write:
+        with store:
+            store.lock()
+            write_tables(table, targets, store.write)
+    if args.out:
+        out = Path(args.out)
+        try:
+            write_tables(table, targets, lambda name, write: write_atomic(out / name, write))
+        except OSError as error:
+            raise OptbenchError(f"cannot write into {out} ({error.strerror}); choose a folder "
+                                "you can write to") from None
     return 0
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    from optbench.store import ResultStore
+
+    store = ResultStore(args.directory)
+    report = store.repair() if args.repair else store.check()
+    print(report.text())
+    return 0 if report.ok or args.repair else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -142,8 +190,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+VERIFY_MAX_STEPS = 10**6  # verify keeps every step: 1e6 steps are tens of MB per comparison
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2), like every other optbench error."""
+
+    def error(self, message: str):
+        self.exit(2, f"optbench: error: {self.prog}: {message}\n")
+
+
+def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], with the config's one-line wording."""
+    from optbench.validate import ConfigError, integer
+
+    def parse(text: str) -> int:
+        try:
+            value: int | str = int(text)
+        except ValueError:
+            value = text
+        try:
+            return integer(value, "", low, high)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(f"found {text!r}; allowed {error.allowed}"
+                                             ) from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="optbench", description="Optimizer and loss-landscape benchmarking on JAX."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -162,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = command("verify", help="compare every optimizer with optax (float64)")
-    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--steps", type=int_option(1, VERIFY_MAX_STEPS), default=500,
+                   help=f"steps per comparison, 1..{VERIFY_MAX_STEPS} (default 500; verify "
+                   "keeps every step's parameters)")
     p.set_defaults(func=cmd_verify)
 
     p = command("run", help="run the default sweep and print its convergence table")
@@ -176,11 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = p.add_argument_group("several processes (jax.distributed; see the README)")
     cluster.add_argument("--coordinator", metavar="HOST:PORT",
                          help="address of process 0, which every process connects to")
-    cluster.add_argument("--num-processes", type=int, metavar="N")
-    cluster.add_argument("--process-id", type=int, metavar="I")
+    cluster.add_argument("--num-processes", type=int_option(1), metavar="N")
+    cluster.add_argument("--process-id", type=int_option(0), metavar="I")
     cluster.add_argument("--distributed", action="store_true",
                          help="read the three from SLURM (srun) or Open MPI (mpirun)")
-    cluster.add_argument("--join-timeout", type=int, default=60, metavar="SECONDS",
+    cluster.add_argument("--join-timeout", type=int_option(1), default=60, metavar="SECONDS",
                          help="how long to wait for the other processes (default 60)")
     p.set_defaults(func=cmd_sweep)
 
@@ -189,7 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", choices=["optax"],
                    help="re-run every block with optax and report the max deviation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--write", action="store_true",
+                   help="also write convergence.{md,csv,tex} into DIRECTORY")
+    p.add_argument("--out", metavar="FOLDER", help="write convergence.{md,csv,tex} into FOLDER")
     p.set_defaults(func=cmd_table)
+
+    p = command("store", help="check a results folder against its manifest")
+    p.add_argument("what", choices=["check"])
+    p.add_argument("directory")
+    p.add_argument("--repair", action="store_true",
+                   help="delete damaged files and leftovers, rebuild meta.json; rerunning the "
+                   "sweep then recomputes what was deleted")
+    p.set_defaults(func=cmd_store_check)
 
     p = command("bench", help="head-to-heads with optax, torch and the hardware limit "
                 "(ratios measured in one run)")
@@ -204,8 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="results folder (default: results/<sweep name>)")
     p.add_argument("--force", action="store_true",
-                   help="replace results of a different config in that folder")
-    p.add_argument("--yes", action="store_true", help="run even an enormous sweep")
+                   help="replace results of a different config in that folder (deletes only "
+                   "the files its manifest lists)")
+    p.add_argument("--rerun", action="store_true",
+                   help="recompute the blocks already done instead of resuming")
+    p.add_argument("--yes", action="store_true",
+                   help="run a sweep estimated to take more than 10 minutes without asking")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-compile-cache", action="store_true",
                    help="compile every program afresh instead of loading it from the user cache "
@@ -217,6 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_, **__: f"optbench: warning: {message}\n"
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("optbench: interrupted; finished blocks are saved, run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
+    except Interrupted as error:
+        print(f"optbench: {error}", file=sys.stderr)
+        return 130
     except OptbenchError as error:
         if args.debug:
             raise

@@ -12,12 +12,13 @@ import json
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from optbench import optimizers, validate
+from optbench.optimizers import optax_adapter
 from optbench.tasks import registry as task_registry
 from optbench.validate import UNKNOWN_KEY, ConfigError  # noqa: F401  (re-exported)
 
@@ -28,11 +29,20 @@ MAX_SEEDS = 10**6  # a seed count above this is surely a typo
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """One optimizer and the grid of each hyperparameter (defaults fill the rest)."""
+    """One optimizer and the grid of each hyperparameter (defaults fill the rest).
+
+    ``optimizer`` is a registry name or a factory ``module:function`` (``optax:lion`` for
+    ``optax = "lion"``); a factory's ``options`` (flags, integers) are compiled in."""
 
     label: str
     optimizer: str
     grid: Mapping[str, tuple[float, ...]]
+    options: Mapping[str, bool | int] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> optimizers.OptimizerSpec:
+        """The optimizer this entry runs."""
+        return optimizers.resolve(self.optimizer, self.options)
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,8 @@ class SweepConfig:
         out: ``meta.json`` stores it, the hash covers it, and ``parse`` reads it back."""
         data = asdict(self)
         data["tasks"] = [t.to_dict() for t in self.tasks]
-        data["optimizers"] = {o.label: {"optimizer": o.optimizer, **{k: list(v) for k, v in
-                                                                   o.grid.items()}}
+        data["optimizers"] = {o.label: {"optimizer": o.optimizer, **o.options,
+                                        **{k: list(v) for k, v in o.grid.items()}}
                               for o in self.optimizers}
         return json.loads(json.dumps(data))
 
@@ -116,9 +126,17 @@ def load(path: str | Path) -> SweepConfig:
     """Read and validate a TOML sweep config; its name defaults to the file's stem."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("(file)", str(path), "an existing TOML file", str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("(file)", "a folder", "a TOML file", str(path)) from None
+    except PermissionError:
+        raise ConfigError("(file)", "not readable (permission denied)", "a readable TOML file",
+                          str(path)) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError("(file)", f"bytes that are not UTF-8 at byte {error.start}",
+                          "a UTF-8 TOML file", str(path)) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("(syntax)", str(error), "valid TOML", path.name) from None
     raw.setdefault("name", path.stem)
@@ -205,10 +223,20 @@ def _optimizer(label: str, raw: Any) -> OptimizerConfig:
         raise ConfigError(path, label, "a label of letters, digits, '_', '.', '-' without '__'")
     if not isinstance(raw, Mapping):
         raise ConfigError(path, raw, "a table of hyperparameter grids")
+    if "optax" in raw:
+        if "optimizer" in raw:
+            raise ConfigError(f"{path}.optax", raw["optax"],
+                              "either optax = NAME or optimizer = ..., not both")
+        if not isinstance(raw["optax"], str) or not raw["optax"]:
+            raise ConfigError(f"{path}.optax", raw["optax"], _OPTAX_NAMES)
+        return _factory_optimizer(label, path, "optax", raw)
     registry_name = raw.get("optimizer", label)
+    if isinstance(registry_name, str) and optax_adapter.is_factory_path(registry_name):
+        return _factory_optimizer(label, path, "optimizer", raw)
     if registry_name not in optimizers.names():
         where = f"{path}.optimizer" if "optimizer" in raw else path
-        raise ConfigError(where, registry_name, f"one of {', '.join(optimizers.names())}")
+        raise ConfigError(where, registry_name, f"one of {', '.join(optimizers.names())}, "
+                          "optax = NAME, or a factory 'module:function'")
     spec = optimizers.get(registry_name)
     validate.table(raw, path, set(spec.defaults) | {"optimizer"})
     hparams = {}
@@ -219,3 +247,51 @@ def _optimizer(label: str, raw: Any) -> OptimizerConfig:
                 raise ConfigError(f"{path}.{hparam}", value, f"values in {spec.ranges[hparam]}")
         hparams[hparam] = values
     return OptimizerConfig(label=label, optimizer=registry_name, grid=hparams)
+
+
+_OPTAX_NAMES = f"one of optax's optimizers: {', '.join(optax_adapter.optax_names())}"
+_FACTORY = "a factory 'module:function' returning an optax.GradientTransformation"
+
+
+def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any]
+                       ) -> OptimizerConfig:
+    """An optax optimizer (``optax = "lion"``) or a user factory (``optimizer =
+    "mypkg.opt:make"``): numbers and grids are its swept hyperparameters (data), flags and
+    integer-valued arguments its options (compiled in)."""
+    factory = f"{optax_adapter.OPTAX_PREFIX}{raw[key]}" if key == "optax" else raw[key]
+    try:
+        parameters = optax_adapter.parameters(factory)
+    except optax_adapter.FactoryError as error:
+        allowed = _OPTAX_NAMES if key == "optax" else _FACTORY
+        raise ConfigError(f"{path}.{key}", raw[key], f"{allowed} ({error})") from None
+    validate.table(raw, path, set(parameters) | {key})
+    options, grid = {}, {}
+    for name, value in raw.items():
+        if name == key:
+            continue
+        where = f"{path}.{name}"
+        default = parameters[name].default
+        if isinstance(default, bool) or isinstance(value, bool):
+            options[name] = validate.boolean(value, where)
+        elif optax_adapter.is_option(parameters[name]):
+            options[name] = validate.integer(value, where, -(2**63))
+        else:
+            try:
+                grid[name] = validate.grid(value, where)
+            except ConfigError as error:
+                raise ConfigError(error.path, error.found, f"{error.allowed} ({factory} takes "
+                                  f"{name} as data)") from None
+    missing = [n for n in optax_adapter.required(factory) if n not in raw]
+    if missing:
+        raise ConfigError(f"{path}.{missing[0]}", None, f"a number or a grid ({factory} "
+                          f"requires {', '.join(missing)})")
+    if not grid:
+        raise ConfigError(path, dict(raw), f"at least one hyperparameter of {factory} to "
+                          f"sweep, e.g. learning_rate; its arguments: {', '.join(parameters)}")
+    try:
+        optax_adapter.check(factory, options, {k: v[0] for k, v in grid.items()})
+    except optax_adapter.FactoryError as error:
+        raise ConfigError(f"{path}.{key}", raw[key], f"{_FACTORY} from these "
+                          f"arguments ({error})") from None
+    return OptimizerConfig(label=label, optimizer=factory, grid=grid,
+                           options=options)

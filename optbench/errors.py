@@ -5,3 +5,7 @@ other exception is a bug and keeps its traceback."""
 
 class OptbenchError(Exception):
     """A problem with the user's input or files; ``str()`` is the one-line message."""
+
+
+class Interrupted(OptbenchError):
+    """The user stopped a command (Ctrl-C); the command line says so in one line, exit 130."""

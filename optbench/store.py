@@ -3,6 +3,8 @@
 Layout of ``results/<sweep-name>/``::
 
     meta.json              normalized config, its hash, versions, device, timings
+    manifest.jsonl         every file the sweep wrote, with its size and SHA-256 (one JSON
+                           record a line, appended before the file is renamed into place)
     blocks/<block>/        one finished (optimizer, task) block: runs, curves,
                            trajectories (parquet) and timing.json; ``runs.parquet`` is
                            written last, so its presence marks the block complete
@@ -10,60 +12,108 @@ Layout of ``results/<sweep-name>/``::
     curves.parquet  curves.csv             run_id, step, f_gap (f - f_min), strided
     convergence.md  .csv  .tex             the convergence tables (optbench.analysis)
     trajectories.parquet  trajectories.csv run_id, step, x0..x{d-1} (tasks with dim <= 3)
+    .optbench.lock         held (``flock``) by the sweep writing here; holds its PID
 
-Every file is written to a temporary name in the same folder and renamed into place, so a
-killed sweep leaves either a whole file or none. Re-opening a folder with the same config
-skips the finished blocks; a different config is refused unless ``force``.
+Every file is written to a temporary ``.optbench-*.tmp`` beside it, flushed to disk and
+renamed into place (then the folder is flushed), so a killed sweep leaves either a whole file
+or none, and files follow the user's umask. Re-opening a folder with the same config skips the
+finished blocks whose files match the manifest (a damaged block is recomputed, with a
+warning); a different config is refused unless ``force``, which deletes exactly the files the
+manifest lists and the store's temporary files, and no folder holding anything else.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
-import shutil
-import tempfile
+import secrets
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow
 
 from optbench.config import SweepConfig
 from optbench.errors import OptbenchError
 
 TABLES = ("runs", "curves", "trajectories")
-OWNED_FOLDERS = ("blocks", "reference-optax")
-OWNED_FILES = ("meta.json",)
-OWNED_STEMS = (*TABLES, "convergence")
+BLOCK_FILES = (*(f"{t}.parquet" for t in TABLES), "timing.json")
+MANIFEST = "manifest.jsonl"
+LOCK = ".optbench.lock"
+TMP_PREFIX = ".optbench-"
+REFERENCE = "reference-optax"  # a nested store (``optbench table --reference optax``)
+# what sweeps wrote before the manifest existed (exact names: a user's runs.xlsx is not ours)
+LEGACY_FILES = ("meta.json", *(f"{t}.{ext}" for t in TABLES for ext in ("parquet", "csv")),
+                *(f"convergence.{ext}" for ext in ("md", "csv", "tex")))
 
 
 class StoreConflict(OptbenchError, ValueError):
-    """The folder holds results of a different config."""
+    """The folder holds results of a different config, or files that are not results."""
 
 
-def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+class StoreDamaged(OptbenchError, ValueError):
+    """A result file is truncated or unreadable; the message names it and how to recover."""
+
+
+class StoreLocked(OptbenchError):
+    """Another process is writing into the folder."""
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        write(Path(tmp))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any],
+                 before_rename: Callable[[Path], None] | None = None) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` (created with the umask's mode),
+    flush it to disk, call ``before_rename(tmp)``, rename it into place and flush the folder:
+    a crash leaves the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{secrets.token_hex(4)}.tmp"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(tmp)
+        _fsync(tmp)
+        if before_rename is not None:
+            before_rename(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
+def dumps(data: Any) -> str:
+    """JSON of plain data only (dict, list, str, int, float, bool, None; finite numbers):
+    anything else is a bug to fix where it was made, not a value to stringify."""
+    return json.dumps(data, indent=2, allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str)))
+    text = dumps(data)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def frame_writer(frame: pd.DataFrame, suffix: str) -> Callable[[Path], Any]:
+    """A writer of ``frame`` as parquet or CSV (by ``suffix``), for :func:`write_atomic`."""
+    if suffix == ".csv":
+        return lambda tmp: frame.to_csv(tmp, index=False)
+    return lambda tmp: frame.to_parquet(tmp, index=False)
 
 
 def write_frame(path: Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame as parquet or CSV (by the path's suffix), atomically."""
-    if path.suffix == ".csv":
-        write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
-    else:
-        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    write_atomic(path, frame_writer(frame, path.suffix))
 
 
 def target_column(target: float) -> str:
@@ -77,48 +127,280 @@ def block_key(optimizer: str, task: str) -> str:
     return f"{optimizer}__{task}"
 
 
+def file_digest(path: Path) -> tuple[int, str]:
+    """The size and SHA-256 of a file."""
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+    return path.stat().st_size, sha.hexdigest()
+
+
+@dataclass
+class Manifest:
+    """What ``manifest.jsonl`` records: the sweep's config hash and config, and each file
+    (relative path -> size, SHA-256; the last record of a path wins)."""
+
+    config_hash: str | None = None
+    config: dict | None = None
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest | None:
+        """The manifest at ``path``, or None if there is none. A line cut short by a kill
+        (the last one) is skipped: its file was not renamed into place yet."""
+        if not path.exists():
+            return None
+        manifest = cls()
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                if "sweep" in record:
+                    manifest.config_hash, manifest.config = record["sweep"], record["config"]
+                elif "file" in record:
+                    manifest.files[record["file"]] = (record["size"], record["sha256"])
+            except (json.JSONDecodeError, TypeError, KeyError):
+                continue  # not a record this store wrote whole
+        return manifest
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``optbench store check`` found: the manifest's file count (None: a folder from
+    before manifests), damaged files (path -> why) and leftover temporary files."""
+
+    directory: Path
+    files: int | None
+    damaged: dict[str, str]
+    leftovers: list[str]
+    repaired: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.leftovers
+
+    def text(self) -> str:
+        if self.files is None:
+            return f"{self.directory}: written before manifests; nothing to verify"
+        lines = [f"{self.directory}: {self.files} files in the manifest, "
+                 + ("all intact" if not self.damaged else f"{len(self.damaged)} damaged")]
+        lines += [f"  damaged: {name} ({why})" for name, why in self.damaged.items()]
+        lines += [f"  leftover temporary file: {name}" for name in self.leftovers]
+        if self.repaired and not self.ok:
+            lines.append("repaired: deleted the damaged files and leftovers; run the sweep "
+                         "again with the same config to recompute them")
+        elif not self.ok:
+            lines.append("to recover: run the sweep again with the same config (it recomputes "
+                         "damaged blocks and rebuilds meta.json and the combined tables), or "
+                         "--repair to delete what is damaged first")
+        return "\n".join(lines)
+
+
 class ResultStore:
     """A sweep's results folder."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
+        self._lock_fd: int | None = None
 
     @property
     def meta_path(self) -> Path:
         return self.directory / "meta.json"
 
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST
+
+    def manifest(self) -> Manifest | None:
+        return Manifest.read(self.manifest_path)
+
     def meta(self) -> dict:
-        return json.loads(self.meta_path.read_text())
+        """The folder's ``meta.json``; a damaged one is an error naming it and the remedy."""
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            if not isinstance(meta, dict) or "config_hash" not in meta:
+                raise json.JSONDecodeError("not a sweep's meta.json", "", 0)
+            return meta
+        except FileNotFoundError:
+            raise StoreConflict(f"{self.directory} holds no sweep results (no meta.json)"
+                                ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise StoreDamaged(f"{self.meta_path} is damaged ({error}); rerun the sweep with "
+                               "the same config to rebuild it from the intact blocks, or "
+                               "with --force to start again") from None
+
+    # ---- opening, locking, clearing ---------------------------------------------------
 
     @classmethod
     def open(cls, directory: str | Path, config: SweepConfig, force: bool = False,
              meta: dict | None = None) -> ResultStore:
-        """Open (or create) the folder for ``config``; refuse one holding another config."""
+        """Lock and open (or create) the folder for ``config``; refuse one holding another
+        config unless ``force``. A damaged or missing ``meta.json`` is rebuilt when the
+        manifest shows that the folder holds this config's results. Close it when done."""
         store = cls(directory)
-        digest = config.digest()
-        if store.meta_path.exists():
-            found = store.meta().get("config_hash")
-            if found != digest and not force:
-                raise StoreConflict(
-                    f"{store.directory} holds results of another config (hash {found}, this "
-                    f"one {digest}); use another folder or --force to replace them")
-            if found != digest:
-                store.clear()
-        elif store.directory.exists() and any(store.directory.iterdir()):
-            raise StoreConflict(f"{store.directory} is not empty and holds no optbench results "
-                                "(no meta.json); choose an empty or new folder")
-        if not store.meta_path.exists():
-            write_json(store.meta_path, {"config_hash": digest, "config": config.to_dict(),
-                                         **(meta or {}), "blocks": {}})
+        new_folder = not store.directory.exists()
+        new_lock = not (store.directory / LOCK).exists()
+        store.lock()
+        try:
+            store._prepare(config, force, meta or {})
+        except BaseException:
+            if new_lock:  # leave a refused folder as it was
+                (store.directory / LOCK).unlink(missing_ok=True)
+            store.close()
+            if new_folder:
+                _remove_if_empty(store.directory)
+            raise
         return store
 
+    def _prepare(self, config: SweepConfig, force: bool, meta: dict) -> None:
+        digest = config.digest()
+        self.remove_temporary()
+        manifest = self.manifest()
+        found, damaged = None, None
+        try:
+            found = self.meta().get("config_hash") if self.meta_path.exists() else None
+        except StoreDamaged as error:
+            damaged = error
+        if found is None and manifest is not None:
+            found = manifest.config_hash
+        if found is None and damaged is not None:
+            if not force:
+                raise damaged
+            self.clear()  # a folder from before manifests: its usual file names
+        elif found is None and self._foreign_entries():
+            raise StoreConflict(
+                f"{self.directory} is not empty and holds no optbench results (no meta.json or "
+                f"{MANIFEST}); choose an empty or new folder")
+        elif found is not None and found != digest:
+            if not force:
+                raise StoreConflict(
+                    f"{self.directory} holds results of another config (hash {found}, this "
+                    f"one {digest}); use another folder or --force to replace them")
+            self.clear()
+        fresh = found != digest
+        if fresh or manifest is None:
+            self._append({"sweep": digest, "config": config.to_dict()})
+        if not fresh and manifest is None:  # a folder from before manifests: adopt its files
+            for name in self._legacy_files():
+                if (self.directory / name).is_file():
+                    size, sha = file_digest(self.directory / name)
+                    self._append({"file": name, "size": size, "sha256": sha})
+        if not fresh and (damaged is not None or not self.meta_path.exists()):
+            warnings.warn(f"{self.meta_path} was damaged or missing; rebuilt from the config "
+                          "(the intact blocks are kept)", stacklevel=4)
+        if fresh or damaged is not None or not self.meta_path.exists():
+            self.write_json("meta.json", {"config_hash": digest, "config": config.to_dict(),
+                                          **meta, "blocks": {}})
+
+    def _foreign_entries(self) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        return [p for p in self.directory.iterdir()
+                if p.name != LOCK and not _is_temporary(p)]
+
+    def lock(self) -> None:
+        """Take the folder's exclusive lock (``flock``, released by the kernel if the process
+        dies, so a lock file left by a killed sweep is stale and taken over)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise StoreConflict(f"cannot write into {self.directory} ({error.strerror}); "
+                                "choose a folder you can write to") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLocked(f"{self.directory} is being written by another optbench sweep "
+                              f"(PID {holder}); wait for it to finish or stop it") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Release the lock (the lock file stays: removing it would race with a waiter)."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def owned_files(self) -> list[str]:
+        """The files this store wrote (relative paths): the manifest's, or for a folder
+        written before manifests, the exact names sweeps used then."""
+        manifest = self.manifest()
+        if manifest is not None:
+            return [*manifest.files, MANIFEST]
+        return self._legacy_files()
+
+    def _legacy_files(self) -> list[str]:
+        blocks = self.directory / "blocks"
+        legacy = list(LEGACY_FILES)
+        if blocks.is_dir():
+            legacy += [f"blocks/{b.name}/{name}" for b in blocks.iterdir() for name in BLOCK_FILES]
+        return legacy
+
     def clear(self) -> None:
-        """Delete what a sweep wrote here, and nothing else."""
-        for name in OWNED_FOLDERS:
-            shutil.rmtree(self.directory / name, ignore_errors=True)
-        for path in self.directory.iterdir():
-            if path.is_file() and (path.name in OWNED_FILES or path.stem in OWNED_STEMS):
-                path.unlink()
+        """Delete exactly what a sweep wrote here (and its temporary files), then the folders
+        it made if they are left empty. Nothing a user put here is touched."""
+        nested = self.directory / REFERENCE
+        if (nested / MANIFEST).exists() or (nested / "meta.json").exists():
+            ResultStore(nested).clear()
+        self.remove_temporary()
+        owned = self.owned_files()
+        for name in sorted(owned, key=lambda n: n == MANIFEST):  # the manifest last
+            (self.directory / name).unlink(missing_ok=True)
+        folders = {(self.directory / name).parent for name in owned} | {nested}
+        for folder in sorted(folders, key=lambda p: -len(p.parts)):
+            if folder != self.directory:
+                _remove_if_empty(folder)
+        _remove_if_empty(self.directory / "blocks")
+
+    def _temporaries(self) -> list[Path]:
+        blocks = self.directory / "blocks"
+        folders = [self.directory, *(blocks.iterdir() if blocks.is_dir() else ())]
+        return [p for folder in folders if folder.is_dir() for p in folder.iterdir()
+                if _is_temporary(p)]
+
+    def remove_temporary(self) -> list[Path]:
+        """Delete the temporary files killed writes left here and in the block folders."""
+        leftovers = self._temporaries()
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def _append(self, record: dict) -> None:
+        """Append one record to the manifest and flush it to disk."""
+        with self.manifest_path.open("a") as handle:
+            handle.write(json.dumps(record, allow_nan=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def write(self, name: str, write: Callable[[Path], Any]) -> None:
+        """Write the file ``name`` (relative to the folder) atomically, recorded in the
+        manifest with its size and hash before it is renamed into place."""
+        def record(tmp: Path) -> None:
+            size, sha = file_digest(tmp)
+            self._append({"file": name, "size": size, "sha256": sha})
+
+        write_atomic(self.directory / name, write, before_rename=record)
+
+    def write_json(self, name: str, data: Any) -> None:
+        text = dumps(data)
+        self.write(name, lambda tmp: tmp.write_text(text))
+
+    def write_frame(self, name: str, frame: pd.DataFrame) -> None:
+        self.write(name, frame_writer(frame, Path(name).suffix))
+
+    # ---- blocks ------------------------------------------------------------------------
 
     def block_dir(self, key: str) -> Path:
         return self.directory / "blocks" / key
@@ -126,19 +408,80 @@ class ResultStore:
     def is_done(self, key: str) -> bool:
         return (self.block_dir(key) / "runs.parquet").exists()
 
+    def damage(self, prefix: str = "") -> dict[str, str]:
+        """The manifest's files under ``prefix`` that are missing or differ from what was
+        written: path -> why. Empty for a folder without a manifest."""
+        manifest = self.manifest()
+        found = {}
+        for name, (size, sha) in (manifest.files.items() if manifest else ()):
+            path = self.directory / name
+            if not name.startswith(prefix):
+                continue
+            if not path.is_file():
+                found[name] = "missing"
+                continue
+            actual_size, actual_sha = file_digest(path)
+            if actual_size != size:
+                found[name] = f"{actual_size} bytes, {size} written"
+            elif actual_sha != sha:
+                found[name] = "contents changed"
+        return found
+
+    def damaged_blocks(self) -> dict[str, list[str]]:
+        """Block key -> its damaged files, each as 'PATH (why)' (one pass over the manifest)."""
+        found: dict[str, list[str]] = {}
+        for name, why in self.damage("blocks/").items():
+            found.setdefault(name.split("/")[1], []).append(f"{name} ({why})")
+        return found
+
+    def check(self) -> CheckReport:
+        """Compare the folder with its manifest; reads only."""
+        manifest = self.manifest()
+        if manifest is None and not self.meta_path.exists():
+            raise StoreConflict(f"{self.directory} holds no optbench results (no meta.json or "
+                                f"{MANIFEST})")
+        leftovers = [p.relative_to(self.directory).as_posix() for p in self._temporaries()]
+        return CheckReport(self.directory, len(manifest.files) if manifest else None,
+                           self.damage(), leftovers)
+
+    def repair(self) -> CheckReport:
+        """Delete the damaged files (a damaged block's files all go) and the leftovers, and
+        rebuild a damaged ``meta.json`` from the manifest's config; rerunning the sweep then
+        recomputes what was deleted."""
+        report = self.check()
+        with self:
+            self.lock()
+            self.remove_temporary()
+            for name in report.damaged:
+                parts = name.split("/")
+                if parts[0] == "blocks" and len(parts) == 3:
+                    self.discard_block(parts[1])
+                (self.directory / name).unlink(missing_ok=True)
+            manifest = self.manifest()
+            if not self.meta_path.exists() and manifest and manifest.config_hash:
+                self.write_json("meta.json", {"config_hash": manifest.config_hash,
+                                              "config": manifest.config, "blocks": {}})
+        return CheckReport(report.directory, report.files, report.damaged, report.leftovers,
+                           repaired=True)
+
+    def discard_block(self, key: str) -> None:
+        """Delete a block's files (those this store wrote), so that it is computed again."""
+        for name in BLOCK_FILES:
+            (self.block_dir(key) / name).unlink(missing_ok=True)
+
     def write_block(self, key: str, frames: dict[str, pd.DataFrame | None],
                     timing: dict) -> None:
         """Store one finished block; ``runs`` goes last and marks it complete."""
-        folder = self.block_dir(key)
-        write_json(folder / "timing.json", timing)
+        folder = f"blocks/{key}"
+        self.write_json(f"{folder}/timing.json", timing)
         for name in ("curves", "trajectories"):
             if frames.get(name) is not None:
-                write_frame(folder / f"{name}.parquet", frames[name])
-        write_frame(folder / "runs.parquet", frames["runs"])
+                self.write_frame(f"{folder}/{name}.parquet", frames[name])
+        self.write_frame(f"{folder}/runs.parquet", frames["runs"])
 
     def read_block(self, key: str, table: str) -> pd.DataFrame | None:
         path = self.block_dir(key) / f"{table}.parquet"
-        return pd.read_parquet(path) if path.exists() else None
+        return self._read_parquet(path) if path.exists() else None
 
     def block_timing(self, key: str) -> dict:
         return json.loads((self.block_dir(key) / "timing.json").read_text())
@@ -152,13 +495,35 @@ class ResultStore:
             if not parts:
                 continue
             frame = pd.concat(parts, ignore_index=True)
-            write_frame(self.directory / f"{table}.parquet", frame)
+            self.write_frame(f"{table}.parquet", frame)
             if csv or table == "runs":
-                write_frame(self.directory / f"{table}.csv", frame)
+                self.write_frame(f"{table}.csv", frame)
         meta = self.meta()
         meta.update(meta_updates)
         meta["blocks"] = {key: self.block_timing(key) for key in keys}
-        write_json(self.meta_path, meta)
+        self.write_json("meta.json", meta)
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def _read_parquet(self, path: Path) -> pd.DataFrame:
+        try:
+            return pd.read_parquet(path)
+        except FileNotFoundError:
+            raise StoreDamaged(f"{path} is missing; rerun the sweep with the same config to "
+                               "write it") from None
+        except (pyarrow.ArrowException, OSError) as error:
+            raise StoreDamaged(f"{path} is damaged ({str(error).splitlines()[0]}); rerun the "
+                               "sweep with the same config to rebuild it") from None
 
     def table(self, name: str) -> pd.DataFrame:
-        return pd.read_parquet(self.directory / f"{name}.parquet")
+        return self._read_parquet(self.directory / f"{name}.parquet")
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(TMP_PREFIX) and path.name.endswith(".tmp") and path.is_file()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty, or already gone: leave it
+        folder.rmdir()
+

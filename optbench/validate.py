@@ -18,6 +18,7 @@ import numpy as np
 from optbench.errors import OptbenchError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_GRID = 10**5  # values in one hyperparameter's grid: more is surely a typo
 UNKNOWN_KEY = object()  # ``found`` of an error about a key that is not allowed at all
 
 
@@ -27,10 +28,15 @@ class ConfigError(OptbenchError, ValueError):
     def __init__(self, path: str, found: Any, allowed: str, source: str = "config"):
         self.path, self.found, self.allowed, self.source = path, found, allowed, source
         what = "unknown key" if found is UNKNOWN_KEY else f"found {found!r}"
-        super().__init__(f"{source}: {path}: {what}; allowed {allowed}")
+        super().__init__(f"{_printable(source)}: {_printable(path)}: {what}; allowed {allowed}")
 
     def with_source(self, source: str) -> ConfigError:
         return ConfigError(self.path, self.found, self.allowed, source)
+
+
+def _printable(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def table(raw: Any, path: str, keys: Iterable[str] | None) -> Mapping[str, Any]:
@@ -105,8 +111,11 @@ def grid(raw: Any, path: str) -> tuple[float, ...]:
             raise ConfigError(f"{path}.{kind}", spec, allowed)
         lo = number(spec[0], f"{path}.{kind}[0]")
         hi = number(spec[1], f"{path}.{kind}[1]")
-        n = integer(spec[2], f"{path}.{kind}[2]", 1)
-        values = np.logspace(lo, hi, n) if kind == "logspace" else np.linspace(lo, hi, n)
+        n = integer(spec[2], f"{path}.{kind}[2]", 1, MAX_GRID)
+        with np.errstate(over="ignore"):
+            values = np.logspace(lo, hi, n) if kind == "logspace" else np.linspace(lo, hi, n)
+        if not np.isfinite(values).all():
+            raise ConfigError(f"{path}.{kind}", spec, f"{allowed}, giving finite values")
         values = tuple(float(v) for v in values)
         unique(values, f"{path}.{kind}", "lo != hi when n > 1 (distinct values)")
         return values

@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

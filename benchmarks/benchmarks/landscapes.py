@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import landscapes
+from optbench import landscapes
 
 
 class TimeSurfaceGrid:

@@ -6,12 +6,11 @@ import tempfile
 
 import numpy as np
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 from optbench.config import example
 from optbench.engine import PROGRAMS, run_sweep
 from optbench.engine.run import RunSettings, run_block
-from optbench.optimizers.reference import optax_pure
+from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask
 
 

@@ -46,10 +46,13 @@ def run_child(config: str | None, out: Path, cache: Path) -> dict[str, float]:
     """``optbench run`` (or ``optbench sweep CONFIG``) in a new process with its compile
     cache in ``cache``: its wall seconds and the summary of what it stored."""
     env = {**os.environ, "OPTBENCH_COMPILE_CACHE": str(cache)}
+    config = str(Path(config).resolve()) if config else None
     command = [sys.executable, "-m", "optbench.bench.compile", str(out), *([config] if config
                                                                           else [])]
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    # from the cache's folder, not the caller's: a checkout's optbench/ folder must not
+    # shadow the installed package
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cache.parent)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]

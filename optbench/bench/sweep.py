@@ -27,11 +27,10 @@ import numpy as np
 import optax
 import pandas as pd
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 from optbench.bench.common import Report
 from optbench.engine.run import PROGRAMS, RunSettings, run_block
-from optbench.optimizers.reference import optax_pure
+from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask
 
 BENCH_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop",

@@ -9,7 +9,7 @@ from optbench.engine.run import (
     record_schedule,
     run_block,
 )
-from optbench.engine.sweep import SweepTooLarge, run_sweep
+from optbench.engine.sweep import Interrupted, SweepTooLarge, run_sweep
 
-__all__ = ["PROGRAMS", "BlockResult", "Outcome", "RunSettings", "SweepTooLarge", "make_run",
-           "record_schedule", "run_block", "run_sweep"]
+__all__ = ["PROGRAMS", "BlockResult", "Interrupted", "Outcome", "RunSettings", "SweepTooLarge",
+           "make_run", "record_schedule", "run_block", "run_sweep"]

@@ -358,7 +358,8 @@ def run_block(
 
     Compile time (lowering + XLA compilation, or 0 for a program reused from this process)
     and run time (every chunk, up to its outputs on the host) are measured separately.
-    ``progress`` is called after each chunk with the optimizer steps it ran.
+    ``progress`` is called with 0 once the program is compiled and the runs start, then after
+    each chunk with the optimizer steps it ran.
     """
     with jax.enable_x64(settings.float64):
         devices = list(devices or jax.devices())
@@ -412,6 +413,8 @@ def run_block(
 
         started = time.perf_counter()
         outputs = []
+        if progress is not None:
+            progress(0)
         for first in range(0, n_runs, size):
             inputs = _put(_runs_slice(varying, seeds, start_indices, first, size), runs_sharding)
             outputs.append(_fetch(compiled(*inputs, *shared)))  # leaves the device at once

@@ -7,10 +7,14 @@ process runs the same blocks, each on its shard of the run axis, and only proces
 from __future__ import annotations
 
 import itertools
+import os
 import platform
 import subprocess
+import sys
+import threading
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -22,7 +26,7 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
-from optbench import optimizers
+from optbench.analysis import tables_for, write_tables
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
@@ -33,19 +37,91 @@ from optbench.engine.run import (
     run_block,
     use_compilation_cache,
 )
-from optbench.errors import OptbenchError
-from optbench.optimizers import OptimizerSpec, PureOptimizer
-from optbench.optimizers.reference import optax_pure
+from optbench.errors import Interrupted, OptbenchError
+from optbench.optimizers import PureOptimizer
+from optbench.optimizers.optax_adapter import optax_pure
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import registry
 from optbench.tasks.base import Task
 
-MAX_OPTIMIZER_STEPS = 10**12  # above this a sweep needs an explicit yes
+LONG_SWEEP_SECONDS = 600  # a sweep estimated longer than this needs an explicit yes
+# optimizer steps per second assumed before a block of the sweep has been timed: a 2-D surface
+# on a CPU core runs about this many (1e12 steps took about 23 hours)
+ASSUMED_STEPS_PER_SECOND = 1.2e7
 BUNDLE_MAX_PARAMETERS = 100_000  # larger tasks run each rule alone (its state only)
 
 
 class SweepTooLarge(OptbenchError, ValueError):
-    """The sweep would run more optimizer steps than is sensible without confirmation."""
+    """The sweep is estimated to take longer than :data:`LONG_SWEEP_SECONDS`; it runs only
+    when confirmed (``yes``). ``seconds`` is the estimate."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class NotEnoughMemory(OptbenchError, ValueError):
+    """The config's memory budget is more than the machine has."""
+
+
+def estimate_seconds(steps: int, directory: Path) -> tuple[float, float]:
+    """The seconds ``steps`` optimizer steps should take, and the steps per second assumed:
+    measured by the blocks already finished in ``directory`` if any, else
+    :data:`ASSUMED_STEPS_PER_SECOND`."""
+    rate = ASSUMED_STEPS_PER_SECOND
+    try:
+        blocks = ResultStore(directory).meta()["blocks"].values()
+        done = sum(b["optimizer_steps"] for b in blocks)
+        seconds = sum(b["run_seconds"] for b in blocks)
+        if done and seconds > 0:
+            rate = done / seconds
+    except (OptbenchError, KeyError, TypeError, AttributeError):
+        pass
+    return steps / rate, rate
+
+
+def check_duration(config: SweepConfig, directory: Path) -> None:
+    """Refuse a sweep estimated to take longer than :data:`LONG_SWEEP_SECONDS`."""
+    total = config.optimizer_steps()
+    seconds, rate = estimate_seconds(total, directory)
+    if seconds > LONG_SWEEP_SECONDS:
+        raise SweepTooLarge(
+            f"the sweep runs {total:.3g} optimizer steps, about {_duration(seconds)} at "
+            f"{rate:.2g} steps/s (more than {LONG_SWEEP_SECONDS // 60} minutes); pass --yes "
+            "(yes=True) to run it", seconds)
+
+
+def machine_memory_mb() -> tuple[float, str]:
+    """The memory a chunk may use on this machine: the smaller of the host's RAM and the
+    first local device's limit (where the backend reports one), and a description."""
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    limits, described = [host], [f"host {host / 1024:.1f} GB"]
+    device = jax.local_devices()[0]
+    try:
+        stats = device.memory_stats()
+    except jax.errors.JaxRuntimeError:  # not reported by this backend
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        limits.append(stats["bytes_limit"] / 2**20)
+        described.append(f"{device.device_kind} {limits[-1] / 1024:.1f} GB")
+    return min(limits), ", ".join(described)
+
+
+def check_memory(config: SweepConfig) -> None:
+    """Refuse a memory budget the machine does not have, before anything runs."""
+    available, described = machine_memory_mb()
+    if config.max_memory_mb > available:
+        raise NotEnoughMemory(
+            f"max_memory_mb = {config.max_memory_mb:g} is more than this machine has "
+            f"({described}); lower max_memory_mb to at most {available:.0f}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 3:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.3g} days"
 
 
 def settings_of(config: SweepConfig) -> RunSettings:
@@ -131,6 +207,7 @@ def run_sweep(
     force: bool = False,
     yes: bool = False,
     quiet: bool = False,
+    rerun: bool = False,
     reference: str | None = None,
     compile_cache: bool | str | None = None,
 ) -> Path:
@@ -139,24 +216,26 @@ def run_sweep(
     ``reference="optax"`` runs optax's implementations instead of optbench's (the store then
     holds the reference results; see :func:`optbench.analysis.reference_deviation`).
     ``compile_cache`` overrides the config's (see
-    :func:`optbench.engine.run.use_compilation_cache`).
+    :func:`optbench.engine.run.use_compilation_cache`). A sweep estimated to take longer
+    than :data:`LONG_SWEEP_SECONDS` needs ``yes``; ``rerun`` recomputes finished blocks.
+    Ctrl-C raises :class:`Interrupted` once the running chunk is done; the finished blocks
+    are kept, and the same call resumes.
     """
     if not isinstance(config, SweepConfig):
         config = parse(config)
-    total = config.optimizer_steps()
-    if total > MAX_OPTIMIZER_STEPS and not yes:
-        raise SweepTooLarge(f"the sweep would run {total:.3g} optimizer steps (more than "
-                            f"{MAX_OPTIMIZER_STEPS:.0e}); pass --yes (yes=True) to run it")
-    use_compilation_cache(config.compile_cache if compile_cache is None else compile_cache)
     directory = Path(directory) if directory else Path(results_root) / config.name
+    if not yes:
+        check_duration(config, directory)
+    use_compilation_cache(config.compile_cache if compile_cache is None else compile_cache)
     devices = jax.devices()
+    check_memory(config)
     writer = jax.process_index() == 0
     settings = settings_of(config)
     tasks = registry.build(config.tasks)
     _warn_unresolvable_targets(config, tasks)
     blocks = [(o, t) for t in tasks for o in config.optimizers]
     keys = [block_key(o.label, t.name) for o, t in blocks]
-    rules = Rules.of([optimizers.get(o.optimizer) for o in config.optimizers], reference)
+    rules = Rules.of(config.optimizers, reference)
     store = None
     if writer:
         store = ResultStore.open(directory, config, force=force, meta={
@@ -164,20 +243,66 @@ def run_sweep(
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now()})
     compiled_before = PROGRAMS.compiled
-    done = _agree([store.is_done(key) for key in keys] if writer else [False] * len(keys))
-    todo = [b for b, finished in zip(blocks, done, strict=True) if not finished]
-    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for o, t in todo) * config.steps
+    try:
+        done = _agree(_finished_blocks(store, keys, rerun) if writer else [False] * len(keys))
+        if writer:
+            _say_resuming(sum(done), len(keys))
+        todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
+                if not finished]
+        _run_blocks(todo, config, settings, tasks, rules, devices, store, quiet or not writer)
+        if store is not None:
+            # programs this process compiled (or loaded from the persistent cache)
+            store.finalize(keys, {"finished": _now(),
+                                  "programs_compiled": PROGRAMS.compiled - compiled_before},
+                           csv=config.csv)
+            table, _ = tables_for(directory)
+            write_tables(table, list(config.targets), store.write)
+    except KeyboardInterrupt:
+        saved = sum(map(store.is_done, keys)) if store is not None else 0
+        raise Interrupted(f"interrupted; {saved} of {len(keys)} blocks are saved in "
+                          f"{directory}; run the same command again to resume") from None
+    finally:
+        if store is not None:
+            store.close()
+    return directory
+
+
+def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool) -> list[bool]:
+    """Which blocks are finished and intact; a damaged one is discarded, with a warning."""
+    done = []
+    damaged = store.damaged_blocks() if not rerun else {}
+    for key in keys:
+        finished = store.is_done(key) and not rerun
+        damage = damaged.get(key, []) if finished else []
+        if damage:
+            warnings.warn(f"block {key} is damaged ({'; '.join(damage)}); computing it again",
+                          stacklevel=4)
+            store.discard_block(key)
+        done.append(finished and not damage)
+    return done
+
+
+def _say_resuming(done: int, total: int) -> None:
+    if done == total:
+        print(f"optbench: all {total} blocks already done; nothing to run (--rerun recomputes "
+              "them)", file=sys.stderr)
+    elif done:
+        print(f"optbench: {done} of {total} blocks already done, resuming", file=sys.stderr)
+
+
+def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, tasks: list[Task],
+                rules: Rules, devices: list, store: ResultStore | None, quiet: bool) -> None:
+    """Run the blocks not yet finished, storing each as it finishes; the bar counts steps."""
+    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for (o, t), _ in todo) * config.steps
     with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
-              disable=quiet or not writer) as bar:
-        for (optimizer, task), key, finished in zip(blocks, keys, done, strict=True):
-            if finished:
-                continue
+              disable=quiet or not todo) as bar, StepProgress(bar) as progress:
+        for (optimizer, task), key in todo:
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
-            spec = optimizers.get(optimizer.optimizer)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
-            rule, hparams = rules.select(spec, grid.hparams, task)
-            result = run_block(rule, spec.gradient, task, settings, hparams, grid.seeds,
-                               grid.starts, config.max_memory_mb, devices, progress=bar.update)
+            rule, hparams = rules.select(optimizer.label, grid.hparams, task)
+            progress.block(len(grid) * config.steps)
+            result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
+                               grid.starts, config.max_memory_mb, devices, progress=progress)
             if store is not None:
                 store.write_block(key, block_frames(result, grid, optimizer, task, settings), {
                     "optimizer": optimizer.label, "task": task.name, "runs": len(grid),
@@ -185,12 +310,72 @@ def run_sweep(
                     "program_reused": result.program_reused,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
                     "optimizer_steps": len(grid) * config.steps})
-    if store is not None:
-        # programs this process compiled (or loaded from the persistent cache) for the sweep
-        store.finalize(keys, {"finished": _now(),
-                              "programs_compiled": PROGRAMS.compiled - compiled_before},
-                       csv=config.csv)
-    return directory
+
+
+class StepProgress:
+    """The sweep's progress bar, in optimizer steps, moving within a long chunk too.
+
+    A compiled chunk reports its steps only when it ends, which can take minutes. In between,
+    a background thread advances the bar at the steps per second the finished chunks ran
+    (compile time excluded), never past the running block's end; each chunk's end sets the
+    exact count again. Before a chunk has finished, the bar waits.
+    """
+
+    TICK_SECONDS = 0.5
+
+    def __init__(self, bar: tqdm):
+        self.bar, self.lock = bar, threading.Lock()
+        self.done = self.block_end = 0  # steps finished; where the running block ends
+        self.ran_steps, self.ran_seconds = 0, 0.0  # for the rate
+        self.chunk = 0  # steps of the last chunk: the running one is likely the same
+        self.since: float | None = None  # when the running chunk started
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> StepProgress:
+        if not self.bar.disable:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def block(self, steps: int) -> None:
+        """A block of ``steps`` optimizer steps starts (compiling first)."""
+        with self.lock:
+            self.block_end, self.since = self.done + steps, None
+
+    def __call__(self, steps: int, now: float | None = None) -> None:
+        """``run_block``'s callback: 0 when the runs start, then each chunk's steps."""
+        now = time.perf_counter() if now is None else now
+        with self.lock:
+            if steps and self.since is not None:
+                self.ran_steps += steps
+                self.ran_seconds += now - self.since
+                self.chunk = steps
+            self.done += steps
+            self.since = now
+            self._show(self.done)
+
+    def estimate(self, now: float) -> int:
+        """The steps done by ``now`` as far as the rate so far tells: the running chunk
+        counts at most up to one step before its likely end (or the block's)."""
+        if self.since is None or not self.ran_seconds:
+            return self.done
+        guess = self.done + self.ran_steps / self.ran_seconds * (now - self.since)
+        end = min(self.block_end, self.done + self.chunk)
+        return int(max(self.done, min(guess, end - 1)))
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.TICK_SECONDS):
+            with self.lock:
+                self._show(self.estimate(time.perf_counter()))
+
+    def _show(self, steps: int) -> None:
+        self.bar.n = steps
+        self.bar.refresh()
 
 
 @dataclass(frozen=True)
@@ -199,22 +384,22 @@ class Rules:
     :mod:`optbench.engine.bundle`) where the task's parameters are small enough that carrying
     every rule's state costs little, so that its blocks share one compiled program."""
 
-    rule_of: dict[str, Rule]  # registry name -> its rule (optbench's or optax's) and names
+    rule_of: dict[str, Rule]  # optimizer label -> its rule (optbench's or optax's) and names
     defaults: dict[str, float]  # every rule's hyperparameters, for the rules not running
 
     @classmethod
-    def of(cls, specs: list[OptimizerSpec], reference: str | None = None) -> Rules:
+    def of(cls, configs: Sequence[OptimizerConfig], reference: str | None = None) -> Rules:
         defaults = {}
-        for spec in reversed(specs):
-            defaults.update(spec.defaults)
-        return cls({s.name: (optax_pure(s) if reference == "optax" else s.pure,
-                             tuple(s.defaults)) for s in specs}, defaults)
+        for o in reversed(configs):
+            defaults.update({k: o.spec.defaults.get(k, v[0]) for k, v in o.grid.items()})
+        return cls({o.label: (optax_pure(o.spec) if reference == "optax" else o.spec.pure,
+                              tuple(o.grid)) for o in configs}, defaults)
 
-    def select(self, spec: OptimizerSpec, hparams: dict[str, np.ndarray], task: Task
+    def select(self, label: str, hparams: dict[str, np.ndarray], task: Task
                ) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
-        """The rule to run ``spec``'s block with, and its hyperparameters."""
+        """The rule to run optimizer ``label``'s block with, and its hyperparameters."""
         rules = tuple(dict.fromkeys(self.rule_of.values()))
-        rule = self.rule_of[spec.name]
+        rule = self.rule_of[label]
         if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
             return rule[0], hparams
         n = len(next(iter(hparams.values())))

@@ -6,6 +6,9 @@ Each optimizer is available three ways:
   through the registry: ``get("adam").init``, ``get("adam").update``;
 * as an ``optax.GradientTransformation`` from a factory named after it: ``adam(1e-3)``;
 * with its optax counterpart: ``get("adam").optax_counterpart(learning_rate=1e-3)``.
+
+Any optax optimizer or user factory runs in a sweep too: ``resolve("optax:lion")`` (see
+:mod:`optbench.optimizers.optax_adapter`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from optbench.optimizers.base import (
     Range,
     as_gradient_transformation,
 )
-from optbench.optimizers.registry import get, names
+from optbench.optimizers.registry import (
+    get,
+    hyperparameter_defaults,
+    hyperparameter_names,
+    names,
+    resolve,
+)
 from optbench.optimizers.rmsprop import rmsprop
 from optbench.optimizers.sgd import gd, minibatch, momentum, nesterov, sgd
 
@@ -35,10 +44,13 @@ __all__ = [
     "as_gradient_transformation",
     "gd",
     "get",
+    "hyperparameter_defaults",
+    "hyperparameter_names",
     "minibatch",
     "momentum",
     "names",
     "nesterov",
+    "resolve",
     "rmsprop",
     "sgd",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,84 +16,88 @@ from optbench.optimizers.base import (
     HParams,
     OptimizerSpec,
     Params,
+    PureOptimizer,
     Updates,
-    bias_corrected,
-    moving_average,
+    float_defaults,
     scale_by_learning_rate,
-    zeros_like,
-)
-
-DEFAULTS = MappingProxyType(
-    {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}
 )
 
 
 class AdamState(NamedTuple):
-    """Step count and the *uncorrected* moments ``mu`` (of g) and ``nu`` (of g^2)."""
+    """Step count and the *uncorrected* moments ``mu`` (of g) and ``nu`` (of |g|^2)."""
 
     count: jax.Array
     mu: Params
     nu: Params
 
 
-def init(params: Params, hparams: HParams = DEFAULTS) -> AdamState:
-    del hparams
-    return AdamState(
-        count=jnp.zeros([], jnp.int32), mu=zeros_like(params), nu=zeros_like(params)
-    )
+@functools.cache
+def rule(nesterov: bool = False, mu_dtype: Any = None) -> PureOptimizer:
+    """Adam's pure functions; ``nesterov``: Dozat's Nadam; ``mu_dtype``: the dtype of ``mu``
+    (default: the parameters')."""
 
+    def init(params: Params, hparams: HParams | None = None) -> AdamState:
+        del hparams
+        return AdamState(count=jnp.zeros([], jnp.int32),
+                         mu=optax.tree.zeros_like(params, dtype=mu_dtype),
+                         nu=optax.tree.zeros_like(params))
 
-def update(
-    grads: Updates, state: AdamState, params: Params | None, hparams: HParams
-) -> tuple[Updates, AdamState]:
-    """``mu <- b1 mu + (1-b1) g;  nu <- b2 nu + (1-b2) g^2;
-    u = -lr * mu_hat / (sqrt(nu_hat + eps_root) + eps)``, hats divided by ``1 - b^t``."""
-    del params
-    b1, b2 = hparams["b1"], hparams["b2"]
-    eps, eps_root = hparams["eps"], hparams["eps_root"]
-    mu = jax.tree.map(lambda g, m: moving_average(g, m, b1), grads, state.mu)
-    nu = jax.tree.map(lambda g, n: moving_average(g * g, n, b2), grads, state.nu)
-    count = optax.safe_increment(state.count)
-    scaled = jax.tree.map(
-        lambda m, n: bias_corrected(m, b1, count)
-        / (jnp.sqrt(bias_corrected(n, b2, count) + eps_root) + eps),
-        mu,
-        nu,
-    )
-    return scale_by_learning_rate(scaled, hparams["learning_rate"]), AdamState(count, mu, nu)
+    def update(grads: Updates, state: AdamState, params: Params | None, hparams: HParams
+               ) -> tuple[Updates, AdamState]:
+        """``mu <- b1 mu + (1-b1) g;  nu <- b2 nu + (1-b2) |g|^2;
+        u = -lr * mu_hat / (sqrt(nu_hat + eps_root) + eps)``, hats divided by ``1 - b^t``
+        (Nesterov: ``mu_hat = b1 mu_hat(t+1) + (1-b1) g_hat``)."""
+        del params
+        b1, b2 = hparams["b1"], hparams["b2"]
+        eps, eps_root = hparams["eps"], hparams["eps_root"]
+        mu = optax.tree.update_moment(grads, state.mu, b1, 1)
+        nu = optax.tree.update_moment_per_elem_norm(grads, state.nu, b2, 2)
+        count = optax.safe_increment(state.count)
+        if nesterov:
+            mu_hat = jax.tree.map(
+                lambda m, g: b1 * m + (1 - b1) * g,
+                optax.tree.bias_correction(mu, b1, optax.safe_increment(count)),
+                optax.tree.bias_correction(grads, b1, count))
+        else:
+            mu_hat = optax.tree.bias_correction(mu, b1, count)
+        nu_hat = optax.tree.bias_correction(nu, b2, count)
+        scaled = jax.tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+        return scale_by_learning_rate(scaled, hparams["learning_rate"]), AdamState(
+            count, optax.tree.cast(mu, mu_dtype), optax.tree.cast_like(nu, state.nu))
 
-
-ADAM = OptimizerSpec(
-    name="adam",
-    summary="p <- p - lr * mu_hat / (sqrt(nu_hat + eps_root) + eps)",
-    init=init,
-    update=update,
-    defaults=DEFAULTS,
-    ranges={"learning_rate": POSITIVE, "b1": DECAY, "b2": DECAY, "eps": NON_NEGATIVE,
-            "eps_root": NON_NEGATIVE},
-    optax_factory=lambda learning_rate, b1, b2, eps, eps_root: optax.adam(
-        learning_rate, b1, b2, eps, eps_root
-    ),
-    optax_call="optax.adam(learning_rate, b1, b2, eps, eps_root)",
-    reference="Kingma & Ba (2015), Algorithm 1",
-    notes="Keras uses the 'epsilon hat' form with eps=1e-7; optax and torch match the paper.",
-)
+    return PureOptimizer(init, update)
 
 
 def adam(
-    learning_rate: float,
+    learning_rate: optax.ScalarOrSchedule,
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_root: float = 0.0,
-) -> optax.GradientTransformation:
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+) -> optax.GradientTransformationExtraArgs:
     """Adam: ``p <- p - lr * mu_hat / (sqrt(nu_hat + eps_root) + eps)``.
 
     Kingma & Ba (2015), Algorithm 1: ``mu``, ``nu`` are moving averages of ``g`` and ``g^2``;
     the hats divide them by ``1 - b1^t`` and ``1 - b2^t``. ``eps`` is added outside the root
     of the bias-corrected ``nu`` (as in optax, torch and the paper); ``eps_root`` inside it
     keeps gradients through the update finite. Keras instead uses the paper's "epsilon hat"
-    reordering with eps=1e-7, which is a different, time-varying epsilon.
+    reordering with eps=1e-7, which is a different, time-varying epsilon. ``nesterov=True``
+    is Nadam (Dozat 2016); ``mu_dtype`` stores ``mu`` in another dtype. optax's signature.
     """
-    return ADAM.transformation(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
-                               eps_root=eps_root)
+    return ADAM.from_arguments(locals())
+
+
+ADAM = OptimizerSpec(
+    name="adam",
+    summary="p <- p - lr * mu_hat / (sqrt(nu_hat + eps_root) + eps)",
+    rule=rule,
+    defaults=float_defaults(adam, learning_rate=1e-3),
+    ranges={"learning_rate": POSITIVE, "b1": DECAY, "b2": DECAY, "eps": NON_NEGATIVE,
+            "eps_root": NON_NEGATIVE},
+    optax_factory=optax.adam,
+    reference="Kingma & Ba (2015), Algorithm 1",
+    notes="eps outside the sqrt of the bias-corrected nu (optax, torch); Keras differs.",
+)

@@ -18,6 +18,8 @@ array next to float32 parameters would promote the state to float64.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,24 +48,34 @@ class UpdateFn(Protocol):
 
 
 # --------------------------------------------------------------------------------------
-# Small numerical helpers shared by the optimizers (written in optax's operation order,
-# so that float64 trajectories agree with optax to rounding).
+# Small numerical helpers shared by the optimizers. The moment updates are optax.tree's own
+# (``update_moment``, ``update_moment_per_elem_norm``, ``bias_correction``), so that float64
+# trajectories agree with optax to rounding and complex parameters work as in optax.
 # --------------------------------------------------------------------------------------
 
 
-def moving_average(x: jax.Array, average: jax.Array, decay: Any) -> jax.Array:
-    """Exponential moving average ``(1 - decay) * x + decay * average``."""
-    return (1 - decay) * x + decay * average
-
-
-def bias_corrected(moment: jax.Array, decay: Any, count: jax.Array) -> jax.Array:
-    """Adam's bias correction ``moment / (1 - decay**count)``, divided in the moment's dtype."""
-    return moment / (1 - decay**count).astype(moment.dtype)
-
-
 def scale_by_learning_rate(updates: Updates, learning_rate: Any) -> Updates:
-    """The last stage of every optimizer: ``u <- (-learning_rate) * u``."""
-    return jax.tree.map(lambda u: (-1 * learning_rate) * u, updates)
+    """The learning-rate stage: ``u <- (-learning_rate) * u``, the factor cast to each
+    update's dtype (as optax's ``scale_by_schedule`` does), so bfloat16 stays bfloat16."""
+    return jax.tree.map(lambda u: jnp.asarray(-1 * learning_rate, u.dtype) * u, updates)
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """``|x|^2`` (``x * x`` for real ``x``), as optax's ``numerics.abs_sq``."""
+    return (x.conj() * x).real
+
+
+def canonical_dtype(dtype: Any) -> Any:
+    """``None`` (follow the parameters) or a canonical JAX dtype, hashable for caching."""
+    return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
+
+
+def float_defaults(factory: Callable, **extra: float) -> Mapping[str, float]:
+    """The numeric hyperparameters of ``factory`` and their defaults, read from its signature
+    (where they are spelled), after ``extra`` (a learning rate where optax requires one)."""
+    found = {name: p.default for name, p in inspect.signature(factory).parameters.items()
+             if isinstance(p.default, float) and name not in extra}
+    return MappingProxyType({**extra, **found})
 
 
 # --------------------------------------------------------------------------------------
@@ -123,71 +135,128 @@ class OptimizerSpec:
     Attributes:
       name: registry name.
       summary: one line with the update rule.
-      init, update: the pure functions (see the module docstring).
-      defaults: default hyperparameters (optax's, plus a learning rate where optax has none).
-      ranges: the allowed range of each hyperparameter.
-      optax_factory: builds the optax counterpart from the same keyword hyperparameters.
-      optax_call: how that counterpart is called, for tables and docs.
+      rule: builds the pure functions (see the module docstring) for a ``structure``: the
+        options that change the update's shape rather than its numbers (Nesterov, centering,
+        a momentum stage, a state dtype); cached, so equal structures share one rule.
+      defaults: default hyperparameters (optax's, read from the factory's signature, plus a
+        learning rate where optax requires one).
+      ranges: the allowed range of each hyperparameter, including optional ones (no default:
+        giving one switches its stage on, as ``momentum`` of optax's ``sgd``).
+      optax_factory: optax's factory taking the same keyword hyperparameters.
+      structure: this entry's options for ``rule``.
       gradient: where the gradient comes from ("full batch", "one sample", "mini-batch",
         or "any"); GD, SGD and mini-batch SGD differ only in this.
     """
 
     name: str
     summary: str
-    init: InitFn
-    update: UpdateFn
+    rule: Callable[..., PureOptimizer]
     defaults: Mapping[str, float]
     ranges: Mapping[str, Range]
     optax_factory: Callable[..., optax.GradientTransformation]
-    optax_call: str
+    structure: Mapping[str, Any] = field(default_factory=dict)
     gradient: str = "any"
     reference: str = ""
     notes: str = field(default="", repr=False)
 
     @property
     def pure(self) -> PureOptimizer:
-        return PureOptimizer(self.init, self.update)
+        return self.rule(**self.structure)
+
+    @property
+    def init(self) -> InitFn:
+        return self.pure.init
+
+    @property
+    def update(self) -> UpdateFn:
+        return self.pure.update
+
+    @property
+    def optax_call(self) -> str:
+        """How the optax counterpart is called, for tables and docs."""
+        factory, fixed = self.optax_factory, {}
+        if isinstance(factory, functools.partial):
+            factory, fixed = factory.func, factory.keywords
+        module = "optax" if factory.__module__.startswith("optax") else factory.__module__
+        arguments = [*self.defaults, *(f"{k}={v!r}" for k, v in fixed.items())]
+        return f"{module}.{factory.__name__}({', '.join(arguments)})"
 
     def hparams(self, **overrides: Any) -> dict[str, Any]:
-        """The default hyperparameters with ``overrides`` applied, checked against ``ranges``."""
-        unknown = sorted(set(overrides) - set(self.defaults))
+        """The default hyperparameters with ``overrides`` applied, checked against ``ranges``
+        (schedules, callables of the step count, are checked by nobody)."""
+        unknown = sorted(set(overrides) - set(self.ranges))
         if unknown:
             raise ValueError(
                 f"{self.name} has no hyperparameter {unknown[0]!r}; "
-                f"allowed: {', '.join(self.defaults)}"
+                f"allowed: {', '.join(self.ranges)}"
             )
         merged = {**self.defaults, **overrides}
         for name, value in merged.items():
-            self.ranges[name].check(name, value)
+            if not callable(value):
+                self.ranges[name].check(name, value)
         return merged
 
-    def transformation(self, **hparams: Any) -> optax.GradientTransformation:
-        """This optimizer as an ``optax.GradientTransformation`` with fixed hyperparameters."""
-        return as_gradient_transformation(self.pure, self.hparams(**hparams))
+    def transformation(self, **hparams: Any) -> optax.GradientTransformationExtraArgs:
+        """This optimizer as an optax ``GradientTransformation`` with fixed hyperparameters
+        (an optional one, given, switches its stage on)."""
+        return self.from_arguments(hparams)
 
     def optax_counterpart(self, **hparams: Any) -> optax.GradientTransformation:
         """optax's own implementation with the same hyperparameters."""
         return self.optax_factory(**self.hparams(**hparams))
 
+    def from_arguments(self, arguments: Mapping[str, Any]) -> optax.GradientTransformationExtraArgs:
+        """A factory's call (its ``locals()``, optax's keyword names) as a transformation:
+        arguments named in ``ranges`` are hyperparameters (``None``: the default, or no stage
+        for an optional one), the others join ``structure``; an optional hyperparameter
+        that is given sets its name to ``True`` in the structure too."""
+        data = {k: v for k, v in arguments.items() if k in self.ranges and v is not None}
+        optional = {k: k in data for k in self.ranges if k not in self.defaults}
+        options = {k: canonical_dtype(v) if k.endswith("dtype") else v
+                   for k, v in arguments.items() if k not in self.ranges}
+        rule = self.rule(**{**self.structure, **options, **optional})
+        return as_gradient_transformation(rule, self.hparams(**data))
+
+
+class ScheduleState(NamedTuple):
+    """The step count of a scheduled learning rate (optax's ``ScaleByScheduleState``)."""
+
+    count: jax.Array
+
 
 def as_gradient_transformation(
     optimizer: PureOptimizer, hparams: HParams
-) -> optax.GradientTransformation:
-    """Close a pure optimizer over ``hparams`` so it composes with ``optax.chain``."""
+) -> optax.GradientTransformationExtraArgs:
+    """Close a pure optimizer over ``hparams``, with optax's interface: it composes with
+    ``optax.chain``, ``update`` takes and ignores extra keyword arguments (optax's
+    ``GradientTransformationExtraArgs``), and a ``learning_rate`` that is callable is a
+    schedule of the step count, whose count the state keeps next to the rule's."""
     hparams = MappingProxyType(dict(hparams))
+    schedule = hparams.get("learning_rate")
+    if not callable(schedule):
 
-    def init_fn(params: Params) -> State:
-        return optimizer.init(params, hparams)
+        def init_fn(params: Params) -> State:
+            return optimizer.init(params, hparams)
 
-    def update_fn(updates: Updates, state: State, params: Params | None = None):
-        return optimizer.update(updates, state, params, hparams)
+        def update_fn(updates: Updates, state: State, params: Params | None = None,
+                      **extra_args: Any):
+            del extra_args
+            return optimizer.update(updates, state, params, hparams)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+        return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
+    def at(count: jax.Array) -> HParams:
+        return {**hparams, "learning_rate": schedule(count)}
 
-def zeros_like(params: Params) -> Params:
-    return jax.tree.map(jnp.zeros_like, params)
+    def scheduled_init(params: Params) -> State:
+        count = jnp.zeros([], jnp.int32)
+        return optimizer.init(params, at(count)), ScheduleState(count)
 
+    def scheduled_update(updates: Updates, state: State, params: Params | None = None,
+                         **extra_args: Any):
+        del extra_args
+        inner, (count,) = state
+        updates, inner = optimizer.update(updates, inner, params, at(count))
+        return updates, (inner, ScheduleState(optax.safe_increment(count)))
 
-def full_like(params: Params, value: Any) -> Params:
-    return jax.tree.map(lambda p: jnp.full_like(p, value), params)
+    return optax.GradientTransformationExtraArgs(scheduled_init, scheduled_update)

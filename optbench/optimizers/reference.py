@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import landscapes
-from optbench.optimizers.base import OptimizerSpec, PureOptimizer
+from optbench import landscapes
+from optbench.optimizers.base import OptimizerSpec
 from optbench.optimizers.registry import get, names
 
 # Non-chaotic learning rates per landscape (see shared optimizer-numerics §9), keyed by
@@ -46,20 +46,6 @@ VERIFY_LANDSCAPES: dict[str, dict] = {
                            "rmsprop": 1e-3, "rmsprop_centered": 1e-3, "adam": 1e-2},
     },
 }
-
-
-def optax_pure(spec: OptimizerSpec) -> PureOptimizer:
-    """optax's implementation of ``spec`` as a pure pair with hyperparameters as data: the
-    optax factory is called inside the traced function, so its hyperparameters may be
-    traced arrays too (used to re-run sweeps with optax as the reference)."""
-
-    def init(params, hparams=spec.defaults):
-        return spec.optax_factory(**hparams).init(params)
-
-    def update(grads, state, params, hparams):
-        return spec.optax_factory(**hparams).update(grads, state, params)
-
-    return PureOptimizer(init, update)
 
 
 def trajectory(
@@ -116,3 +102,41 @@ def deviation_table(steps: int = 500) -> list[dict]:
         row["max"] = float(np.max([row[c] for c in VERIFY_LANDSCAPES]))
         rows.append(row)
     return rows
+
+
+# optax's structural options beyond the registry's entries: each call of an optbench factory
+# (optax's keywords) against the same call of optax's, on the convex 50-d quadratic.
+VARIANTS: tuple[tuple[str, dict], ...] = (
+    ("sgd", {"learning_rate": 2e-3, "momentum": 0.5}),
+    ("sgd", {"learning_rate": 1e-3, "momentum": 0.9, "nesterov": True}),
+    ("rmsprop", {"learning_rate": 5e-4, "momentum": 0.9}),
+    ("rmsprop", {"learning_rate": 5e-4, "momentum": 0.9, "nesterov": True}),
+    ("rmsprop", {"learning_rate": 5e-4, "bias_correction": True}),
+    ("rmsprop", {"learning_rate": 5e-4, "eps_in_sqrt": False}),
+    ("rmsprop", {"learning_rate": 5e-4, "centered": True, "bias_correction": True}),
+    ("rmsprop", {"learning_rate": 5e-4, "centered": True, "eps_in_sqrt": False,
+                 "momentum": 0.5, "nesterov": True}),
+    ("adam", {"learning_rate": 1e-2, "nesterov": True}),
+    ("adadelta", {"learning_rate": 1.0, "weight_decay": 1e-3}),
+)
+
+
+def variant_deviation(factory: str, arguments: dict, steps: int = 500) -> float:
+    """The float64 deviation of ``optbench.optimizers.<factory>(**arguments)`` from
+    ``optax.<factory>(**arguments)`` on the verify quadratic."""
+    from optbench import optimizers
+
+    name, params = VERIFY_LANDSCAPES["quadratic-50d"]["landscape"]
+    with jax.enable_x64(True):
+        surface = landscapes.get(name, **params)
+        x0 = jnp.asarray(surface.start, jnp.float64)
+        ours = trajectory(getattr(optimizers, factory)(**arguments), surface.fn, x0, steps)
+        theirs = trajectory(getattr(optax, factory)(**arguments), surface.fn, x0, steps)
+        return max_relative_deviation(ours, theirs)
+
+
+def variant_table(steps: int = 500) -> list[dict]:
+    """One row per entry of :data:`VARIANTS`: the call and its max float64 deviation."""
+    return [{"call": f"{factory}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})",
+             "max": variant_deviation(factory, arguments, steps)}
+            for factory, arguments in VARIANTS]

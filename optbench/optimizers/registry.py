@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 from optbench.errors import OptbenchError
+from optbench.optimizers import optax_adapter
 from optbench.optimizers.adadelta import ADADELTA
 from optbench.optimizers.adagrad import ADAGRAD
 from optbench.optimizers.adam import ADAM
@@ -34,3 +39,26 @@ def get(name: str) -> OptimizerSpec:
         raise UnknownOptimizer(
             f"unknown optimizer {name!r}; valid names: {', '.join(_REGISTRY)}"
         ) from None
+
+
+def resolve(name: str, options: Mapping[str, Any] = MappingProxyType({})) -> OptimizerSpec:
+    """A registered optimizer, or a factory ``module:function`` (``optax:lion``) with its
+    fixed ``options`` (see :func:`optbench.optimizers.optax_adapter.factory_spec`)."""
+    if optax_adapter.is_factory_path(name):
+        return optax_adapter.factory_spec(name, tuple(sorted(options.items())))
+    return get(name)
+
+
+def hyperparameter_names(name: str) -> tuple[str, ...]:
+    """The hyperparameters a sweep may give optimizer ``name`` (registered or a factory)."""
+    if optax_adapter.is_factory_path(name):
+        return tuple(optax_adapter.parameters(name))
+    return tuple(get(name).defaults)
+
+
+def hyperparameter_defaults(name: str) -> Mapping[str, float]:
+    """The default of each of ``name``'s numeric hyperparameters (a factory's required ones,
+    such as optax's ``learning_rate``, have none)."""
+    if optax_adapter.is_factory_path(name):
+        return optax_adapter.float_defaults(name)
+    return get(name).defaults

@@ -1,11 +1,13 @@
-"""RMSprop (Hinton 2012) and its centered form (Graves 2013)."""
+"""RMSprop (Hinton 2012), its centered form (Graves 2013), and optax's options: eps outside
+the root, bias correction, and a momentum stage after the learning rate (Nesterov or not)."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
+import functools
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from optbench.optimizers.base import (
@@ -15,79 +17,105 @@ from optbench.optimizers.base import (
     HParams,
     OptimizerSpec,
     Params,
+    PureOptimizer,
     Updates,
-    full_like,
-    moving_average,
+    abs_sq,
+    float_defaults,
     scale_by_learning_rate,
-    zeros_like,
 )
-
-DEFAULTS = MappingProxyType(
-    {"learning_rate": 1e-2, "decay": 0.9, "eps": 1e-8, "initial_scale": 0.0}
-)
+from optbench.optimizers.sgd import TraceState, trace
 
 
 class RMSpropState(NamedTuple):
-    """``nu``: decaying average of squared gradients, started at ``initial_scale``."""
+    """``count`` (steps, for bias correction), ``mu``: decaying average of gradients
+    (centered only), ``nu``: of squared gradients, started at ``initial_scale``;
+    ``trace``: the momentum buffer (with momentum only). Unused fields hold ``()``."""
 
-    nu: Params
-
-
-class CenteredRMSpropState(NamedTuple):
-    """``mu``: decaying average of gradients; ``nu``: of squared gradients."""
-
+    count: jax.Array | tuple
     mu: Params
     nu: Params
+    momentum: TraceState | tuple
 
 
-def init(params: Params, hparams: HParams = DEFAULTS) -> RMSpropState:
-    return RMSpropState(nu=full_like(params, hparams["initial_scale"]))
+@functools.cache
+def rule(centered: bool = False, eps_in_sqrt: bool = True, bias_correction: bool = False,
+         momentum: bool = False, nesterov: bool = False) -> PureOptimizer:
+    """RMSprop's pure functions for one combination of optax's structural options
+    (``momentum``: whether the momentum stage exists; its value is a hyperparameter)."""
+
+    def init(params: Params, hparams: HParams | None = None) -> RMSpropState:
+        scale = (hparams or RMSPROP.defaults)["initial_scale"]
+        return RMSpropState(
+            count=jnp.zeros([], jnp.int32) if bias_correction else (),
+            mu=optax.tree.zeros_like(params) if centered else (),
+            nu=optax.tree.full_like(params, scale),
+            momentum=TraceState(optax.tree.zeros_like(params)) if momentum else ())
+
+    def update(grads: Updates, state: RMSpropState, params: Params | None, hparams: HParams
+               ) -> tuple[Updates, RMSpropState]:
+        """``nu <- decay nu + (1-decay) g^2;  u = -lr * g / sqrt(nu + eps)``; centered:
+        ``sqrt(nu - mu^2 + eps)``; then ``v <- u + m v``, ``u = v`` (or ``u + m v``)."""
+        del params
+        decay, eps = hparams["decay"], hparams["eps"]
+        nu = optax.tree.update_moment_per_elem_norm(grads, state.nu, decay, 2)
+        mu = optax.tree.update_moment(grads, state.mu, decay, 1) if centered else ()
+        count, mu_hat, nu_hat = state.count, mu, nu
+        if bias_correction:
+            count = optax.safe_increment(state.count)
+            nu_hat = optax.tree.bias_correction(nu, decay, count)
+            mu_hat = optax.tree.bias_correction(mu, decay, count) if centered else ()
+        if centered:
+            variance = jax.tree.map(lambda m, n: n - abs_sq(m), mu_hat, nu_hat)
+        else:
+            variance = nu_hat
+        if eps_in_sqrt:
+            scaling = jax.tree.map(lambda n: jax.lax.rsqrt(n + eps), variance)
+        else:
+            scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(n) + eps), variance)
+        scaled = jax.tree.map(lambda s, g: s * g, scaling, grads)
+        updates = scale_by_learning_rate(scaled, hparams["learning_rate"])
+        buffer = state.momentum
+        if momentum:
+            updates, buffer = trace(updates, buffer, hparams["momentum"], nesterov)
+        return updates, RMSpropState(count, mu, nu, buffer)
+
+    return PureOptimizer(init, update)
 
 
-def update(
-    grads: Updates, state: RMSpropState, params: Params | None, hparams: HParams
-) -> tuple[Updates, RMSpropState]:
-    """``nu <- decay nu + (1-decay) g^2;  u = -lr * g / sqrt(nu + eps)``."""
-    del params
-    decay, eps = hparams["decay"], hparams["eps"]
-    nu = jax.tree.map(lambda g, n: moving_average(g * g, n, decay), grads, state.nu)
-    scaled = jax.tree.map(lambda g, n: jax.lax.rsqrt(n + eps) * g, grads, nu)
-    return scale_by_learning_rate(scaled, hparams["learning_rate"]), RMSpropState(nu)
+def rmsprop(
+    learning_rate: optax.ScalarOrSchedule,
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    """RMSprop: ``nu <- decay nu + (1-decay) g^2;  p <- p - lr * g / sqrt(nu + eps)``.
 
-
-def centered_init(params: Params, hparams: HParams = DEFAULTS) -> CenteredRMSpropState:
-    return CenteredRMSpropState(
-        mu=zeros_like(params), nu=full_like(params, hparams["initial_scale"])
-    )
-
-
-def centered_update(
-    grads: Updates, state: CenteredRMSpropState, params: Params | None, hparams: HParams
-) -> tuple[Updates, CenteredRMSpropState]:
-    """``mu <- decay mu + (1-decay) g;  nu <- decay nu + (1-decay) g^2;
-    u = -lr * g / sqrt(nu - mu^2 + eps)``."""
-    del params
-    decay, eps = hparams["decay"], hparams["eps"]
-    mu = jax.tree.map(lambda g, m: moving_average(g, m, decay), grads, state.mu)
-    nu = jax.tree.map(lambda g, n: moving_average(g * g, n, decay), grads, state.nu)
-    scaled = jax.tree.map(lambda g, m, n: jax.lax.rsqrt(n - m * m + eps) * g, grads, mu, nu)
-    return scale_by_learning_rate(scaled, hparams["learning_rate"]), CenteredRMSpropState(mu, nu)
+    Hinton (2012, Coursera lecture 6e). With ``centered=True``, Graves (2013): also track
+    ``mu``, the average of ``g``, and divide by ``sqrt(nu - mu^2 + eps)``, an estimate of
+    the gradient's standard deviation. Follows optax: ``eps`` *inside* the square root
+    (``eps_in_sqrt=False``: outside, as torch) and ``nu`` starting at ``initial_scale`` (0),
+    so the first step is about ``3.16 lr sign(g)``; ``bias_correction`` divides the averages
+    by ``1 - decay^t``; ``momentum`` adds a heavy-ball (``nesterov``: Nesterov) stage *after*
+    the learning rate. torch's RMSprop defaults to ``alpha=0.99``. optax's signature.
+    """
+    return RMSPROP.from_arguments(locals())
 
 
 _RANGES = {"learning_rate": POSITIVE, "decay": DECAY, "eps": NON_NEGATIVE,
-           "initial_scale": NON_NEGATIVE}
+           "initial_scale": NON_NEGATIVE, "momentum": DECAY}
 
 RMSPROP = OptimizerSpec(
     name="rmsprop",
     summary="nu <- decay nu + (1-decay) g^2;  p <- p - lr * g / sqrt(nu + eps)",
-    init=init,
-    update=update,
-    defaults=DEFAULTS,
+    rule=rule,
+    defaults=float_defaults(rmsprop, learning_rate=1e-2),
     ranges=_RANGES,
-    optax_factory=lambda learning_rate, decay, eps, initial_scale: optax.rmsprop(
-        learning_rate, decay, eps, initial_scale
-    ),
-    optax_call="optax.rmsprop(learning_rate, decay, eps, initial_scale)",
+    optax_factory=optax.rmsprop,
     reference="Hinton, Coursera lecture 6e (2012)",
     notes="eps inside the sqrt (optax, Keras); torch adds it outside and defaults decay to 0.99.",
 )
@@ -95,34 +123,10 @@ RMSPROP = OptimizerSpec(
 RMSPROP_CENTERED = OptimizerSpec(
     name="rmsprop_centered",
     summary="p <- p - lr * g / sqrt(nu - mu^2 + eps)  (mu, nu: averages of g, g^2)",
-    init=centered_init,
-    update=centered_update,
-    defaults=DEFAULTS,
+    rule=rule,
+    structure={"centered": True},
+    defaults=RMSPROP.defaults,
     ranges=_RANGES,
-    optax_factory=lambda learning_rate, decay, eps, initial_scale: optax.rmsprop(
-        learning_rate, decay, eps, initial_scale, centered=True
-    ),
-    optax_call="optax.rmsprop(learning_rate, decay, eps, initial_scale, centered=True)",
+    optax_factory=functools.partial(optax.rmsprop, centered=True),
     reference="Graves (2013), eqs. 38-41 (without momentum)",
 )
-
-
-def rmsprop(
-    learning_rate: float,
-    decay: float = 0.9,
-    eps: float = 1e-8,
-    initial_scale: float = 0.0,
-    centered: bool = False,
-) -> optax.GradientTransformation:
-    """RMSprop: ``nu <- decay nu + (1-decay) g^2;  p <- p - lr * g / sqrt(nu + eps)``.
-
-    Hinton (2012, Coursera lecture 6e). With ``centered=True``, Graves (2013): also track
-    ``mu``, the average of ``g``, and divide by ``sqrt(nu - mu^2 + eps)``, an estimate of
-    the gradient's standard deviation. Follows optax: ``eps`` *inside* the square root and
-    ``nu`` starting at ``initial_scale`` (0), so the first step is about ``3.16 lr sign(g)``.
-    torch's RMSprop defaults to ``alpha=0.99`` and adds ``eps`` *outside* the root.
-    """
-    spec = RMSPROP_CENTERED if centered else RMSPROP
-    return spec.transformation(
-        learning_rate=learning_rate, decay=decay, eps=eps, initial_scale=initial_scale
-    )

@@ -26,6 +26,7 @@ learning_rate = [0.001, 0.01]
 """
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "OPTBENCH_COMPILE_CACHE": "off"}
+# the subprocesses run in tmp_path, not the checkout, so that they import the installed optbench
 
 
 def _sweep(config, out, *extra):
@@ -42,12 +43,12 @@ def _free_port() -> int:
 def test_two_processes_write_the_same_results_as_one(tmp_path):
     config = tmp_path / "dist.toml"
     config.write_text(CONFIG)
-    one = subprocess.run(_sweep(config, tmp_path / "one"), env=ENV, capture_output=True,
-                         text=True, timeout=300)
+    one = subprocess.run(_sweep(config, tmp_path / "one"), env=ENV, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
     cluster = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
     processes = [subprocess.Popen(_sweep(config, tmp_path / "two", *cluster, "--process-id",
-                                         str(i)), env=ENV, stdout=subprocess.PIPE,
+                                         str(i)), env=ENV, cwd=tmp_path, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for i in range(2)]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
@@ -65,7 +66,7 @@ def test_a_coordinator_out_of_reach_is_a_one_line_error_and_writes_nothing(tmp_p
     out = subprocess.run(_sweep(config, tmp_path / "none", "--coordinator",
                                 f"127.0.0.1:{_free_port()}", "--num-processes", "2",
                                 "--process-id", "1", "--join-timeout", "1"),
-                         env=ENV, capture_output=True, text=True, timeout=120)
+                         env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().startswith("optbench: error: could not reach the coordinator")
     assert len(out.stderr.strip().splitlines()) == 1
@@ -76,6 +77,6 @@ def test_num_processes_without_a_coordinator_is_refused(tmp_path):
     config = tmp_path / "dist.toml"
     config.write_text(CONFIG)
     out = subprocess.run(_sweep(config, tmp_path / "none", "--num-processes", "2"), env=ENV,
-                         capture_output=True, text=True, timeout=120)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "go together" in out.stderr
     assert not (tmp_path / "none").exists()

@@ -121,7 +121,7 @@ def test_sigkill_mid_sweep_resumes_to_the_same_results(tmp_path, swept):
     reference = swept
     target = tmp_path / "interrupted"
     process = subprocess.Popen([sys.executable, "-c", KILLABLE, json.dumps(CONFIG), str(target)],
-                               env={**os.environ, "JAX_PLATFORMS": "cpu"})
+                               env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(target.glob("blocks/*/runs.parquet"))) < 2:
         time.sleep(0.05)

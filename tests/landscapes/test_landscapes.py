@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import landscapes
+from optbench import landscapes
 
 NAMES = landscapes.names()
 UNBOUNDED = ("saddle", "monkey_saddle")

@@ -6,8 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 from optbench.optimizers.reference import (
     VERIFY_LANDSCAPES,
     deviation_from_optax,

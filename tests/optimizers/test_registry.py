@@ -18,7 +18,7 @@ def test_registry_lists_the_course_optimizers():
 def test_spec_is_complete(name):
     spec = optimizers.get(name)
     assert "learning_rate" in spec.defaults
-    assert set(spec.ranges) == set(spec.defaults)
+    assert set(spec.defaults) <= set(spec.ranges)  # optional ones (rmsprop momentum) too
     assert isinstance(spec.optax_counterpart(), optax.GradientTransformation)
     assert spec.reference
     state = spec.init(jnp.zeros(3))  # hparams default to the module defaults

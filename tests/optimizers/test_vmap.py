@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import landscapes
-from optbench import optimizers
+from optbench import landscapes, optimizers
 from optbench.optimizers.reference import VERIFY_LANDSCAPES, max_relative_deviation, trajectory
 
 NAMES = optimizers.names()

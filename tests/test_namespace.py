@@ -1,0 +1,39 @@
+"""optbench installs its surfaces as ``optbench.landscapes`` and no top-level ``landscapes``
+(an unrelated PyPI project has that name); every submodule imports in a fresh interpreter,
+outside the checkout, so the installed package is what is tested."""
+
+import subprocess
+import sys
+from importlib.metadata import files, packages_distributions
+
+from optbench import landscapes
+
+SUBMODULES = ("", ".base", ".convex", ".valleys", ".multimodal", ".saddles")
+
+CHECK = """
+import importlib, sys
+module = importlib.import_module(sys.argv[1])
+from optbench import landscapes
+from optbench.landscapes import base
+assert base.get is landscapes.get, "a second copy of the registry"
+assert len(landscapes.names()) == {count}, landscapes.names()
+assert "landscapes" not in sys.modules, "a top-level landscapes was imported"
+print(module.__name__)
+"""
+
+
+def test_every_submodule_imports_in_a_fresh_interpreter_outside_the_checkout():
+    code = CHECK.format(count=len(landscapes.names()))
+    processes = [subprocess.Popen([sys.executable, "-c", code, f"optbench.landscapes{sub}"],
+                                  cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for sub in SUBMODULES]
+    for sub, process in zip(SUBMODULES, processes, strict=True):
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, (sub, err[-2000:])
+        assert out.strip() == f"optbench.landscapes{sub}"
+
+
+def test_no_top_level_landscapes_package_is_installed():
+    assert "optbench" not in packages_distributions().get("landscapes", [])
+    assert not any(str(f).startswith("landscapes/") for f in files("optbench") or ())
+    assert landscapes.__name__ == "optbench.landscapes"
