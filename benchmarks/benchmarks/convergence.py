@@ -28,7 +28,7 @@ class TrackConvergence:
 
     def setup_cache(self):
         with tempfile.TemporaryDirectory() as folder:
-            runs = pd.read_parquet(run_sweep(CONFIG, f"{folder}/runs", quiet=True)
+            runs = pd.read_parquet(run_sweep(CONFIG, f"{folder}/runs", quiet=True, yes=True)
                                    / "runs.parquet")
         return runs.set_index("optimizer")
 

@@ -82,7 +82,7 @@ class TrackDefaultSweep:
         PROGRAMS.clear()
         with tempfile.TemporaryDirectory() as folder:
             directory = run_sweep(example("default"), f"{folder}/default", quiet=True,
-                                  compile_cache=False)
+                                  compile_cache=False, yes=True)
             meta = json.loads((directory / "meta.json").read_text())
         return {"programs": PROGRAMS.compiled,
                 "compile": sum(b["compile_seconds"] for b in meta["blocks"].values())}

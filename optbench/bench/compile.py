@@ -92,7 +92,7 @@ def _child(out: str, config: str | None = None) -> int:
         lambda event, **_: hits.append(1) if event == CACHE_HITS_EVENT else None)
     results = str(Path(out) / "results")
     argv = ["sweep", config] if config else ["run"]
-    status = cli.main([*argv, "--out", results, "--quiet"])
+    status = cli.main([*argv, "--out", results, "--quiet", "--yes"])
     (Path(out) / "cache_hits.json").write_text(json.dumps({"cache_hits": len(hits)}))
     return status
 
