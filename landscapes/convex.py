@@ -92,3 +92,24 @@ def matyas(dim: int) -> Parts:
     window = ((-10.0, 10.0), (-10.0, 10.0))
     start = np.array([8.0, -4.0])
     return Parts(fn, 0.0, (np.zeros(2),), box(-10.0, 10.0, 2), window, start)
+
+
+@register(
+    "lessard",
+    "convex",
+    "Lessard, Recht & Packard (2016) §4.6: piecewise quadratic (L = 25, mu = 1, summed over "
+    "coordinates) on which optimally tuned heavy-ball cycles",
+    dims=(1, None),
+)
+def lessard(dim: int) -> Parts:
+    """The sum over coordinates of 25u^2/2 (u < 1), u^2/2 + 24u - 12 (1 <= u < 2),
+    25u^2/2 - 24u + 36 (u >= 2): C^1, strongly convex with mu = 1 and L = 25, minimum 0 at 0.
+    The paper's function is the 1-D case."""
+
+    def fn(x):
+        piece = jnp.where(x < 1, 12.5 * x**2,
+                          jnp.where(x < 2, 0.5 * x**2 + 24 * x - 12, 12.5 * x**2 - 24 * x + 36))
+        return jnp.sum(piece, axis=-1)
+
+    window = ((-3.0, 4.0), (-3.0, 4.0))
+    return Parts(fn, 0.0, (np.zeros(dim),), box(-5.0, 5.0, dim), window, np.full(dim, 3.3))

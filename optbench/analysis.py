@@ -36,15 +36,17 @@ fail (1 of 4 runs reaching the target at step 200 of 1000: (200 + 3 x 1000) / 1 
 "-": no run reached the target."""
 
 
-def setting_hparams(runs: pd.DataFrame, optimizer: str, chosen: pd.DataFrame) -> list[str]:
-    """The hyperparameters of ``optimizer`` worth naming in its best setting: those that take
-    more than one value in the sweep, or whose value (in ``chosen``) is not the default."""
+def setting(runs: pd.DataFrame, row: pd.Series, optimizer: str) -> str:
+    """The hyperparameters of ``optimizer``'s setting in ``row`` worth naming, e.g.
+    ``learning_rate=0.01, momentum=0.95``: those that take more than one value in the sweep,
+    or that differ from the optimizer's default; "defaults" when there are none."""
     rows = runs[runs["optimizer"] == optimizer]
-    method = rows["method"].iloc[0]
+    method = row["method"]
     defaults = hyperparameter_defaults(method)
-    return [n for n in hyperparameter_names(method) if n in rows and (
+    names = [n for n in hyperparameter_names(method) if n in row.index and pd.notna(row[n]) and (
         rows[n].nunique() > 1 or n not in defaults
-        or not np.isclose(chosen[n].iloc[0], defaults[n]))]
+        or not np.isclose(row[n], defaults[n], rtol=1e-12, atol=0))]
+    return ", ".join(f"{n}={row[n]:.3g}" for n in names) or "defaults"
 
 
 def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
@@ -82,8 +84,7 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
         row = {
             "task": task,
             "optimizer": optimizer,
-            "setting": ", ".join(f"{n}={group[n].iloc[0]:.3g}"
-                                 for n in setting_hparams(runs, optimizer, group)) or "defaults",
+            "setting": setting(runs, group.iloc[0], optimizer),
             "runs": len(group),
             "median_final": final.median(),
             "q25_final": final.quantile(0.25, interpolation="nearest"),
@@ -104,9 +105,18 @@ def markdown(table: pd.DataFrame, targets: list[float], width: int | None = None
     """A compact Markdown rendering: median [IQR] final, and success / ERT at up to four
     targets spread over the ladder (the CSV and LaTeX tables have every target). With
     ``width``, a wider table is split into column groups that fit it."""
+    table = compact(table, targets)
+    if width is not None:
+        return render.markdown_split(table, GROUP, width)
+    return table.to_markdown(index=False)
+
+
+def compact(table: pd.DataFrame, targets: list[float]) -> pd.DataFrame:
+    """The convergence table as strings: median [IQR] final, and success / ERT at up to four
+    targets spread over the ladder (Markdown and the report's page show this)."""
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
-    compact = pd.DataFrame({
+    return pd.DataFrame({
         "task": table["task"],
         "optimizer": table["optimizer"],
         "best setting": table["setting"],
@@ -121,9 +131,6 @@ def markdown(table: pd.DataFrame, targets: list[float], width: int | None = None
         "run s": [f"{w:.3f}" for w in table["wall_s"]],
         "compile s": [f"{c:.2f}" for c in table["compile_s"]],
     })
-    if width is not None:
-        return render.markdown_split(compact, GROUP, width)
-    return compact.to_markdown(index=False)
 
 
 def _ert(value: float) -> str:

@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The default job: the built-in sweep into results/default, then its table."""
     from optbench.config import example
 
-    return _sweep_and_report(example("default"), args)
+    return _sweep_and_report(example("default"), args, report=True)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -106,10 +106,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     config = example(args.example) if args.example else load(args.config)
     initialize(args.coordinator, args.num_processes, args.process_id, args.distributed,
                args.join_timeout)
-    return _sweep_and_report(config, args)
+    return _sweep_and_report(config, args, report=args.report)
 
 
-def _sweep_and_report(config, args: argparse.Namespace) -> int:
+def _sweep_and_report(config, args: argparse.Namespace, report: bool = False) -> int:
     import jax
 
     from optbench.analysis import tables_for
@@ -131,6 +131,18 @@ def _sweep_and_report(config, args: argparse.Namespace) -> int:
     _, text = tables_for(directory)
     print(text)
     print(f"\nresults: {directory}/ (runs.parquet, curves.parquet, convergence.md/.csv/.tex)")
+    if report:
+        from optbench.report import write_report
+
+        print(f"report: {write_report(directory)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from optbench.report import write_report
+
+    print(write_report(args.directory, args.out, animate=args.animate, target=args.target,
+                       workers=args.workers))
     return 0
 
 
@@ -218,6 +230,13 @@ def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from optbench.gallery import cli
+
+    return cli.main(args.names, args.out, list_only=args.list, draw=not args.no_figures,
+                    quiet=args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="optbench", description="Optimizer and loss-landscape benchmarking on JAX."
@@ -243,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "keeps every step's parameters)")
     p.set_defaults(func=cmd_verify)
 
-    p = command("run", help="run the default sweep and print its convergence table")
+    p = command("run", help="run the default sweep, print its convergence table and write "
+                "its report")
     _sweep_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -260,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read the three from SLURM (srun) or Open MPI (mpirun)")
     cluster.add_argument("--join-timeout", type=int_option(1), default=60, metavar="SECONDS",
                          help="how long to wait for the other processes (default 60)")
+    p.add_argument("--report", action="store_true",
+                   help="then write the HTML report (as optbench report) and print its path")
     p.set_defaults(func=cmd_sweep)
 
     p = command("table", help="convergence tables of a stored sweep")
@@ -279,6 +301,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete damaged files and leftovers, rebuild meta.json; rerunning the "
                    "sweep then recomputes what was deleted")
     p.set_defaults(func=cmd_store_check)
+
+    p = command("report", help="figures, tables and an offline index.html of a stored sweep")
+    p.add_argument("directory", help="the sweep's results folder")
+    p.add_argument("--out", help="write the report here instead of DIRECTORY/report")
+    p.add_argument("--animate", action="store_true",
+                   help="also animated trajectories (GIF) on each 2-D surface")
+    p.add_argument("--target", type=float,
+                   help="the success heatmap's target (default: the most telling one)")
+    p.add_argument("--workers", type=int, help="processes drawing figures (default: CPUs, "
+                   "at most 4)")
+    p.set_defaults(func=cmd_report)
+
+    p = command("gallery", help="reproduce published optimizer failures, assert and draw them")
+    p.add_argument("names", nargs="*", metavar="NAME", help="cases to run (default: all)")
+    p.add_argument("--list", action="store_true", help="list the cases with their sources")
+    p.add_argument("--out", help="results root (default: results/gallery)")
+    p.add_argument("--no-figures", action="store_true", help="check the claims only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_gallery)
 
     p = command("bench", help="head-to-heads with optax, torch and the hardware limit "
                 "(ratios measured in one run)")

@@ -19,6 +19,7 @@ from typing import Any
 
 from optbench import optimizers, validate
 from optbench.optimizers import optax_adapter
+from optbench.optimizers.schedule import LR_DECAY, LR_DECAY_RANGE
 from optbench.tasks import registry as task_registry
 from optbench.validate import UNKNOWN_KEY, ConfigError  # noqa: F401  (re-exported)
 
@@ -238,7 +239,7 @@ def _optimizer(label: str, raw: Any) -> OptimizerConfig:
         raise ConfigError(where, registry_name, f"one of {', '.join(optimizers.names())}, "
                           "optax = NAME, or a factory 'module:function'")
     spec = optimizers.get(registry_name)
-    validate.table(raw, path, set(spec.defaults) | {"optimizer"})
+    validate.table(raw, path, set(spec.defaults) | {"optimizer", LR_DECAY})
     hparams = {}
     for hparam, default in spec.defaults.items():
         values = validate.grid(raw.get(hparam, default), f"{path}.{hparam}")
@@ -246,7 +247,20 @@ def _optimizer(label: str, raw: Any) -> OptimizerConfig:
             if not spec.ranges[hparam].contains(value):
                 raise ConfigError(f"{path}.{hparam}", value, f"values in {spec.ranges[hparam]}")
         hparams[hparam] = values
-    return OptimizerConfig(label=label, optimizer=registry_name, grid=hparams)
+    return OptimizerConfig(label=label, optimizer=registry_name,
+                           grid={**hparams, **_lr_decay(raw, path)})
+
+
+def _lr_decay(raw: Mapping[str, Any], path: str) -> dict[str, tuple[float, ...]]:
+    """The optional step-size decay ``lr_decay_power`` (lr / t**power; see
+    :mod:`optbench.optimizers.schedule`) as a grid; empty when the table has none."""
+    if LR_DECAY not in raw:
+        return {}
+    values = validate.grid(raw[LR_DECAY], f"{path}.{LR_DECAY}")
+    for value in values:
+        if not LR_DECAY_RANGE.contains(value):
+            raise ConfigError(f"{path}.{LR_DECAY}", value, f"values in {LR_DECAY_RANGE}")
+    return {LR_DECAY: values}
 
 
 _OPTAX_NAMES = f"one of optax's optimizers: {', '.join(optax_adapter.optax_names())}"
@@ -264,10 +278,10 @@ def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any]
     except optax_adapter.FactoryError as error:
         allowed = _OPTAX_NAMES if key == "optax" else _FACTORY
         raise ConfigError(f"{path}.{key}", raw[key], f"{allowed} ({error})") from None
-    validate.table(raw, path, set(parameters) | {key})
+    validate.table(raw, path, set(parameters) | {key, LR_DECAY})
     options, grid = {}, {}
     for name, value in raw.items():
-        if name == key:
+        if name in (key, LR_DECAY):
             continue
         where = f"{path}.{name}"
         default = parameters[name].default
@@ -293,5 +307,5 @@ def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any]
     except optax_adapter.FactoryError as error:
         raise ConfigError(f"{path}.{key}", raw[key], f"{_FACTORY} from these "
                           f"arguments ({error})") from None
-    return OptimizerConfig(label=label, optimizer=factory, grid=grid,
-                           options=options)
+    return OptimizerConfig(label=label, optimizer=factory,
+                           grid={**grid, **_lr_decay(raw, path)}, options=options)

@@ -56,3 +56,14 @@ def test_reference_deviation_is_relative_and_flags_one_sided_divergence():
     reference = curves.assign(f_gap=[4.0, 2.0 + 4e-6, 1.0, 1.0, 3.0, 1.0])
     deviation = reference_deviation(curves, reference, runs)
     assert deviation["gd"] == pytest.approx(1e-6) and deviation["adam"] == np.inf
+
+
+def test_best_setting_names_fixed_hyperparameters_that_differ_from_the_default():
+    runs = _runs([(0, 0.1, 1e-3, 1e-3, 5, np.nan), (1, 0.3, 1e-5, 1e-5, 3, np.nan)])
+    runs["method"] = runs["optimizer"] = "momentum"
+    runs["momentum"] = 0.5  # one value in the grid, optax's default is 0.9
+    table = convergence_table(runs, targets=[0.1, 1e-8], steps=100)
+    assert table["setting"].tolist() == ["learning_rate=0.3, momentum=0.5"]
+    runs["momentum"] = 0.9
+    table = convergence_table(runs, targets=[0.1, 1e-8], steps=100)
+    assert table["setting"].tolist() == ["learning_rate=0.3"]

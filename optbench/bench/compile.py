@@ -43,7 +43,7 @@ def summarize(meta: dict) -> dict[str, float]:
 
 
 def run_child(config: str | None, out: Path, cache: Path) -> dict[str, float]:
-    """``optbench run`` (or ``optbench sweep CONFIG``) in a new process with its compile
+    """The default sweep (or ``optbench sweep CONFIG``) in a new process with its compile
     cache in ``cache``: its wall seconds and the summary of what it stored."""
     env = {**os.environ, "OPTBENCH_COMPILE_CACHE": str(cache)}
     config = str(Path(config).resolve()) if config else None
@@ -75,7 +75,7 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
         for label in ("empty cache", "filled cache"):
             rows.append({"run": label, **run_child(config, Path(tmp) / label.replace(" ", "-"),
                                                    cache)})
-    what = config or "the default sweep (optbench run)"
+    what = config or "the default sweep (optbench sweep --example default)"
     notes = [f"{what}, each run in a new process into a new folder, OPTBENCH_COMPILE_CACHE at "
              "a folder that starts empty. 'wall s' counts the whole process (start, imports, "
              "sweep, tables); 'programs compiled' counts the engine's compile calls, which a "
@@ -91,7 +91,8 @@ def _child(out: str, config: str | None = None) -> int:
     jax.monitoring.register_event_listener(
         lambda event, **_: hits.append(1) if event == CACHE_HITS_EVENT else None)
     results = str(Path(out) / "results")
-    argv = ["sweep", config] if config else ["run"]
+    # the default sweep as `optbench run` runs it, without the report `run` draws after it
+    argv = ["sweep", config] if config else ["sweep", "--example", "default"]
     status = cli.main([*argv, "--out", results, "--quiet", "--yes"])
     (Path(out) / "cache_hits.json").write_text(json.dumps({"cache_hits": len(hits)}))
     return status

@@ -40,6 +40,7 @@ from optbench.engine.run import (
 from optbench.errors import Interrupted, OptbenchError
 from optbench.optimizers import PureOptimizer
 from optbench.optimizers.optax_adapter import optax_pure
+from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.store import ResultStore, block_key, target_column
 from optbench.tasks import registry
 from optbench.tasks.base import Task
@@ -301,6 +302,8 @@ def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, tasks: l
             grid = make_grid(optimizer, config.seeds, task.n_starts)
             rule, hparams = rules.select(optimizer.label, grid.hparams, task)
             progress.block(len(grid) * config.steps)
+            if LR_DECAY in hparams:
+                rule = decayed(rule)
             result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
                                grid.starts, config.max_memory_mb, devices, progress=progress)
             if store is not None:
@@ -391,9 +394,12 @@ class Rules:
     def of(cls, configs: Sequence[OptimizerConfig], reference: str | None = None) -> Rules:
         defaults = {}
         for o in reversed(configs):
-            defaults.update({k: o.spec.defaults.get(k, v[0]) for k, v in o.grid.items()})
+            defaults.update({k: o.spec.defaults.get(k, v[0]) for k, v in o.grid.items()
+                             if k != LR_DECAY})
+        # the step-size decay is not the rule's: decayed() wraps the block's rule with it
         return cls({o.label: (optax_pure(o.spec) if reference == "optax" else o.spec.pure,
-                              tuple(o.grid)) for o in configs}, defaults)
+                              tuple(k for k in o.grid if k != LR_DECAY)) for o in configs},
+                   defaults)
 
     def select(self, label: str, hparams: dict[str, np.ndarray], task: Task
                ) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
@@ -421,12 +427,22 @@ def _warn_unresolvable_targets(config: SweepConfig, tasks: list[Task]) -> None:
     for task in tasks:
         if getattr(task, "f_min", None) is None:
             continue
-        resolution = float(np.finfo(np.float32).eps) * abs(task.f_min)
-        lost = [t for t in config.targets if t < resolution]
+        lost = unresolvable_targets(config.targets, task.f_min)
         if lost:
+            resolution = float32_resolution(task.f_min)
             warnings.warn(f"{task.name}: in float32, f - f_min is resolved only to about "
                           f"{resolution:.1e}; targets {', '.join(f'{t:g}' for t in lost)} "
                           "measure rounding (set float64 = true)", stacklevel=3)
+
+
+def float32_resolution(f_min: float) -> float:
+    """The smallest f - f_min that float32 resolves near a minimum of value ``f_min``."""
+    return float(np.finfo(np.float32).eps) * abs(f_min)
+
+
+def unresolvable_targets(targets, f_min: float) -> list[float]:
+    """The targets below float32's resolution of f - f_min at ``f_min``."""
+    return [t for t in targets if t < float32_resolution(f_min)]
 
 
 def _versions() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""A pathology gallery: published optimizer failures, reproduced, asserted and drawn."""

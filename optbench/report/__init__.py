@@ -1,0 +1,92 @@
+"""``optbench report DIR``: a results folder -> ``DIR/report/`` with PNG and SVG figures, the
+convergence tables (Markdown, CSV, LaTeX) and an offline ``index.html``.
+
+The report is drawn into a hidden folder beside its destination and renamed into place, so a
+failure leaves the previous report (or none), never half of one. It reads the store and
+writes nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from optbench.errors import OptbenchError
+from optbench.report.data import ReportData, load
+
+MARKER = ".optbench-report"  # marks a folder this module wrote, which it may replace
+
+
+class ReportError(OptbenchError, ValueError):
+    """The report cannot be written where asked."""
+
+
+def write_report(directory: str | Path, out: str | Path | None = None, *,
+                 animate: bool = False, target: float | None = None,
+                 workers: int | None = None) -> Path:
+    """Write the report of the sweep in ``directory`` to ``out`` (default
+    ``directory/report``) and return the path of its ``index.html``.
+
+    ``animate`` adds an animated GIF per 2-D surface; ``target`` picks the success heatmap's
+    target (default: the middle of the ladder); ``workers`` processes draw the figures
+    (default: up to the CPU count, 1 draws in this process).
+    """
+    data = load(directory)
+    out = Path(out) if out is not None else Path(directory) / "report"
+    staging = _staging(out)
+    try:
+        from optbench.report.build import build
+
+        build(data, staging, animate=animate, target=target, workers=_workers(workers))
+        (staging / MARKER).write_text("written by optbench report\n")
+        _readable(staging)
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / "index.html"
+
+
+def _workers(workers: int | None) -> int:
+    return workers if workers is not None else min(4, os.cpu_count() or 1)
+
+
+def _staging(out: Path) -> Path:
+    """A fresh hidden folder beside ``out``; a clear error where that cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ReportError(f"{out} is not empty and holds no optbench report; choose an empty "
+                          "or new folder for --out")
+    if not out.parent.is_dir():
+        raise ReportError(f"cannot write the report to {out}: {out.parent} does not exist")
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as error:
+        raise ReportError(f"cannot write the report to {out} ({error.strerror}); the results "
+                          "folder may be read-only: pass --out FOLDER") from None
+
+
+def _readable(folder: Path) -> None:
+    """The permissions of ordinary new files (temporary files are created private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Put ``staging`` in place of ``out``, replacing a previous report."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+__all__ = ["ReportData", "ReportError", "load", "write_report"]

@@ -1,0 +1,235 @@
+"""Draw every figure, write the tables and the page into a (staging) folder.
+
+Figures are independent jobs: with ``workers > 1`` they run in that many processes, each
+reading the store once; every 2-D surface's contour grid is evaluated once, in the job that
+draws its trajectories (and animation).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optbench import optimizers
+from optbench.analysis import compact, write_tables
+from optbench.engine.sweep import float32_resolution, unresolvable_targets
+from optbench.report import figures, page, style
+from optbench.report.data import ReportData, load
+
+TRAJECTORIES = "Trajectories on contours"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One figure job: a FIGURES entry (by index) or a surface's trajectories."""
+
+    section: str
+    index: int = -1  # into figures.FIGURES
+    task: str = ""  # for trajectories
+
+
+@dataclass
+class Done:
+    section: str
+    shown: list[page.Shown]
+    skipped: str | None = None
+
+
+def jobs(data: ReportData) -> list[Job]:
+    surfaces = [t for t in data.tasks if _is_2d_surface(data, t)]
+    return ([Job(TRAJECTORIES, task=t) for t in surfaces]
+            + [Job(title, index=i) for i, (title, _) in enumerate(figures.FIGURES)])
+
+
+def _is_2d_surface(data: ReportData, task: str) -> bool:
+    spec = data.task_config(task)
+    return (spec.get("kind") == "surface" and spec.get("dim") == 2
+            and data.trajectories is not None
+            and "x1" in data.trajectories)
+
+
+def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float | None) -> Done:
+    """Draw one job's figures into ``folder``."""
+    style.apply()
+    if job.section == TRAJECTORIES:
+        from optbench.report import surfaces
+
+        grid = surfaces.contours(data.surface(job.task))
+        stem = folder / f"trajectories-{job.task}"
+        style.save(surfaces.small_multiples(data, job.task, grid), stem)
+        shown = [page.Shown(stem.name + ".png", f"Trajectories on {job.task}", (
+            f"f − f_min of {job.task} (log-spaced filled contours over its plotting window; "
+            "white stars: the global minimizers). One panel per optimizer at its best "
+            f"setting ({figures.BEST}): the run of the lowest seed bold, from its start "
+            "(black dot) to its end (cross), the other seeds' runs faint; a note counts the "
+            "paths that leave the window. The last panel overlays every optimizer's bold "
+            "path."), [stem.name + ".svg"])]
+        if animate:
+            gif = surfaces.animate(data, job.task, grid, folder / f"animation-{job.task}")
+            shown.append(page.Shown(gif.name, f"Animated trajectories on {job.task}", (
+                "Every optimizer's bold path from the panels above, growing record by "
+                "record.")))
+        return Done(job.section, shown)
+    title, draw = figures.FIGURES[job.index]
+    try:
+        drawn = (draw(data, target) if draw is figures.success_heatmap else draw(data))
+    except figures.Skip as skip:
+        return Done(title, [], str(skip))
+    shown = []
+    for d in drawn:
+        style.save(d.figure, folder / d.name)
+        shown.append(page.Shown(d.name + ".png", d.title, d.caption, [d.name + ".svg"]))
+    return Done(title, shown)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(directory: str) -> None:
+    _WORKER["data"] = load(directory)
+
+
+def _run_in_worker(job: Job, folder: Path, animate: bool, target: float | None) -> Done:
+    return run(job, _WORKER["data"], folder, animate, target)
+
+
+def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None,
+             workers: int) -> list[Done]:
+    todo = jobs(data)
+    if workers <= 1 or len(todo) <= 1:
+        return [run(j, data, folder, animate, target) for j in todo]
+    if _can_fork():  # the workers inherit the imports and the data
+        _WORKER["data"] = data
+        context, init = multiprocessing.get_context("fork"), None
+    else:  # JAX's threads are running here, which fork would copy mid-flight
+        context, init = multiprocessing.get_context("spawn"), _init_worker
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=init,
+                                 initargs=(str(data.directory),) if init else ()) as pool:
+            futures = [pool.submit(_run_in_worker, j, folder, animate, target) for j in todo]
+            return [f.result() for f in futures]
+    finally:
+        _WORKER.clear()
+
+
+def _can_fork() -> bool:
+    """Fork is safe while JAX has started no backend (and so no threads) in this process."""
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:
+        return False
+    return hasattr(os, "fork") and not backends_are_initialized()
+
+
+def sections(done: list[Done], data: ReportData) -> list[page.Section]:
+    """Group the jobs' figures into the page's sections, in order."""
+    out: dict[str, page.Section] = {}
+    for d in done:
+        section = out.setdefault(d.section, page.Section(d.section))
+        section.figures += d.shown
+        section.skipped = d.skipped
+    if TRAJECTORIES not in out:
+        out = {TRAJECTORIES: page.Section(TRAJECTORIES, skipped=(
+            "no 2-D surface task with recorded trajectories in this folder")), **out}
+    return list(out.values())
+
+
+def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
+    if data.runs.empty:
+        return [("Convergence table", "<p>No finished blocks.</p>", [])]
+    table = data.convergence.copy()
+    compile_s = {(t.get("task"), t.get("optimizer")): t.get("compile_seconds", np.nan)
+                 for t in data.timings.values()}
+    table["compile_s"] = [compile_s.get(k, np.nan) for k in zip(table["task"],
+                                                                table["optimizer"],
+                                                                strict=True)]
+    write_tables(table, data.targets, folder)
+    files = ["convergence.md", "convergence.csv", "convergence.tex"]
+    note = ("<p>Per (task, optimizer) at its best setting: lowest median final value over "
+            "seeds and starts (ties: lowest ERT at the tightest target). The best setting "
+            "names every hyperparameter that varies in the sweep or differs from the "
+            "optimizer's default. ERT: steps spent by all runs / successful runs (COCO). "
+            "The CSV and LaTeX files have every target.</p>")
+    return [("Convergence table", note + page._table(compact(table, data.targets)), files)]
+
+
+def warnings(data: ReportData) -> list[str]:
+    """Missing blocks, diverged runs and targets below float32's resolution."""
+    out = [f"block {k.replace('__', ' on ')} is missing from the store (the sweep did not "
+           "finish it)" for k in data.missing_blocks]
+    runs = data.runs
+    if not runs.empty and runs["diverged"].any():
+        for (task, optimizer), group in runs.groupby(["task", "optimizer"], sort=False):
+            bad = group[group["diverged"].astype(bool)]
+            if bad.empty:
+                continue
+            where = ""
+            if "learning_rate" in bad:
+                where = " (learning rates " + ", ".join(
+                    f"{v:g}" for v in sorted(bad["learning_rate"].unique())) + ")"
+            out.append(f"{optimizer} on {task}: {len(bad)} of {len(group)} runs "
+                       f"diverged{where}")
+    if not data.config.get("float64", False):
+        for task in data.tasks:
+            surface = data.surface(task)
+            if surface is None:
+                continue
+            f_min = surface.f_min if surface.bounded else 0.0
+            lost = unresolvable_targets(data.targets, f_min)
+            if lost:
+                out.append(f"{task}: in float32, f − f_min is resolved only to about "
+                           f"{float32_resolution(f_min):.1e}; targets "
+                           f"{', '.join(f'{t:g}' for t in lost)} measure rounding")
+    return out
+
+
+def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """What was run: the config in brief, device, versions, dates; tasks and optimizers."""
+    meta, config = data.meta, data.config
+    record = config.get("record_every") or f"log-spaced, at most {config.get('max_records')}"
+    rows = {
+        "sweep": config.get("name"),
+        "config hash": meta.get("config_hash"),
+        "steps per run": config.get("steps"),
+        "seeds": ", ".join(str(s) for s in config.get("seeds", [])),
+        "records": f"every {record} step(s)" if config.get("record_every") else record,
+        "targets (f − f_min)": ", ".join(f"{t:g}" for t in data.targets),
+        "precision": "float64" if config.get("float64") else "float32",
+        "runs in the store": len(data.runs),
+        "device": f"{meta.get('device_count', '?')} × {meta.get('device_kind', '?')}, "
+                  f"{meta.get('process_count', 1)} process(es)",
+        "versions": ", ".join(f"{k} {meta[k]}" for k in ("optbench", "jax", "optax", "python")
+                              if k in meta),
+        "git commit": meta.get("git_commit") or "unknown",
+        "started / finished": f"{meta.get('started', '?')} / {meta.get('finished', '?')}",
+    }
+    run = pd.DataFrame({"": list(rows), "value": [str(v) for v in rows.values()]})
+    task_rows = [{k: str(v) for k, v in t.items()} for t in config.get("tasks", [])]
+    optimizer_rows = []
+    for label, spec in config.get("optimizers", {}).items():
+        name = spec.get("optimizer", label)
+        defaults = optimizers.get(name).defaults if name in optimizers.names() else {}
+        grid = {k: v for k, v in spec.items() if k != "optimizer"}
+        optimizer_rows.append({
+            "label": label, "optimizer": name,
+            "grid": "; ".join(f"{k} ∈ {{{', '.join(f'{x:g}' for x in v)}}}"
+                              for k, v in grid.items()),
+            "defaults": ", ".join(f"{k}={v:g}" for k, v in defaults.items()),
+        })
+    return run, {"Tasks": pd.DataFrame(task_rows), "Optimizers": pd.DataFrame(optimizer_rows)}
+
+
+def build(data: ReportData, folder: Path, *, animate: bool = False,
+          target: float | None = None, workers: int = 1) -> None:
+    done = draw_all(data, folder, animate, target, workers)
+    run_summary, setup = summary(data)
+    html = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
+                       run_summary, setup, sections(done, data), tables(data, folder),
+                       warnings(data))
+    (folder / "index.html").write_text(html, encoding="utf-8")

@@ -1,0 +1,52 @@
+"""Tiny sweeps to build reports from: a surface sweep (2-D trajectories) and a data-task sweep
+(train and test loss columns, as a network task records). Built once per session; tests that
+change a folder copy it first."""
+
+import shutil
+
+import pytest
+
+from optbench.engine import run_sweep
+from tests.engine import data_task  # noqa: F401  (registers the test-regression task kind)
+
+SURFACES = {
+    "name": "tiny-surfaces",
+    "steps": 40,
+    "record_every": 5,
+    "seeds": [0, 1],
+    "targets": [1.0, 1e-2, 1e-4],
+    "tasks": [{"landscape": "rosenbrock", "dim": 2},
+              {"landscape": "himmelblau", "start": "random"}],
+    "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2, 0.1]},
+                   "sgd": {"learning_rate": [1e-3, 1e-2]},
+                   "minibatch": {"learning_rate": [1e-3, 1e-2]},
+                   "adam": {"learning_rate": [1e-2, 0.1, 10.0]}},
+}
+
+DATA = {
+    "name": "tiny-data",
+    "steps": 30,
+    "record_every": 5,
+    "seeds": [0, 1],
+    "targets": [1.0, 0.1],
+    "tasks": [{"kind": "test-regression", "name": "regression"}],
+    "optimizers": {"gd": {"learning_rate": [1e-3, 0.1]}, "adam": {"learning_rate": [0.1]}},
+}
+
+
+@pytest.fixture(scope="session")
+def surface_results(tmp_path_factory):
+    return run_sweep(SURFACES, tmp_path_factory.mktemp("sweeps") / "surfaces", quiet=True,
+                     compile_cache=False)
+
+
+@pytest.fixture(scope="session")
+def data_results(tmp_path_factory):
+    return run_sweep(DATA, tmp_path_factory.mktemp("sweeps") / "data", quiet=True,
+                     compile_cache=False)
+
+
+@pytest.fixture
+def surface_copy(surface_results, tmp_path):
+    """A private copy of the surface sweep's folder, to change."""
+    return shutil.copytree(surface_results, tmp_path / "surfaces")

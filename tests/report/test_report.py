@@ -1,0 +1,179 @@
+"""``optbench report``: figures, tables and page from tiny sweeps; partial, foreign and
+read-only folders."""
+
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from optbench.cli import main
+from optbench.report import write_report
+
+SURFACE_FIGURES = ["trajectories-rosenbrock-2d", "trajectories-himmelblau-2d", "convergence",
+                   "lr-sensitivity", "ecdf", "success-heatmap", "gradient-sources"]
+TABLES = ["convergence.md", "convergence.csv", "convergence.tex"]
+
+
+class Links(HTMLParser):
+    """Every src and href of a page, and its text."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [v for k, v in attrs if k in ("src", "href") and v]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(index: Path) -> Links:
+    page = Links()
+    page.feed(index.read_text(encoding="utf-8"))
+    return page
+
+
+def assert_valid_images(folder: Path, stems: list[str]) -> None:
+    for stem in stems:
+        png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
+        with Image.open(png) as image:
+            image.verify()
+            assert image.format == "PNG" and min(image.size) > 100, stem
+        assert ET.parse(svg).getroot().tag.endswith("svg") and svg.stat().st_size > 1000
+
+
+def tree(folder: Path) -> dict[str, int]:
+    """Every path under ``folder`` but the report's, with its modification time."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.relative_to(folder).parts[0] != "report"}
+
+
+@pytest.fixture(scope="session")
+def surface_report(surface_results):
+    return write_report(surface_results, workers=1)
+
+
+def test_surface_report_has_every_figure_and_table(surface_report):
+    folder = surface_report.parent
+    assert folder == surface_report.parent and surface_report.name == "index.html"
+    assert_valid_images(folder, SURFACE_FIGURES)
+    for name in TABLES:
+        assert (folder / name).stat().st_size > 100
+    assert "gd" in (folder / "convergence.md").read_text()
+
+
+def test_page_links_only_files_that_exist(surface_report):
+    page = parse(surface_report)
+    files = [link for link in page.links if not link.startswith("#")]
+    assert files and not [f for f in files if "://" in f or f.startswith("//")]
+    assert all((surface_report.parent / f).is_file() for f in files)
+    images = {f.removesuffix(".png") for f in files if f.endswith(".png")}
+    assert set(SURFACE_FIGURES) <= images
+
+
+def test_absent_data_is_skipped_with_its_reason(surface_report):
+    text = " ".join(parse(surface_report).text)
+    assert "Skipped: no network-task results" in text
+    assert "Skipped: no optax re-run in this folder" in text
+    assert not (surface_report.parent / "training-curves.png").exists()
+
+
+def test_page_states_what_was_run_and_warns_of_divergence(surface_results, surface_report):
+    text = " ".join(parse(surface_report).text)
+    assert "tiny-surfaces" in text and "float32" in text and "jax" in text
+    runs = pd.read_parquet(surface_results / "runs.parquet")
+    diverged = runs[runs["diverged"]].groupby(["task", "optimizer"]).size()
+    assert len(diverged)  # the fixture's large learning rates diverge
+    for (task, optimizer), count in diverged.items():
+        assert f"{optimizer} on {task}: {count} of " in text
+    # the best setting names a hyperparameter that differs from the default
+    assert "learning_rate=" in text
+
+
+def test_data_task_draws_training_curves_and_skips_surface_figures(data_results):
+    index = write_report(data_results, workers=2)  # the parallel path
+    folder = index.parent
+    assert_valid_images(folder, ["training-curves", "generalization-gap", "lr-sensitivity",
+                                 "ecdf", "success-heatmap"])
+    text = " ".join(parse(index).text)
+    assert "Skipped: no 2-D surface task" in text
+    assert "Skipped: no surface-task results" in text
+
+
+def test_report_writes_nothing_outside_its_folder(surface_copy):
+    before = tree(surface_copy)
+    write_report(surface_copy, workers=1)
+    assert tree(surface_copy) == before and (surface_copy / "report" / "index.html").is_file()
+    write_report(surface_copy, workers=1)  # replaces the previous report
+    assert not [p for p in surface_copy.iterdir() if p.name.startswith(".")]
+
+
+def test_partial_results_report_what_exists_and_list_what_is_missing(surface_copy):
+    (surface_copy / "blocks" / "adam__himmelblau-2d" / "runs.parquet").unlink()
+    text = " ".join(parse(write_report(surface_copy, workers=1)).text)
+    assert "block adam on himmelblau-2d is missing from the store" in text
+
+
+def test_not_a_results_folder_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not an optbench results folder" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_read_only_results_fail_clearly_or_go_to_out(surface_copy, tmp_path, monkeypatch,
+                                                      capsys):
+    """Root ignores permission bits, so the read-only folder is simulated where the report
+    stages its files."""
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args, dir=None, **kwargs):
+        if Path(dir) == surface_copy:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    before = tree(surface_copy)
+    assert main(["report", str(surface_copy), "--workers", "1"]) == 2
+    assert "read-only: pass --out" in capsys.readouterr().err
+    assert tree(surface_copy) == before
+    out = tmp_path / "elsewhere"
+    assert main(["report", str(surface_copy), "--out", str(out), "--workers", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "index.html")
+    assert (out / "index.html").is_file() and tree(surface_copy) == before
+
+
+def test_out_refuses_a_foreign_folder(surface_results, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["report", str(surface_results), "--out", str(tmp_path)]) == 2
+    assert "holds no optbench report" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def test_animation_behind_a_flag(surface_copy):
+    index = write_report(surface_copy, animate=True, workers=1)
+    with Image.open(index.parent / "animation-rosenbrock-2d.gif") as gif:
+        assert gif.n_frames > 1
+    assert "animation-rosenbrock-2d.gif" in parse(index).links
+
+
+def test_sweep_with_report_prints_the_page(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nsteps = 20\nrecord_every = 5\nseeds = 2\n'
+                      '[[tasks]]\nlandscape = "rosenbrock"\n'
+                      '[optimizers.momentum]\nlearning_rate = [0.001, 0.01]\n'
+                      'momentum = 0.5\n')
+    out = tmp_path / "tiny"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet", "--report"]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report' / 'index.html'}" in printed
+    text = " ".join(parse(out / "report" / "index.html").text)
+    # momentum = 0.5 is fixed in the grid but not optax's default: the best setting names it
+    assert "momentum=0.5" in text
