@@ -196,9 +196,9 @@ def cmd_store_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from optbench.bench import bench_sweep
+    from optbench import bench
 
-    bench_sweep(quick=args.quick)
+    bench.run(args.what, device=args.device, quick=args.quick, json_path=args.json)
     return 0
 
 
@@ -321,9 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_gallery)
 
-    p = command("bench", help="benchmarks (ratios measured in one run)")
-    p.add_argument("what", choices=["sweep"])
-    p.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
+    p = command("bench", help="head-to-heads with optax, torch and the hardware limit "
+                "(ratios measured in one run)")
+    p.add_argument("what", nargs="+", choices=["all", "update", "sweep", "compile"])
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
+    p.add_argument("--device", help="cpu or gpu (default: JAX's default device)")
+    p.add_argument("--json", metavar="FILE", help="also write the tables to FILE as JSON")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -30,6 +30,7 @@ from optbench.analysis import tables_for, write_tables
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
+    PROGRAMS,
     BlockResult,
     RunSettings,
     parameter_count,
@@ -242,6 +243,7 @@ def run_sweep(
             **_versions(), "device_kind": devices[0].device_kind, "device_count": len(devices),
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now()})
+    compiled_before = PROGRAMS.compiled
     try:
         done = _agree(_finished_blocks(store, keys, rerun) if writer else [False] * len(keys))
         if writer:
@@ -250,7 +252,10 @@ def run_sweep(
                 if not finished]
         _run_blocks(todo, config, settings, tasks, rules, devices, store, quiet or not writer)
         if store is not None:
-            store.finalize(keys, {"finished": _now()}, csv=config.csv)
+            # programs this process compiled (or loaded from the persistent cache)
+            store.finalize(keys, {"finished": _now(),
+                                  "programs_compiled": PROGRAMS.compiled - compiled_before},
+                           csv=config.csv)
             table, _ = tables_for(directory)
             write_tables(table, list(config.targets), store.write)
     except KeyboardInterrupt:

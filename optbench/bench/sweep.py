@@ -28,6 +28,7 @@ import optax
 import pandas as pd
 
 from optbench import landscapes, optimizers
+from optbench.bench.common import Report
 from optbench.engine.run import PROGRAMS, RunSettings, run_block
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask
@@ -154,7 +155,6 @@ def _torch_loop(grid: BenchGrid, sample: int = 2) -> Timing | None:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
     factories = {
         "gd": lambda p, lr: torch.optim.SGD(p, lr=lr),
         "momentum": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9),
@@ -166,20 +166,25 @@ def _torch_loop(grid: BenchGrid, sample: int = 2) -> Timing | None:
                                                               centered=True),
         "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
     }
-    run = 0.0
-    for name in BENCH_OPTIMIZERS:
-        times = []
-        for k in range(sample):
-            x = torch.tensor(grid.starts[k], dtype=torch.float32, requires_grad=True)
-            opt = factories[name]([x], float(grid.learning_rates[k]))
-            started = time.perf_counter()
-            for _ in range(grid.steps):
-                opt.zero_grad()
-                loss = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
-                loss.backward()
-                opt.step()
-            times.append(time.perf_counter() - started)
-        run += float(np.mean(times)) * grid.configs
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one configuration is too small to share
+    try:
+        run = 0.0
+        for name in BENCH_OPTIMIZERS:
+            times = []
+            for k in range(sample):
+                x = torch.tensor(grid.starts[k], dtype=torch.float32, requires_grad=True)
+                opt = factories[name]([x], float(grid.learning_rates[k]))
+                started = time.perf_counter()
+                for _ in range(grid.steps):
+                    opt.zero_grad()
+                    loss = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+                    loss.backward()
+                    opt.step()
+                times.append(time.perf_counter() - started)
+            run += float(np.mean(times)) * grid.configs
+    finally:
+        torch.set_num_threads(threads)
     return Timing("(d) torch.optim, one configuration at a time", run, 0.0,
                   grid.configs * grid.steps * len(BENCH_OPTIMIZERS), extrapolated=True)
 
@@ -192,15 +197,16 @@ def _best(timings: list[Timing]) -> Timing:
     return best
 
 
-def bench_sweep(quick: bool = False, repeats: int = 3) -> pd.DataFrame:
-    """Run every variant on the same grid and print throughput and ratios."""
+def bench_sweep(device: jax.Device, quick: bool = False, repeats: int = 3) -> Report:
+    """Run every variant on the same grid: throughput, compile time and ratios."""
     grid = make_grid(quick)
-    _engine(make_grid(quick=True), reference=False)  # warm up JAX and XLA before timing
-    # (a), (b) and (b') take turns, so that drifts in the machine's speed hit them alike
-    rounds = [(_engine(grid, False), _engine(grid, True), _bare_optax(grid))
-              for _ in range(repeats)]
-    timings = [*(_best(list(variant)) for variant in zip(*rounds, strict=True)),
-               _python_loop(grid)]
+    with jax.default_device(device):
+        _engine(make_grid(quick=True), reference=False)  # warm up JAX and XLA before timing
+        # (a), (b) and (b') take turns, so that drifts in the machine's speed hit them alike
+        rounds = [(_engine(grid, False), _engine(grid, True), _bare_optax(grid))
+                  for _ in range(repeats)]
+        timings = [*(_best(list(variant)) for variant in zip(*rounds, strict=True)),
+                   _python_loop(grid)]
     torch_timing = _torch_loop(grid)
     if torch_timing is not None:
         timings.append(torch_timing)
@@ -214,15 +220,12 @@ def bench_sweep(quick: bool = False, repeats: int = 3) -> pd.DataFrame:
         "(a) speed-up, run+compile": (t.run_seconds + t.compile_seconds)
         / (ours.run_seconds + ours.compile_seconds),
     } for t in timings])
-    device = jax.devices()[0]
-    print(f"optbench bench sweep: {len(BENCH_OPTIMIZERS)} optimizers x "
-          f"{len(grid.learning_rates)} learning rates x {len(grid.starts)} starts x "
-          f"{grid.steps} steps on 2-D Rosenbrock ({ours.steps:.3g} optimizer steps), float32, "
-          f"{device.platform} ({device.device_kind}) x{jax.device_count()}")
-    print(table.to_markdown(index=False, floatfmt=".3g"))
-    print(f"(a), (b), (b'): best of {repeats}. * timed on 2 configurations per optimizer and "
-          "extrapolated to the grid; (c) takes the learning rate as an argument, so it compiles "
-          "once per optimizer.")
+    notes = [f"(a), (b), (b'): best of {repeats}. * timed on 2 configurations per optimizer and "
+             "extrapolated to the grid; (c) takes the learning rate as an argument, so it "
+             "compiles once per optimizer. Compile time is not in 'run s'."]
     if torch_timing is None:
-        print("(d) skipped: torch is not installed.")
-    return table
+        notes.append("(d) skipped: torch is not installed (pip install 'optbench[bench]').")
+    title = (f"{len(BENCH_OPTIMIZERS)} optimizers x {len(grid.learning_rates)} learning rates x "
+             f"{len(grid.starts)} starts x {grid.steps} steps on 2-D Rosenbrock "
+             f"({ours.steps:.3g} optimizer steps), float32")
+    return Report("sweep", title, table, notes, {"optimizer_steps": ours.steps})

@@ -1,0 +1,102 @@
+"""``optbench bench compile``: what compilation costs a user of ``optbench run``.
+
+The default sweep runs twice, each time in a fresh process into a fresh temporary folder:
+first with an empty persistent compile cache (``OPTBENCH_COMPILE_CACHE`` set to a new, empty
+folder), then with that cache filled by the first run. For each, the table shows the wall
+seconds of the whole process (start, imports, sweep, tables), the compile and run seconds
+summed over the blocks (from the results' ``meta.json``), the programs the engine compiled
+(``engine.run.PROGRAMS.compiled``, a compile call each; with a filled cache XLA loads them
+instead of compiling) and the persistent-cache hits JAX reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import pandas as pd
+
+from optbench.bench.common import Report
+from optbench.errors import OptbenchError
+
+CACHE_HITS_EVENT = "/jax/compilation_cache/cache_hits"
+
+
+class ChildFailed(OptbenchError):
+    """A benchmark's subprocess exited with an error."""
+
+
+def summarize(meta: dict) -> dict[str, float]:
+    """Compile and run seconds summed over a stored sweep's blocks, and its block and
+    program counts (``meta.json`` as :func:`optbench.engine.run_sweep` writes it)."""
+    blocks = meta["blocks"].values()
+    return {"blocks": len(blocks),
+            "compile s (blocks)": sum(b["compile_seconds"] for b in blocks),
+            "run s (blocks)": sum(b["run_seconds"] for b in blocks),
+            "programs compiled": meta.get("programs_compiled", float("nan"))}
+
+
+def run_child(config: str | None, out: Path, cache: Path) -> dict[str, float]:
+    """The default sweep (or ``optbench sweep CONFIG``) in a new process with its compile
+    cache in ``cache``: its wall seconds and the summary of what it stored."""
+    env = {**os.environ, "OPTBENCH_COMPILE_CACHE": str(cache)}
+    config = str(Path(config).resolve()) if config else None
+    command = [sys.executable, "-m", "optbench.bench.compile", str(out), *([config] if config
+                                                                          else [])]
+    started = time.perf_counter()
+    # from the cache's folder, not the caller's: a checkout's optbench/ folder must not
+    # shadow the installed package
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cache.parent)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ChildFailed(f"bench compile: the sweep process failed: {last}")
+    hits = json.loads((out / "cache_hits.json").read_text())["cache_hits"]
+    meta = json.loads((out / "results" / "meta.json").read_text())
+    return {"wall s": wall, **summarize(meta), "persistent-cache hits": hits}
+
+
+def bench_compile(device: jax.Device, quick: bool = False, config: str | None = None
+                  ) -> Report:
+    """The default sweep (or ``config``, a TOML path) with an empty, then a filled cache."""
+    if device.platform != jax.devices()[0].platform:
+        raise OptbenchError(f"bench compile runs the sweep on JAX's default device "
+                            f"({jax.devices()[0].platform}), not {device.platform}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="optbench-bench-compile-") as tmp:
+        cache = Path(tmp) / "compile-cache"
+        cache.mkdir()
+        for label in ("empty cache", "filled cache"):
+            rows.append({"run": label, **run_child(config, Path(tmp) / label.replace(" ", "-"),
+                                                   cache)})
+    what = config or "the default sweep (optbench sweep --example default)"
+    notes = [f"{what}, each run in a new process into a new folder, OPTBENCH_COMPILE_CACHE at "
+             "a folder that starts empty. 'wall s' counts the whole process (start, imports, "
+             "sweep, tables); 'programs compiled' counts the engine's compile calls, which a "
+             "filled cache answers by loading."]
+    return Report("compile", f"{what}: empty vs filled compile cache", pd.DataFrame(rows), notes)
+
+
+def _child(out: str, config: str | None = None) -> int:
+    """Run the sweep into ``out/results`` and count JAX's persistent-cache hits."""
+    from optbench import cli
+
+    hits = []
+    jax.monitoring.register_event_listener(
+        lambda event, **_: hits.append(1) if event == CACHE_HITS_EVENT else None)
+    results = str(Path(out) / "results")
+    # the default sweep as `optbench run` runs it, without the report `run` draws after it
+    argv = ["sweep", config] if config else ["sweep", "--example", "default"]
+    status = cli.main([*argv, "--out", results, "--quiet", "--yes"])
+    (Path(out) / "cache_hits.json").write_text(json.dumps({"cache_hits": len(hits)}))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(_child(*sys.argv[1:]))

@@ -1,0 +1,116 @@
+"""``optbench bench``: every benchmark runs, small, and its table holds what it claims.
+Nothing here asserts anything about timings."""
+
+import json
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from optbench import bench
+from optbench.bench import common, compile, sweep, update
+from optbench.cli import main
+
+CPU = jax.devices("cpu")[0]
+
+
+def _tiny_update(device, quick=False):
+    return update.bench_update(device, size=1000, repeats=1, names=("adam", "momentum"))
+
+
+def test_update_table_has_a_row_per_variant_and_ratios_to_optbench():
+    report = _tiny_update(CPU)
+    table = report.table
+    for name in ("adam", "momentum"):
+        rows = table[table["optimizer"] == name].set_index("variant")
+        assert {"optbench", "optax", update.CONTROL, update.LIMIT} <= set(rows.index)
+        assert rows.loc["optbench", "time / optbench's"] == 1.0
+        assert rows.loc[update.LIMIT, "of bandwidth"] == 1.0
+        # GB/s is the bytes each moves (28 B/param for Adam, 20 for momentum, 12 for the
+        # limit's a = b + c) per second
+        moved = np.where(rows.index == update.LIMIT, 12, update.ARRAYS_MOVED[name] * 4) * 1000
+        np.testing.assert_allclose(rows["GB/s"] * rows["ms/step"] / 1e3 * 1e9, moved,
+                                   rtol=1e-9)
+        np.testing.assert_allclose(rows["of bandwidth"] * rows.loc[update.LIMIT, "GB/s"],
+                                   rows["GB/s"], rtol=1e-9)
+    assert (table["ms/step"] > 0).all()
+
+
+def test_update_without_torch_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    report = _tiny_update(CPU)
+    assert set(report.table["variant"]) == {"optbench", "optax", update.CONTROL, update.LIMIT}
+    assert any("torch is not installed" in note for note in report.notes)
+
+
+def test_torch_variants_when_torch_is_installed():
+    pytest.importorskip("torch")
+    calls, _ = update.torch_steps("adam", 100, CPU)
+    assert "torch foreach" in calls
+    for call in calls.values():
+        call()
+
+
+def test_memory_bandwidth_is_measured():
+    assert common.memory_bandwidth(CPU, 10**5, repeats=1) > 0
+
+
+def test_a_device_jax_does_not_see_is_one_line_naming_the_devices(capsys):
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("this machine has a GPU")
+    assert main(["bench", "update", "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such device; JAX sees cpu" in err
+
+
+def test_run_prints_every_report_and_writes_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.BENCHMARKS, "update", _tiny_update)
+    path = tmp_path / "out" / "bench.json"
+    assert main(["bench", "update", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "device: cpu" in out and "jax " in out and "## bench update" in out
+    written = json.loads(path.read_text())
+    assert written["device"]["platform"] == "cpu"
+    [report] = written["benchmarks"]
+    assert report["name"] == "update" and len(report["rows"]) >= 8
+
+
+def test_unknown_benchmark_names_the_allowed():
+    with pytest.raises(bench.OptbenchError, match="allowed all, update, sweep, compile"):
+        bench.run(["nope"])
+
+
+def test_sweep_compares_every_variant_with_the_engine(monkeypatch):
+    quick = sweep.make_grid(quick=True)
+    tiny = sweep.BenchGrid(quick.learning_rates[:2], quick.starts[:2], steps=20)
+    monkeypatch.setattr(sweep, "make_grid", lambda quick: tiny)
+    monkeypatch.setattr(sweep, "BENCH_OPTIMIZERS", ("gd", "adam"))
+    report = sweep.bench_sweep(CPU, quick=True, repeats=1)
+    table = report.table.set_index("variant")
+    assert len(table) >= 4 and (table["optimizer-steps/s"] > 0).all()
+    assert table.loc["(a) optbench engine", "(a) speed-up, run"] == 1.0
+    assert "(a) optbench engine" in report.text()
+
+
+def test_summarize_sums_the_blocks():
+    meta = {"programs_compiled": 2, "blocks": {
+        "a": {"compile_seconds": 1.5, "run_seconds": 0.25},
+        "b": {"compile_seconds": 0.0, "run_seconds": 0.5}}}
+    assert compile.summarize(meta) == {"blocks": 2, "compile s (blocks)": 1.5,
+                                       "run s (blocks)": 0.75, "programs compiled": 2}
+
+
+def test_compile_runs_with_an_empty_then_a_filled_cache(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nsteps = 10\nseeds = 1\n'
+                      '[[tasks]]\nlandscape = "sphere"\ndim = 2\n'
+                      '[optimizers.gd]\nlearning_rate = 0.1\n'
+                      '[optimizers.adam]\nlearning_rate = 0.1\n')
+    report = compile.bench_compile(CPU, config=str(config))
+    table = report.table.set_index("run")
+    assert list(table.index) == ["empty cache", "filled cache"]
+    assert (table["blocks"] == 2).all()
+    assert (table["programs compiled"] >= 1).all()
+    assert table.loc["empty cache", "persistent-cache hits"] == 0
+    assert table.loc["filled cache", "persistent-cache hits"] >= 1
