@@ -27,8 +27,9 @@ def test_identity_settings_leave_images_unchanged():
 def test_flip_only_mirrors_left_right():
     images = jax.random.uniform(jax.random.key(0), (64, 5, 5, 1))
     out = augment.augment(jax.random.key(4), images, shift=0.0, zoom=0.0, rotate_degrees=0.0)
-    flipped = np.array([np.allclose(o, i[:, ::-1], atol=1e-5) for o, i in zip(out, images)])
-    same = np.array([np.allclose(o, i, atol=1e-5) for o, i in zip(out, images)])
+    pairs = list(zip(np.asarray(out), np.asarray(images), strict=True))
+    flipped = np.array([np.allclose(o, i[:, ::-1], atol=1e-5) for o, i in pairs])
+    same = np.array([np.allclose(o, i, atol=1e-5) for o, i in pairs])
     assert np.all(flipped | same) and 10 < flipped.sum() < 54
 
 

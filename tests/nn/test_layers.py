@@ -20,7 +20,7 @@ def naive_conv(x, w, b, stride, pad):
     out = np.zeros((x.shape[0], *out_shape, w.shape[-1]))
     for n in range(x.shape[0]):
         for pos in itertools.product(*(range(s) for s in out_shape)):
-            window = tuple(slice(p * stride, p * stride + k) for p, k in zip(pos, f))
+            window = tuple(slice(p * stride, p * stride + k) for p, k in zip(pos, f, strict=True))
             patch = x[(n, *window)]
             out[(n, *pos)] = np.tensordot(patch, w, axes=spatial + 1) + b
     return out
