@@ -73,4 +73,5 @@ def build(configs: Sequence[Any]) -> list[Task]:
 
 def _load_builtin_kinds() -> None:
     """Import the modules that register the shipped kinds (on first use, not at import)."""
+    import optbench.tasks.network  # noqa: F401
     import optbench.tasks.surface  # noqa: F401
