@@ -4,7 +4,7 @@ Kinds (one ``[[tasks]]`` table each; the kind picks the data and the model famil
 
 | kind | data | model | loss / primary metric |
 |---|---|---|---|
-| mnist1d-mlp, mnist1d-cnn | MNIST-1D, 4000/1000, length 40 | MLP; 1-D CNN | softmax CE / test_accuracy |
+| mnist1d-mlp, mnist1d-cnn | MNIST-1D, 4000/1000, length 40 | MLP; 1-D CNN | softmax CE / accuracy |
 | digits-cnn | scikit-learn digits 8×8, 80/20 | conv–pool–dense | softmax CE / test_accuracy |
 | breast-cancer-ann | scikit-learn breast cancer | MLP | sigmoid BCE / test_accuracy |
 | wine-ann | scikit-learn wine, 3 classes | MLP | softmax CE / test_accuracy |
