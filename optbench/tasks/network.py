@@ -26,6 +26,7 @@ chunks (``lax.map``) with rematerialization, so memory does not grow with the sp
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from optbench.nn.errors import NNError
 from optbench.tasks import registry
 from optbench.validate import ConfigError
 
-EVAL_CHUNK = 1000  # examples per chunk when evaluating a split
+EVAL_ELEMENTS = 2**22  # activations per run and chunk when evaluating a split
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,10 @@ class NetworkConfig:
         return KINDS[self.kind]
 
     def to_dict(self) -> dict:
+        """The table as ``parse`` reads it back: the kind and its own fields, all spelled."""
         data = asdict(self)
         data["channels"], data["kernel"] = list(self.channels), list(self.kernel)
-        return data
+        return {"kind": self.kind, **{k: data[k] for k in sorted(_fields_of(self.spec))}}
 
     def model(self, outputs: int) -> models.Sequential:
         """The network, its shapes checked (an :class:`NNError` if a layer does not fit)."""
@@ -160,13 +162,19 @@ def _outputs(dataset: str) -> int:
     return {"breast-cancer": 1, "wine": 3, "diabetes": 1}.get(dataset, 10)
 
 
-def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
-    spec = KINDS[kind]
+def _fields_of(spec: KindSpec) -> set[str]:
+    """The config fields a kind accepts."""
     allowed = _COMMON | (_MLP_FIELDS if spec.model == "mlp" else _CNN_FIELDS)
     if spec.dataset in _IMAGES:
         allowed |= {"augment"}
     if spec.dataset in ("mnist", "fashion-mnist"):
         allowed |= {"data_dir"}
+    return allowed
+
+
+def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
+    spec = KINDS[kind]
+    allowed = _fields_of(spec)
     validate.table(raw, path, allowed)
     get = {**spec.defaults, **raw}.get
     fields: dict[str, Any] = {
@@ -323,26 +331,41 @@ class NetworkTask:
                 grads, optax.EmptyState())
         return value, grads
 
-    def _split_means(self, params, x, y) -> tuple[jax.Array, jax.Array]:
-        """Mean loss and mean score (accuracy, or squared error for regression) over a
-        split, in chunks, each rematerialized so a gradient through it stays small."""
+    def _eval_chunk(self) -> int:
+        """Examples per chunk when evaluating a split: about EVAL_ELEMENTS activations of
+        the widest layer per run."""
+        widest = max(math.prod(shape) for shape in self.model.shapes())
+        return max(1, EVAL_ELEMENTS // widest)
+
+    def _split_sums(self, params, x, y, mask) -> tuple[jax.Array, jax.Array]:
+        """Summed loss and score (correct predictions, or squared error for regression) of
+        the examples of a batch where ``mask`` is true."""
+        out = self.model.apply(params, x)
         loss_fn = losses.get(self.loss_name)
-        problem = self.data.problem
+        loss = jax.vmap(lambda o, t: loss_fn(o[None], t[None]))(out, y)
+        if self.data.problem == "regression":
+            score = (out.reshape(y.shape) - y) ** 2
+        elif self.data.problem == "binary":
+            score = ((out.reshape(y.shape) > 0) == (y > 0)).astype(out.dtype)
+        else:
+            score = (jnp.argmax(out, axis=-1) == y).astype(out.dtype)
+        return jnp.sum(jnp.where(mask, loss, 0)), jnp.sum(jnp.where(mask, score, 0))
 
-        @jax.checkpoint
-        def one(example):
-            xi, yi = example
-            out = self.model.apply(params, xi[None])
-            if problem == "regression":
-                score = (out.reshape(()) - yi) ** 2
-            elif problem == "binary":
-                score = ((out.reshape(()) > 0) == (yi > 0)).astype(out.dtype)
-            else:
-                score = (jnp.argmax(out[0]) == yi).astype(out.dtype)
-            return loss_fn(out, yi[None]), score
-
-        loss, score = jax.lax.map(one, (x, y), batch_size=min(EVAL_CHUNK, x.shape[0]))
-        return jnp.mean(loss), jnp.mean(score)
+    def _split_means(self, params, x, y) -> tuple[jax.Array, jax.Array]:
+        """Mean loss and mean score over a split: in one batch if it is small, else in
+        chunks (``lax.map``), each rematerialized so that a gradient through it stays small."""
+        n, chunk = x.shape[0], self._eval_chunk()
+        if n <= chunk:
+            loss, score = self._split_sums(params, x, y, jnp.ones(n, bool))
+            return loss / n, score / n
+        pad = -n % chunk
+        def chunks(a):
+            a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+            return a.reshape(-1, chunk, *a.shape[1:])
+        mask = chunks(jnp.ones(n, bool))
+        sums = jax.checkpoint(lambda c: self._split_sums(params, *c))
+        loss, score = jax.lax.map(sums, (chunks(x), chunks(y), mask))
+        return jnp.sum(loss) / n, jnp.sum(score) / n
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         (train_loss, _), grads = jax.value_and_grad(
