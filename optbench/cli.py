@@ -136,6 +136,11 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "seeds":
+        from optbench.bench_seeds import main
+
+        main(quick=args.quick)
+        return 0
     from optbench.bench import bench_sweep
 
     bench_sweep(quick=args.quick)
@@ -192,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_table)
 
     p = command("bench", help="benchmarks (ratios measured in one run)")
-    p.add_argument("what", choices=["sweep"])
+    p.add_argument("what", choices=["sweep", "seeds"])
     p.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
     p.set_defaults(func=cmd_bench)
     return parser

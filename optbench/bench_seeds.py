@@ -1,0 +1,61 @@
+"""``optbench bench seeds``: N seeds of the MNIST-1D MLP trained under ``vmap`` (one program,
+one call) against the same N runs one at a time (the same compiled one-run program, N calls).
+
+Both use the engine's :func:`~optbench.engine.run.run_block` with Adam, mini-batches of 100
+and records at the start and the end only, so the timing is training, not evaluation.
+Compilation is excluded from both (each program is compiled once, before timing). For large
+N the one-at-a-time loop is timed on its first ``sequential_cap`` runs and extrapolated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optbench import optimizers
+from optbench.engine.run import RunSettings, run_block
+from optbench.optimizers.base import PureOptimizer
+from optbench.tasks import registry
+
+
+def _runner(steps: int):
+    task, = registry.build([registry.parse({"kind": "mnist1d-mlp"}, "bench")])
+    spec = optimizers.get("adam")
+    adam = PureOptimizer(spec.init, spec.update)
+    settings = RunSettings(steps=steps, record_every=steps, targets=(0.5,),
+                           divergence_threshold=1e10)
+
+    def run(seeds: np.ndarray) -> float:
+        hparams = {k: np.full(len(seeds), v) for k, v in spec.defaults.items()}
+        result = run_block(adam, "mini-batch", task, settings, hparams, seeds,
+                           np.zeros(len(seeds), np.int32), max_memory_mb=4096)
+        return result.run_seconds
+
+    return run
+
+
+def bench_seeds(counts: tuple[int, ...] = (1, 8, 64), steps: int = 1000,
+                sequential_cap: int = 8) -> pd.DataFrame:
+    """Steps per second (optimizer steps summed over runs) of each N, vmapped and one at a
+    time, and their ratio."""
+    run = _runner(steps)
+    rows = []
+    for n in counts:
+        seeds = np.arange(n)
+        run(seeds)  # compile (and warm) the N-run program
+        vmapped = min(run(seeds) for _ in range(2))
+        timed = seeds[:min(n, sequential_cap)]
+        run(timed[:1])  # the one-run program
+        one_at_a_time = sum(run(timed[i:i + 1]) for i in range(len(timed))) * n / len(timed)
+        rows.append({"seeds": n, "steps": steps,
+                     "vmapped_steps_per_s": n * steps / vmapped,
+                     "sequential_steps_per_s": n * steps / one_at_a_time,
+                     "speedup": one_at_a_time / vmapped,
+                     "sequential_extrapolated": len(timed) < n})
+    return pd.DataFrame(rows)
+
+
+def main(quick: bool = False) -> pd.DataFrame:
+    frame = bench_seeds(counts=(1, 8) if quick else (1, 8, 64), steps=200 if quick else 1000)
+    print(frame.to_markdown(index=False, floatfmt=".3g"))
+    return frame
