@@ -178,14 +178,16 @@ def mlp(input_shape: tuple[int, ...], outputs: int, depth: int = 2, width: int =
 
 
 def cnn(input_shape: tuple[int, ...], outputs: int, channels: Sequence[int] = (32, 32),
-        kernel: int = 3, stride: int = 1, padding: str | int = "SAME", pool: int = 2,
-        width: int = 0, activation: str = "relu", dropout: float = 0.0,
+        kernel: int | Sequence[int] = 3, stride: int = 1, padding: str | int = "SAME",
+        pool: int = 2, width: int = 0, activation: str = "relu", dropout: float = 0.0,
         initializer: str = "he_normal", weight_scale: float = 1.0) -> Sequential:
-    """Conv–activation–pool per entry of ``channels`` (no pooling when ``pool`` is 1), then
-    flatten, an optional dense hidden layer of ``width`` units, and ``outputs`` units."""
+    """Conv–activation–pool per entry of ``channels`` (``kernel``: one size, or one per
+    conv; no pooling when ``pool`` is 1), then flatten, dropout, an optional dense hidden
+    layer of ``width`` units, and ``outputs`` units."""
+    kernels = [kernel] * len(channels) if isinstance(kernel, int) else list(kernel)
     layers: list[Layer] = []
-    for c in channels:
-        layers += [Conv(c, kernel, stride, padding), Activation(activation)]
+    for c, k in zip(channels, kernels, strict=True):
+        layers += [Conv(c, k, stride, padding), Activation(activation)]
         if pool > 1:
             layers.append(Pool("max", pool))
     layers.append(Flatten())

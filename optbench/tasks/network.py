@@ -55,6 +55,7 @@ class KindSpec:
     input_shape: tuple[int, ...]
     defaults: Mapping[str, Any]
     description: str
+    outputs: int = 10  # classes, or 1 (binary, regression)
 
 
 _MLP = {"depth": 2, "width": 100, "activation": "relu", "initializer": "he_normal"}
@@ -77,12 +78,12 @@ KINDS: dict[str, KindSpec] = {
         "scikit-learn 8x8 digits, conv-pool-dense CNN"),
     "breast-cancer-ann": KindSpec("breast-cancer", "mlp", (30,),
                                   {**_MLP, "width": 32, "batch_size": 32},
-                                  "scikit-learn breast cancer (binary), MLP"),
+                                  "scikit-learn breast cancer (binary), MLP", 1),
     "wine-ann": KindSpec("wine", "mlp", (13,), {**_MLP, "width": 32, "batch_size": 16},
-                         "scikit-learn wine (3 classes), MLP"),
+                         "scikit-learn wine (3 classes), MLP", 3),
     "diabetes-ann": KindSpec("diabetes", "mlp", (10,), {**_MLP, "width": 32,
                                                         "batch_size": 32},
-                             "scikit-learn diabetes (regression), MLP"),
+                             "scikit-learn diabetes (regression), MLP", 1),
     "mnist-cnn": KindSpec("mnist", "cnn", (28, 28, 1), _IMAGE_CNN,
                           "MNIST from IDX files in data_dir, 2-D CNN"),
     "fashion-mnist-cnn": KindSpec("fashion-mnist", "cnn", (28, 28, 1), _IMAGE_CNN,
@@ -134,32 +135,14 @@ class NetworkConfig:
                   "initializer": self.initializer, "weight_scale": self.weight_scale}
         if self.spec.model == "mlp":
             return models.mlp(self.spec.input_shape, outputs, self.depth, self.width, **common)
-        layers: list[models.Layer] = []
-        for c, k in zip(self.channels, self.kernel, strict=True):
-            layers += [models.Conv(c, k, self.stride, self.padding),
-                       models.Activation(self.activation)]
-            if self.pool > 1:
-                layers.append(models.Pool("max", self.pool))
-        layers.append(models.Flatten())
-        if self.dropout > 0:
-            layers.append(models.Dropout(self.dropout))
-        if self.width:
-            layers += [models.Dense(self.width), models.Activation(self.activation)]
-            if self.dropout > 0:
-                layers.append(models.Dropout(self.dropout))
-        layers.append(models.Dense(outputs))
-        return models.Sequential(tuple(layers), self.spec.input_shape, self.initializer,
-                                 self.weight_scale)
+        return models.cnn(self.spec.input_shape, outputs, self.channels, self.kernel,
+                          self.stride, self.padding, self.pool, self.width, **common)
 
 
 _COMMON = {"name", "activation", "initializer", "batch_size", "width", "dropout",
            "weight_scale", "clip_global_norm", "train_size"}
 _MLP_FIELDS = {"depth"}
 _CNN_FIELDS = {"channels", "kernel", "stride", "padding", "pool"}
-
-
-def _outputs(dataset: str) -> int:
-    return {"breast-cancer": 1, "wine": 3, "diabetes": 1}.get(dataset, 10)
 
 
 def _fields_of(spec: KindSpec) -> set[str]:
@@ -203,7 +186,7 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
         fields["data_dir"] = _data_dir(raw.get("data_dir"), f"{path}.data_dir", kind)
     config = NetworkConfig(**fields)
     try:
-        config.model(_outputs(spec.dataset))
+        config.model(spec.outputs)
     except NNError as error:
         raise ConfigError(path, kind, f"an architecture that fits its input ({error})"
                           ) from None
