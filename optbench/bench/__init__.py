@@ -4,7 +4,8 @@ A registry of benchmarks, each a function ``(device, quick) -> Report``:
 
 - ``update``: one optimizer step against optax and torch.optim, and the memory bandwidth;
 - ``sweep``: the engine against optax under the same vmap/scan, a Python loop and torch;
-- ``compile``: the default sweep with an empty and with a filled persistent compile cache.
+- ``compile``: the default sweep with an empty and with a filled persistent compile cache;
+- ``seeds``: N seeds of the MNIST-1D MLP under vmap against the same runs one at a time.
 
 Compile time is kept out of every timed region and reported on its own.
 """
@@ -22,6 +23,7 @@ from optbench.bench.common import (
     write_json,
 )
 from optbench.bench.compile import bench_compile
+from optbench.bench.seeds import bench_seeds
 from optbench.bench.sweep import bench_sweep
 from optbench.bench.update import bench_update
 from optbench.errors import OptbenchError
@@ -30,6 +32,7 @@ BENCHMARKS: dict[str, Callable[..., Report]] = {
     "update": bench_update,
     "sweep": bench_sweep,
     "compile": bench_compile,
+    "seeds": bench_seeds,
 }
 
 
@@ -59,5 +62,6 @@ def run(which: Sequence[str], device: str | None = None, quick: bool = False,
     return reports
 
 
-__all__ = ["BENCHMARKS", "DeviceUnavailable", "Report", "bench_compile", "bench_sweep",
+__all__ = ["BENCHMARKS", "DeviceUnavailable", "Report", "bench_compile", "bench_seeds",
+           "bench_sweep",
            "bench_update", "names", "run"]

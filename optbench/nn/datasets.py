@@ -1,0 +1,178 @@
+"""Offline datasets as numpy arrays: MNIST-1D (generated), scikit-learn's shipped sets, and
+the MNIST / Fashion-MNIST IDX files from a folder the user gives.
+
+Nothing is downloaded: MNIST-1D is generated with the ``mnist1d`` package's own generator
+(its default dataset arguments and seed: 5000 examples, 4000 train / 1000 test, length 40)
+and cached under the user cache folder; the scikit-learn sets ship with scikit-learn.
+Tabular inputs are standardized with statistics of the training split only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from optbench.nn.errors import NNError
+
+SPLIT_SEED = 0  # the fixed seed of the scikit-learn sets' 80/20 split
+PROBLEMS = ("classification", "binary", "regression")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits; ``outputs`` is the network's output width (classes, or 1)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    problem: str  # one of PROBLEMS
+    outputs: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def cache_folder() -> Path:
+    """Where generated datasets are kept: ``$OPTBENCH_DATASET_CACHE``, else
+    ``<user cache>/optbench/datasets``."""
+    env = os.environ.get("OPTBENCH_DATASET_CACHE")
+    if env:
+        return Path(env)
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(root) / "optbench" / "datasets"
+
+
+def mnist1d() -> Dataset:
+    """MNIST-1D (Greydanus 2020) from its procedural generator, cached as ``mnist1d.npz``."""
+    path = cache_folder() / "mnist1d.npz"
+    if not path.exists():
+        try:
+            from mnist1d.data import get_dataset_args, make_dataset
+        except ImportError as error:  # pragma: no cover - depends on the install
+            raise NNError("mnist1d tasks need the mnist1d package: pip install "
+                          "'optbench[nn]'") from error
+        data = make_dataset(get_dataset_args())  # the generator; never its download path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, x=data["x"], y=data["y"], x_test=data["x_test"], y_test=data["y_test"])
+        os.replace(tmp, path)
+    with np.load(path) as f:
+        return Dataset("mnist1d", f["x"].astype(np.float32), f["y"].astype(np.int32),
+                       f["x_test"].astype(np.float32), f["y_test"].astype(np.int32),
+                       "classification", 10)
+
+
+def _sklearn(loader: str):
+    try:
+        from sklearn import datasets, model_selection
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise NNError("scikit-learn datasets need scikit-learn: pip install "
+                      "'optbench[nn]'") from error
+    return getattr(datasets, loader)(return_X_y=True), model_selection.train_test_split
+
+
+def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both splits standardized with the training split's mean and standard deviation."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return ((train - mean) / std).astype(np.float32), ((test - mean) / std).astype(np.float32)
+
+
+def tabular(name: str) -> Dataset:
+    """scikit-learn's breast-cancer (binary), wine (3 classes) or diabetes (regression):
+    an 80/20 split with a fixed seed (stratified for classes), standardized on train."""
+    loader, problem = {"breast-cancer": ("load_breast_cancer", "binary"),
+                       "wine": ("load_wine", "classification"),
+                       "diabetes": ("load_diabetes", "regression")}[name]
+    (x, y), split = _sklearn(loader)
+    stratify = None if problem == "regression" else y
+    x_train, x_test, y_train, y_test = split(x, y, test_size=0.2, random_state=SPLIT_SEED,
+                                             stratify=stratify)
+    x_train, x_test = _standardize(x_train, x_test)
+    if problem == "regression":
+        y_train, y_test = _standardize(y_train[:, None], y_test[:, None])
+        y_train, y_test = y_train[:, 0], y_test[:, 0]
+        outputs = 1
+    else:
+        y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
+        outputs = 1 if problem == "binary" else int(y.max()) + 1
+    return Dataset(name, x_train, y_train, x_test, y_test, problem, outputs)
+
+
+def digits() -> Dataset:
+    """scikit-learn's 8×8 digits as ``(8, 8, 1)`` images in [0, 1], split 80/20 with a
+    fixed seed, stratified."""
+    (x, y), split = _sklearn("load_digits")
+    x = (x.reshape(-1, 8, 8, 1) / 16.0).astype(np.float32)
+    x_train, x_test, y_train, y_test = split(x, y.astype(np.int32), test_size=0.2,
+                                             random_state=SPLIT_SEED, stratify=y)
+    return Dataset("digits", x_train, y_train, x_test, y_test, "classification", 10)
+
+
+# --------------------------------------------------------------------------------------
+# IDX files (MNIST, Fashion-MNIST)
+# --------------------------------------------------------------------------------------
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+              0x0E: ">f8"}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (optionally gzipped) as an array; :class:`NNError` naming the path if it
+    is malformed."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise NNError(f"{path}: not an IDX file (bad magic number)")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise NNError(f"{path}: not an IDX file (truncated header)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    body = raw[4 + 4 * ndim:]
+    if len(body) != int(np.prod(shape)) * dtype.itemsize:
+        raise NNError(f"{path}: IDX header says shape {shape} of {dtype}, but the file holds "
+                      f"{len(body)} data bytes")
+    return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file (uint8, int8, int16, int32, float32 or float64)."""
+    codes = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k
+             for k, v in _IDX_TYPES.items()}
+    array = np.asarray(array)
+    big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
+    header = bytes([0, 0, codes[big], array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape)
+    Path(path).write_bytes(header + array.astype(big).tobytes())
+
+
+def idx_images(data_dir: str | Path, name: str) -> Dataset:
+    """MNIST-style IDX files from ``data_dir`` (plain or ``.gz``) as ``(28, 28, 1)`` images
+    in [0, 1]: the standard 60000 / 10000 split."""
+    folder = Path(data_dir)
+    found = []
+    for stem in IDX_FILES:
+        candidates = [folder / stem, folder / f"{stem}.gz"]
+        hit = next((p for p in candidates if p.is_file()), None)
+        if hit is None:
+            raise NNError(f"{folder}: {name} needs the IDX files {', '.join(IDX_FILES)} "
+                          f"(plain or .gz); missing {stem}")
+        found.append(read_idx(hit))
+    x, y, x_test, y_test = found
+    if x.ndim != 3 or len(x) != len(y) or x_test.ndim != 3 or len(x_test) != len(y_test):
+        raise NNError(f"{folder}: {name} IDX files have inconsistent shapes "
+                      f"{x.shape}, {y.shape}, {x_test.shape}, {y_test.shape}")
+    def images(a):
+        return (a[..., None] / 255.0).astype(np.float32)
+    return Dataset(name, images(x), y.astype(np.int32), images(x_test),
+                   y_test.astype(np.int32), "classification", int(max(y.max(), 9)) + 1)

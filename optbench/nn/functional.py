@@ -1,0 +1,94 @@
+"""Layers as pure functions over parameter dicts, on ``jax.lax`` and ``jax.nn``.
+
+Arrays are channels-last: a batch of 1-D signals is ``(batch, length, channels)``, of images
+``(batch, height, width, channels)``; conv kernels are ``(*window, in, out)``, the layout in
+which ``jax.nn.initializers`` compute fan-in and fan-out (receptive field × channels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+Padding = str | Sequence[tuple[int, int]]  # "VALID", "SAME" or explicit (low, high) per axis
+
+_CONV_DIMS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
+
+
+def dense(params: dict, x: jax.Array) -> jax.Array:
+    """``x @ w + b`` over the last axis."""
+    return x @ params["w"] + params["b"]
+
+
+def conv(params: dict, x: jax.Array, stride: int | Sequence[int] = 1,
+         padding: Padding = "VALID") -> jax.Array:
+    """A 1-D or 2-D convolution (cross-correlation, as in every deep-learning library) plus
+    bias; the number of spatial axes comes from the kernel ``params["w"]``.
+
+    Output size per axis: ``floor((n + 2p - f) / s) + 1`` (p = 0 for "VALID"; "SAME" pads
+    so that it is ``ceil(n / s)``).
+    """
+    w = params["w"]
+    spatial = w.ndim - 2
+    strides = (stride,) * spatial if isinstance(stride, int) else tuple(stride)
+    out = jax.lax.conv_general_dilated(x, w, strides, _lax_padding(padding, spatial),
+                                       dimension_numbers=_CONV_DIMS[spatial])
+    return out + params["b"]
+
+
+def _lax_padding(padding: Padding | int, spatial: int):
+    if isinstance(padding, str):
+        return padding
+    if isinstance(padding, int):
+        return [(padding, padding)] * spatial
+    return [tuple(p) for p in padding]
+
+
+def _pool(x: jax.Array, init, op, window: int, stride: int | None, padding: Padding | int):
+    spatial = x.ndim - 2
+    stride = window if stride is None else stride
+    pad = _lax_padding(padding, spatial)
+    if not isinstance(pad, str):
+        pad = [(0, 0), *pad, (0, 0)]
+    dims = (1, *(window,) * spatial, 1)
+    strides = (1, *(stride,) * spatial, 1)
+    return jax.lax.reduce_window(x, init, op, dims, strides, pad)
+
+
+def max_pool(x: jax.Array, window: int = 2, stride: int | None = None,
+             padding: Padding | int = "VALID") -> jax.Array:
+    """Max over each window of the spatial axes (stride defaults to the window)."""
+    return _pool(x, -jnp.inf, jax.lax.max, window, stride, padding)
+
+
+def avg_pool(x: jax.Array, window: int = 2, stride: int | None = None,
+             padding: Padding | int = "VALID") -> jax.Array:
+    """Mean over each window of the spatial axes (zero padding counts in the mean)."""
+    total = _pool(x, 0.0, jax.lax.add, window, stride, padding)
+    return total / window ** (x.ndim - 2)
+
+
+def flatten(x: jax.Array) -> jax.Array:
+    """Every axis but the batch axis into one."""
+    return x.reshape(x.shape[0], -1)
+
+
+def dropout(x: jax.Array, rate: float | jax.Array, key: jax.Array | None,
+            train: bool) -> jax.Array:
+    """Inverted dropout: at train time zero each unit with probability ``rate`` and scale the
+    kept ones by ``1 / (1 - rate)``; at evaluation, the identity.
+
+    The course notes (after Srivastava et al. 2014) instead keep the units unscaled in
+    training and multiply the weights by the *keep* probability ``1 - rate`` at test time (the
+    notes write ``p``, which equals ``1 - rate`` only for ``rate = 0.5``). Both make a unit's
+    expected contribution at train time equal to its contribution at test time:
+    ``E[mask * x / (1 - rate)] = x`` here, ``E[mask * x] = (1 - rate) x`` there. The
+    inverted form puts the scaling where the randomness is, so evaluation is just the network.
+    ``rate`` may be traced (a program argument), so tasks differing in it share a program.
+    """
+    if not train or key is None:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))

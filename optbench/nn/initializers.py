@@ -1,0 +1,59 @@
+"""Weight initializers by name, from ``jax.nn.initializers``.
+
+Every initializer takes ``(key, shape, dtype)``; for a kernel of shape ``(*window, in, out)``
+``fan_in = prod(window) * in`` and ``fan_out = prod(window) * out`` (``in_axis=-2``,
+``out_axis=-1``, the rest the receptive field), so conv kernels get the right variance.
+
+| name | distribution | variance |
+|---|---|---|
+| zeros | 0 | 0 |
+| uniform | U(±1/√fan_in) (LeCun 1998; torch's default) | 1/(3 fan_in) |
+| xavier_normal, xavier_uniform | Glorot & Bengio 2010 | 2/(fan_in + fan_out) |
+| he_normal, he_uniform | He et al. 2015 | 2/fan_in |
+
+The normal variants are truncated at two standard deviations and rescaled, so the variance
+is still the one in the table.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+from jax.nn import initializers
+
+from optbench.nn.errors import NNError
+
+INITIALIZERS = {
+    "zeros": initializers.zeros,
+    "uniform": initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+    "xavier_normal": initializers.glorot_normal(),
+    "xavier_uniform": initializers.glorot_uniform(),
+    "he_normal": initializers.he_normal(),
+    "he_uniform": initializers.he_uniform(),
+}
+NAMES = tuple(INITIALIZERS)
+
+
+def check(name: str, path: str = "initializer") -> str:
+    if name not in INITIALIZERS:
+        raise NNError(f"{path}: unknown initializer {name!r}; allowed {', '.join(NAMES)}")
+    return name
+
+
+def get(name: str) -> jax.nn.initializers.Initializer:
+    return INITIALIZERS[check(name)]
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a dense ``(in, out)`` or conv ``(*window, in, out)`` kernel."""
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def variance(name: str, shape: tuple[int, ...]) -> float:
+    """The theoretical variance of one weight drawn by ``name`` for ``shape``."""
+    fan_in, fan_out = fans(shape)
+    return {"zeros": 0.0, "uniform": 1 / (3 * fan_in),
+            "xavier_normal": 2 / (fan_in + fan_out), "xavier_uniform": 2 / (fan_in + fan_out),
+            "he_normal": 2 / fan_in, "he_uniform": 2 / fan_in}[check(name)]

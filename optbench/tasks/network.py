@@ -1,0 +1,393 @@
+"""Neural-network tasks: a dataset, a model from :mod:`optbench.nn` and its loss.
+
+Kinds (one ``[[tasks]]`` table each; the kind picks the data and the model family):
+
+| kind | data | model | loss / primary metric |
+|---|---|---|---|
+| mnist1d-mlp, mnist1d-cnn | MNIST-1D, 4000/1000, length 40 | MLP; 1-D CNN | softmax CE / accuracy |
+| digits-cnn | scikit-learn digits 8×8, 80/20 | conv–pool–dense | softmax CE / test_accuracy |
+| breast-cancer-ann | scikit-learn breast cancer | MLP | sigmoid BCE / test_accuracy |
+| wine-ann | scikit-learn wine, 3 classes | MLP | softmax CE / test_accuracy |
+| diabetes-ann | scikit-learn diabetes | MLP | MSE / test_r2 |
+| mnist-cnn, fashion-mnist-cnn | IDX files in ``data_dir`` | 2-D CNN | softmax CE / test_accuracy |
+
+Batches: "full batch" (GD) uses the whole training split, "one sample" (SGD) one example,
+anything else ``batch_size`` examples, drawn uniformly with replacement from the key of the
+step (``fold_in(run key, step)``), which also draws the dropout masks and the augmentation.
+``clip_global_norm`` clips each gradient to that global norm before the optimizer sees it:
+the same as chaining ``optax.clip_by_global_norm`` in front of it (the clip is stateless).
+
+Record points evaluate, on the full splits: train_loss, test_loss, test_accuracy (or test_r2
+for regression), the global gradient norm of the train loss and each weighted layer's
+(``grad_norm_layer1`` is the first dense or conv layer). Large splits are evaluated in
+chunks (``lax.map``) with rematerialization, so memory does not grow with the split.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optbench import validate
+from optbench.nn import activations, augment, datasets, initializers, losses, models
+from optbench.nn.errors import NNError
+from optbench.tasks import registry
+from optbench.validate import ConfigError
+
+EVAL_ELEMENTS = 2**22  # activations per run and chunk when evaluating a split
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What a kind fixes: its dataset, model family, input shape and default knobs."""
+
+    dataset: str
+    model: str  # "mlp" or "cnn"
+    input_shape: tuple[int, ...]
+    defaults: Mapping[str, Any]
+    description: str
+    outputs: int = 10  # classes, or 1 (binary, regression)
+
+
+_MLP = {"depth": 2, "width": 100, "activation": "relu", "initializer": "he_normal"}
+_IMAGE_CNN = {"channels": [32, 64], "kernel": 3, "stride": 1, "padding": "SAME", "pool": 2,
+              "width": 128, "activation": "relu", "initializer": "he_normal",
+              "batch_size": 128}
+KINDS: dict[str, KindSpec] = {
+    # the MNIST-1D paper's models: 40-100-100-10 MLP; three stride-2 convs of 25 channels
+    # (kernels 5, 3, 3, padding 1) and a linear layer; torch's default init, batch 100
+    "mnist1d-mlp": KindSpec("mnist1d", "mlp", (40,), {**_MLP, "initializer": "uniform",
+                                                      "batch_size": 100},
+                            "MNIST-1D (generated offline), MLP"),
+    "mnist1d-cnn": KindSpec("mnist1d", "cnn", (40, 1), {
+        "channels": [25, 25, 25], "kernel": [5, 3, 3], "stride": 2, "padding": 1, "pool": 1,
+        "width": 0, "activation": "relu", "initializer": "uniform", "batch_size": 100},
+        "MNIST-1D (generated offline), 1-D CNN"),
+    "digits-cnn": KindSpec("digits", "cnn", (8, 8, 1), {
+        "channels": [16, 32], "kernel": 3, "stride": 1, "padding": "SAME", "pool": 2,
+        "width": 64, "activation": "relu", "initializer": "he_normal", "batch_size": 64},
+        "scikit-learn 8x8 digits, conv-pool-dense CNN"),
+    "breast-cancer-ann": KindSpec("breast-cancer", "mlp", (30,),
+                                  {**_MLP, "width": 32, "batch_size": 32},
+                                  "scikit-learn breast cancer (binary), MLP", 1),
+    "wine-ann": KindSpec("wine", "mlp", (13,), {**_MLP, "width": 32, "batch_size": 16},
+                         "scikit-learn wine (3 classes), MLP", 3),
+    "diabetes-ann": KindSpec("diabetes", "mlp", (10,), {**_MLP, "width": 32,
+                                                        "batch_size": 32},
+                             "scikit-learn diabetes (regression), MLP", 1),
+    "mnist-cnn": KindSpec("mnist", "cnn", (28, 28, 1), _IMAGE_CNN,
+                          "MNIST from IDX files in data_dir, 2-D CNN"),
+    "fashion-mnist-cnn": KindSpec("fashion-mnist", "cnn", (28, 28, 1), _IMAGE_CNN,
+                                  "Fashion-MNIST from IDX files in data_dir, 2-D CNN"),
+}
+_IMAGES = ("digits", "mnist", "fashion-mnist")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """One ``[[tasks]]`` table of a network kind; unset knobs take the kind's defaults."""
+
+    kind: str
+    name: str
+    activation: str
+    initializer: str
+    batch_size: int
+    width: int
+    depth: int = 2  # hidden layers (mlp)
+    channels: tuple[int, ...] = ()  # (cnn)
+    kernel: tuple[int, ...] = ()  # one per conv layer (cnn)
+    stride: int = 1
+    padding: str | int = "SAME"
+    pool: int = 1  # max-pool window after each conv; 1 = none
+    dropout: float = 0.0
+    weight_scale: float = 1.0
+    augment: bool = False  # image kinds: flip, shift, zoom, rotation per batch
+    clip_global_norm: float = 0.0  # 0: no clipping
+    train_size: int = 0  # use only the first n training examples; 0: all
+    data_dir: str = ""  # mnist-cnn, fashion-mnist-cnn
+
+    @property
+    def n_starts(self) -> int:
+        return 1
+
+    @property
+    def spec(self) -> KindSpec:
+        return KINDS[self.kind]
+
+    def to_dict(self) -> dict:
+        """The table as ``parse`` reads it back: the kind and its own fields, all spelled."""
+        data = asdict(self)
+        data["channels"], data["kernel"] = list(self.channels), list(self.kernel)
+        return {"kind": self.kind, **{k: data[k] for k in sorted(_fields_of(self.spec))}}
+
+    def model(self, outputs: int) -> models.Sequential:
+        """The network, its shapes checked (an :class:`NNError` if a layer does not fit)."""
+        common = {"activation": self.activation, "dropout": self.dropout,
+                  "initializer": self.initializer, "weight_scale": self.weight_scale}
+        if self.spec.model == "mlp":
+            return models.mlp(self.spec.input_shape, outputs, self.depth, self.width, **common)
+        return models.cnn(self.spec.input_shape, outputs, self.channels, self.kernel,
+                          self.stride, self.padding, self.pool, self.width, **common)
+
+
+_COMMON = {"name", "activation", "initializer", "batch_size", "width", "dropout",
+           "weight_scale", "clip_global_norm", "train_size"}
+_MLP_FIELDS = {"depth"}
+_CNN_FIELDS = {"channels", "kernel", "stride", "padding", "pool"}
+
+
+def _fields_of(spec: KindSpec) -> set[str]:
+    """The config fields a kind accepts."""
+    allowed = _COMMON | (_MLP_FIELDS if spec.model == "mlp" else _CNN_FIELDS)
+    if spec.dataset in _IMAGES:
+        allowed |= {"augment"}
+    if spec.dataset in ("mnist", "fashion-mnist"):
+        allowed |= {"data_dir"}
+    return allowed
+
+
+def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
+    spec = KINDS[kind]
+    allowed = _fields_of(spec)
+    validate.table(raw, path, allowed)
+    get = {**spec.defaults, **raw}.get
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "name": validate.name(get("name", kind), f"{path}.name"),
+        "activation": validate.choice(get("activation"), f"{path}.activation",
+                                      activations.NAMES),
+        "initializer": validate.choice(get("initializer"), f"{path}.initializer",
+                                       initializers.NAMES),
+        "batch_size": validate.integer(get("batch_size"), f"{path}.batch_size", 1),
+        "width": validate.integer(get("width"), f"{path}.width",
+                                  0 if spec.model == "cnn" else 1),
+        "dropout": validate.number(get("dropout", 0.0), f"{path}.dropout", 0.0, high=0.95),
+        "weight_scale": validate.number(get("weight_scale", 1.0), f"{path}.weight_scale",
+                                        0.0, low_open=True),
+        "clip_global_norm": validate.number(get("clip_global_norm", 0.0),
+                                            f"{path}.clip_global_norm", 0.0),
+        "train_size": validate.integer(get("train_size", 0), f"{path}.train_size", 0),
+        "augment": validate.boolean(get("augment", False), f"{path}.augment"),
+    }
+    if spec.model == "mlp":
+        fields["depth"] = validate.integer(get("depth"), f"{path}.depth", 0, 1000)
+    else:
+        fields.update(_cnn_fields(get, path))
+    if "data_dir" in allowed:
+        fields["data_dir"] = _data_dir(raw.get("data_dir"), f"{path}.data_dir", kind)
+    config = NetworkConfig(**fields)
+    try:
+        config.model(spec.outputs)
+    except NNError as error:
+        raise ConfigError(path, kind, f"an architecture that fits its input ({error})"
+                          ) from None
+    return config
+
+
+def _cnn_fields(get, path: str) -> dict:
+    channels = get("channels")
+    if not (isinstance(channels, list) and channels):
+        raise ConfigError(f"{path}.channels", channels, "a non-empty list of integers >= 1")
+    channels = tuple(validate.integer(c, f"{path}.channels[{i}]", 1)
+                     for i, c in enumerate(channels))
+    kernel = get("kernel")
+    kernels = kernel if isinstance(kernel, list) else [kernel] * len(channels)
+    if len(kernels) != len(channels):
+        raise ConfigError(f"{path}.kernel", kernel,
+                          f"an integer or a list of {len(channels)} (one per channel entry)")
+    padding = get("padding")
+    if not (padding in ("VALID", "SAME") or (isinstance(padding, int)
+                                             and not isinstance(padding, bool) and padding >= 0)):
+        raise ConfigError(f"{path}.padding", padding, '"VALID", "SAME" or an integer >= 0')
+    return {"channels": channels,
+            "kernel": tuple(validate.integer(k, f"{path}.kernel[{i}]", 1)
+                            for i, k in enumerate(kernels)),
+            "stride": validate.integer(get("stride"), f"{path}.stride", 1),
+            "padding": padding,
+            "pool": validate.integer(get("pool"), f"{path}.pool", 1)}
+
+
+def _data_dir(raw: Any, path: str, kind: str) -> str:
+    files = ", ".join(datasets.IDX_FILES)
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(path, raw, f"a folder holding {files} (plain or .gz) for {kind}")
+    folder = Path(raw).expanduser()
+    missing = [f for f in datasets.IDX_FILES
+               if not (folder / f).is_file() and not (folder / f"{f}.gz").is_file()]
+    if missing:
+        raise ConfigError(path, raw, f"a folder holding {files} (plain or .gz); "
+                                     f"missing {', '.join(missing)}")
+    return str(folder)
+
+
+@functools.cache
+def _dataset(name: str, data_dir: str = "") -> datasets.Dataset:
+    if name == "mnist1d":
+        return datasets.mnist1d()
+    if name == "digits":
+        return datasets.digits()
+    if name in ("mnist", "fashion-mnist"):
+        return datasets.idx_images(data_dir, name)
+    return datasets.tabular(name)
+
+
+# --------------------------------------------------------------------------------------
+# The task
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkTask:
+    """A network trained on a dataset; see the module docstring for batches and metrics."""
+
+    kind: ClassVar[str] = "network"
+    per_step_metric: ClassVar[bool] = False
+    config: NetworkConfig
+    data: datasets.Dataset
+    model: models.Sequential
+    n_starts: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def metric(self) -> str:
+        return "test_r2" if self.data.problem == "regression" else "test_accuracy"
+
+    @property
+    def maximize(self) -> bool:
+        return True
+
+    @property
+    def loss_name(self) -> str:
+        return {"classification": "softmax_cross_entropy", "binary": "binary_cross_entropy",
+                "regression": "mse"}[self.data.problem]
+
+    def _x(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), *self.model.input_shape)
+
+    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
+        n = self.config.train_size or len(self.data.x_train)
+        return {"x": self._x(self.data.x_train[:n]), "y": self.data.y_train[:n],
+                "x_test": self._x(self.data.x_test), "y_test": self.data.y_test}
+
+    def batch_size(self, gradient_source: str, n_train: int) -> int:
+        return {"full batch": n_train, "one sample": 1}.get(
+            gradient_source, min(self.config.batch_size, n_train))
+
+    def program_key(self, gradient_source: str) -> Hashable:
+        c = self.config
+        return ("network", self.model, self.loss_name, c.batch_size, c.augment,
+                c.clip_global_norm, c.train_size)
+
+    def init(self, args, key: jax.Array, start_index: jax.Array):
+        return self.model.init(key, args["x"].dtype)
+
+    def _loss(self, params, x, y, key=None, train=False) -> jax.Array:
+        return losses.get(self.loss_name)(self.model.apply(params, x, key=key, train=train), y)
+
+    def loss_and_grad(self, args, params, key: jax.Array, step: jax.Array,
+                      gradient_source: str):
+        x, y = args["x"], args["y"]
+        size = self.batch_size(gradient_source, x.shape[0])
+        random = size < x.shape[0] or self.config.dropout > 0 or self.config.augment
+        k_rows, k_drop, k_aug = jax.random.split(jax.random.fold_in(key, step), 3) if random \
+            else (None, None, None)
+        if size < x.shape[0]:
+            rows = jax.random.randint(k_rows, (size,), 0, x.shape[0])
+            x, y = x[rows], y[rows]
+        if self.config.augment:
+            x = augment.augment(k_aug, x)
+        value, grads = jax.value_and_grad(self._loss)(params, x, y, k_drop, True)
+        if self.config.clip_global_norm > 0:
+            grads, _ = optax.clip_by_global_norm(self.config.clip_global_norm).update(
+                grads, optax.EmptyState())
+        return value, grads
+
+    def _eval_chunk(self) -> int:
+        """Examples per chunk when evaluating a split: about EVAL_ELEMENTS activations of
+        the widest layer per run."""
+        widest = max(math.prod(shape) for shape in self.model.shapes())
+        return max(1, EVAL_ELEMENTS // widest)
+
+    def _split_sums(self, params, x, y, mask) -> tuple[jax.Array, jax.Array]:
+        """Summed loss and score (correct predictions, or squared error for regression) of
+        the examples of a batch where ``mask`` is true."""
+        out = self.model.apply(params, x)
+        loss_fn = losses.get(self.loss_name)
+        loss = jax.vmap(lambda o, t: loss_fn(o[None], t[None]))(out, y)
+        if self.data.problem == "regression":
+            score = (out.reshape(y.shape) - y) ** 2
+        elif self.data.problem == "binary":
+            score = ((out.reshape(y.shape) > 0) == (y > 0)).astype(out.dtype)
+        else:
+            score = (jnp.argmax(out, axis=-1) == y).astype(out.dtype)
+        return jnp.sum(jnp.where(mask, loss, 0)), jnp.sum(jnp.where(mask, score, 0))
+
+    def _split_means(self, params, x, y) -> tuple[jax.Array, jax.Array]:
+        """Mean loss and mean score over a split: in one batch if it is small, else in
+        chunks (``lax.map``), each rematerialized so that a gradient through it stays small."""
+        n, chunk = x.shape[0], self._eval_chunk()
+        if n <= chunk:
+            loss, score = self._split_sums(params, x, y, jnp.ones(n, bool))
+            return loss / n, score / n
+        pad = -n % chunk
+        def chunks(a):
+            a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+            return a.reshape(-1, chunk, *a.shape[1:])
+        mask = chunks(jnp.ones(n, bool))
+        sums = jax.checkpoint(lambda c: self._split_sums(params, *c))
+        loss, score = jax.lax.map(sums, (chunks(x), chunks(y), mask))
+        return jnp.sum(loss) / n, jnp.sum(score) / n
+
+    def evaluate(self, args, params) -> dict[str, jax.Array]:
+        (train_loss, _), grads = jax.value_and_grad(
+            lambda p: self._split_means(p, args["x"], args["y"]), has_aux=True)(params)
+        test_loss, test_score = self._split_means(params, args["x_test"], args["y_test"])
+        if self.data.problem == "regression":
+            y = args["y_test"]
+            quality = {"test_r2": 1.0 - test_score / jnp.mean((y - jnp.mean(y)) ** 2)}
+        else:
+            quality = {"test_accuracy": test_score}
+        layers = {f"grad_norm_layer{k + 1}": optax.tree.norm(grads[i])
+                  for k, i in enumerate(self.model.weighted_layers())}
+        return {"train_loss": train_loss, "test_loss": test_loss, **quality,
+                "grad_norm": optax.tree.norm(grads), **layers}
+
+    def project(self, args, params):
+        return params
+
+    def describe(self) -> dict:
+        c = self.config
+        return {"task": self.name, "kind": c.kind, "dataset": self.data.name,
+                "model": c.spec.model, "activation": c.activation, "initializer": c.initializer,
+                "depth": c.depth if c.spec.model == "mlp" else len(c.channels),
+                "width": c.width, "dropout": c.dropout, "weight_scale": c.weight_scale,
+                "batch_size": c.batch_size, "augment": c.augment,
+                "clip_global_norm": c.clip_global_norm,
+                "n_train": c.train_size or len(self.data.x_train)}
+
+
+def task_of(config: NetworkConfig) -> NetworkTask:
+    data = _dataset(config.spec.dataset, config.data_dir)
+    return NetworkTask(config, data, config.model(data.outputs))
+
+
+def build(configs: Sequence[NetworkConfig]) -> list[NetworkTask]:
+    return [task_of(c) for c in configs]
+
+
+for _kind, _spec in KINDS.items():
+    registry.register(registry.TaskKind(
+        name=_kind, description=_spec.description,
+        parse=functools.partial(parse, _kind), build=build))

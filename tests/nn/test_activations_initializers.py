@@ -1,0 +1,106 @@
+"""Activations' gradients, initializers' variances, zero-init symmetry, vmap over seeds."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optbench.nn import activations, initializers, models
+from optbench.nn.errors import NNError
+
+X = jnp.linspace(-3.0, 3.0, 13) + 0.05  # avoid the kink at 0
+
+DERIVATIVES = {
+    "sigmoid": lambda x: jax.nn.sigmoid(x) * (1 - jax.nn.sigmoid(x)),
+    "tanh": lambda x: 1 - jnp.tanh(x) ** 2,
+    "relu": lambda x: (x > 0).astype(x.dtype),
+    "leaky_relu": lambda x: jnp.where(x > 0, 1.0, 0.01),
+    "elu": lambda x: jnp.where(x > 0, 1.0, jnp.exp(x)),
+    "silu": lambda x: jax.nn.sigmoid(x) * (1 + x * (1 - jax.nn.sigmoid(x))),
+    "swish": lambda x: jax.nn.sigmoid(x) * (1 + x * (1 - jax.nn.sigmoid(x))),
+    "softplus": jax.nn.sigmoid,
+}
+
+
+@pytest.mark.parametrize("name", list(DERIVATIVES))
+def test_activation_gradient_matches_analytic_derivative(name):
+    grad = jax.vmap(jax.grad(lambda x: activations.apply(name, x)))(X)
+    np.testing.assert_allclose(grad, DERIVATIVES[name](X), rtol=1e-5, atol=1e-6)
+
+
+def test_prelu_gradients_in_input_and_slope():
+    a = jnp.asarray(0.3)
+    gx = jax.vmap(jax.grad(activations.prelu), in_axes=(0, None))(X, a)
+    ga = jax.vmap(jax.grad(activations.prelu, argnums=1), in_axes=(0, None))(X, a)
+    np.testing.assert_allclose(gx, jnp.where(X > 0, 1.0, 0.3), rtol=1e-6)
+    np.testing.assert_allclose(ga, jnp.where(X > 0, 0.0, X), rtol=1e-6)
+
+
+def test_softmax_jacobian():
+    z = jnp.asarray([0.2, -1.0, 0.7])
+    s = jax.nn.softmax(z)
+    np.testing.assert_allclose(jax.jacobian(lambda v: activations.apply("softmax", v))(z),
+                               jnp.diag(s) - jnp.outer(s, s), atol=1e-6)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(NNError, match="allowed sigmoid, tanh, relu"):
+        activations.check("gelu-ish")
+    with pytest.raises(NNError, match="allowed zeros, uniform, xavier_normal"):
+        initializers.check("orthogonal")
+
+
+@pytest.mark.parametrize("name", [n for n in initializers.NAMES if n != "zeros"])
+@pytest.mark.parametrize("shape", [(64, 48), (5, 16, 32), (3, 3, 8, 16)])
+def test_initializer_variance_matches_theory(name, shape):
+    """Empirical variance over many draws within 5 standard errors of the theory, with the
+    conv fan-in/fan-out = receptive field × channels."""
+    draws = jax.vmap(lambda k: initializers.get(name)(k, shape, jnp.float32))(
+        jax.random.split(jax.random.key(1), 40))
+    n = draws.size
+    var = float(jnp.var(draws))
+    theory = initializers.variance(name, shape)
+    kurtosis = 1.8 if "uniform" in name else 3.0  # E[w^4] / var^2, bounds the error
+    assert abs(var - theory) < 5 * theory * np.sqrt((kurtosis - 1) / n)
+    fan_in, fan_out = initializers.fans(shape)
+    receptive = int(np.prod(shape[:-2]))
+    assert (fan_in, fan_out) == (shape[-2] * receptive, shape[-1] * receptive)
+
+
+def test_zero_init_keeps_hidden_units_identical():
+    """With zeros everywhere every hidden unit of a layer computes the same function and gets
+    the same gradient, so training cannot tell them apart (the symmetry the course shows)."""
+    model = models.mlp((6,), 3, depth=2, width=5, activation="tanh", initializer="zeros")
+    params = model.init(jax.random.key(0))
+    params = (*params[:-1], {"w": params[-1]["w"] + 0.1, "b": params[-1]["b"]})
+    x = jax.random.normal(jax.random.key(1), (16, 6))
+    y = jnp.arange(16) % 3
+
+    def loss(p):
+        logits = model.apply(p, x)
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(16), y])
+
+    for _ in range(5):
+        grads = jax.grad(loss)(params)
+        params = jax.tree.map(lambda p, g: p - 0.5 * g, params, grads)
+    for i in model.weighted_layers()[:-1]:
+        w = params[i]["w"]
+        np.testing.assert_allclose(w, jnp.broadcast_to(w[:, :1], w.shape), atol=1e-7)
+
+
+def test_models_vmap_over_seeds():
+    model = models.cnn((12, 1), 4, channels=(3,), kernel=3, width=8, dropout=0.3)
+    keys = jax.random.split(jax.random.key(0), 6)
+    params = jax.vmap(model.init)(keys)
+    x = jnp.ones((5, 12, 1))
+    out = jax.vmap(lambda p, k: model.apply(p, x, key=k, train=True))(params, keys)
+    assert out.shape == (6, 5, 4)
+    assert not np.allclose(out[0], out[1])  # each seed its own weights and masks
+    single = model.apply(jax.tree.map(lambda a: a[2], params), x, key=keys[2], train=True)
+    np.testing.assert_allclose(out[2], single, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_scale_multiplies_the_kernels():
+    base = models.mlp((4,), 2, depth=1, width=3).init(jax.random.key(0))
+    big = models.mlp((4,), 2, depth=1, width=3, weight_scale=10.0).init(jax.random.key(0))
+    np.testing.assert_allclose(big[0]["w"], 10 * base[0]["w"], rtol=1e-6)

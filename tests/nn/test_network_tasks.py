@@ -1,0 +1,136 @@
+"""Network tasks: config validation, one-line errors, training under the ordinary engine."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+import pytest
+
+import optbench
+from optbench import config
+from optbench.tasks import network, registry
+from optbench.validate import ConfigError
+from tests.nn.test_datasets import write_tiny_mnist
+
+
+def parse(table):
+    return registry.parse(table, "tasks[0]")
+
+
+def test_every_kind_is_registered_and_round_trips(tmp_path):
+    data_dir = str(write_tiny_mnist(tmp_path / "mnist"))
+    for kind in network.KINDS:
+        extra = {"data_dir": data_dir} if kind.endswith("mnist-cnn") else {}
+        parsed = parse({"kind": kind, **extra})
+        assert kind in registry.names()
+        assert parse(parsed.to_dict()) == parsed
+
+
+@pytest.mark.parametrize("table,match", [
+    ({"kind": "wine-ann", "activation": "gelu"},
+     r"tasks\[0\]\.activation: found 'gelu'; allowed one of sigmoid, tanh, relu"),
+    ({"kind": "wine-ann", "initializer": "orthogonal"},
+     r"tasks\[0\]\.initializer: found 'orthogonal'; allowed one of zeros, uniform"),
+    ({"kind": "wine-ann", "channels": [3]}, r"tasks\[0\]\.channels: unknown key"),
+    ({"kind": "digits-cnn", "channels": [4, 4, 4, 4]},
+     r"tasks\[0\]: .*layer 11 \(pool\): window 2, stride 2 on input \(1, 1\)"),
+    ({"kind": "digits-cnn", "kernel": [3, 3, 3]}, r"tasks\[0\]\.kernel: .*a list of 2"),
+    ({"kind": "mnist1d-cnn", "padding": "FULL"}, r"tasks\[0\]\.padding: found 'FULL'"),
+    ({"kind": "wine-ann", "dropout": 1.0}, r"tasks\[0\]\.dropout: found 1\.0"),
+    ({"kind": "mnist-cnn", "data_dir": "/nonexistent/mnist"},
+     r"tasks\[0\]\.data_dir: found '/nonexistent/mnist'; allowed a folder holding "
+     r"train-images-idx3-ubyte.*missing"),
+])
+def test_bad_fields_are_one_line_config_errors(table, match):
+    with pytest.raises(ConfigError, match=match) as error:
+        parse(table)
+    assert "\n" not in str(error.value)
+
+
+def tiny(kind, **fields):
+    task, = registry.build([parse({"kind": kind, **fields})])
+    return task
+
+
+def test_clip_global_norm_bounds_the_gradient():
+    task = tiny("wine-ann", weight_scale=20.0, clip_global_norm=0.5)
+    args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
+    params = task.init(args, jax.random.key(0), 0)
+    _, grads = jax.jit(task.loss_and_grad, static_argnums=4)(args, params, jax.random.key(1),
+                                                             0, "mini-batch")
+    assert float(optax.tree.norm(grads)) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_batches_depend_on_the_step_and_the_key_only():
+    task = tiny("digits-cnn", channels=[4], width=0, augment=True, dropout=0.2)
+    args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
+    params = task.init(args, jax.random.key(0), 0)
+    f = jax.jit(lambda k, t: task.loss_and_grad(args, params, k, t, "mini-batch")[0])
+    key = jax.random.key(3)
+    assert f(key, 5) == f(key, 5)
+    assert f(key, 5) != f(key, 6) and f(key, 5) != f(jax.random.key(4), 5)
+
+
+def test_every_kind_trains_a_few_steps_with_finite_metrics(tmp_path):
+    data_dir = str(write_tiny_mnist(tmp_path / "mnist"))
+    small_cnn = {"channels": [4], "width": 8, "batch_size": 8}
+    tasks = [
+        {"kind": "mnist1d-cnn", "channels": [4, 4, 4], "batch_size": 8},
+        {"kind": "digits-cnn", "augment": True, "dropout": 0.2, **small_cnn},
+        {"kind": "breast-cancer-ann", "depth": 1, "width": 8, "activation": "prelu"},
+        {"kind": "diabetes-ann", "depth": 1, "width": 8},
+        {"kind": "mnist-cnn", "data_dir": data_dir, **small_cnn},
+        {"kind": "fashion-mnist-cnn", "data_dir": data_dir, "name": "fashion", **small_cnn},
+    ]
+    out = optbench.sweep({"name": "kinds", "steps": 4, "record_every": 2, "seeds": 1,
+                          "targets": [0.5], "tasks": tasks,
+                          "optimizers": {"adam": {"learning_rate": 1e-3}}},
+                         results_root=tmp_path, quiet=True, yes=True, compile_cache=False)
+    curves = pd.read_parquet(out / "curves.parquet")
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(runs["kind"]) == {t["kind"] for t in tasks}
+    curves["kind"] = curves["run_id"].map(runs.set_index("run_id")["kind"])
+    for kind, part in curves.groupby("kind"):
+        own = part.drop(columns=["run_id", "step", "kind"]).dropna(axis=1, how="all")
+        assert {"train_loss", "test_loss", "grad_norm", "grad_norm_layer1"} <= set(own)
+        assert np.isfinite(own.to_numpy()).all(), kind
+    regression = runs[runs["kind"] == "diabetes-ann"]
+    assert (regression["metric"] == "test_r2").all()
+
+
+def test_a_small_sweep_improves_test_accuracy_well_above_chance(tmp_path):
+    """Two optimizers x two learning rates x two seeds on wine-ann and mnist1d-mlp, through
+    the ordinary engine and store."""
+    sweep = config.parse({
+        "name": "nn-sweep", "steps": 300, "record_every": 100, "seeds": 2,
+        "targets": [0.6, 0.8, 0.9],
+        "tasks": [{"kind": "wine-ann"}, {"kind": "mnist1d-mlp"}],
+        "optimizers": {"sgd": {"optimizer": "minibatch", "learning_rate": [0.03, 0.1]},
+                       "adam": {"learning_rate": [1e-3, 1e-2]}}})
+    out = optbench.sweep(sweep, results_root=tmp_path, quiet=True, yes=True,
+                         compile_cache=False)
+    runs = pd.read_parquet(out / "runs.parquet")
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert len(runs) == 2 * 2 * 2 * 2 and not runs["diverged"].any()
+    assert (runs["metric"] == "test_accuracy").all() and runs["maximize"].all()
+    start = curves[curves["step"] == 0].set_index("run_id")["test_accuracy"]
+    runs = runs.set_index("run_id")
+    assert (runs["final"] > start[runs.index]).mean() >= 0.75  # training helps
+    best = runs.groupby(["task", "optimizer", "learning_rate"])["final"].median()
+    # chance: 0.40 (wine's largest class), 0.10 (MNIST-1D's ten classes)
+    assert best["wine-ann"].max() >= 0.9
+    assert best["mnist1d-mlp"].max() >= 0.4
+    assert runs.loc[runs["task"] == "wine-ann", "steps_to_0.8"].notna().all()
+
+
+def test_chunked_evaluation_equals_one_batch(monkeypatch):
+    task = tiny("breast-cancer-ann", depth=1, width=8)
+    args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
+    params = task.init(args, jax.random.key(0), 0)
+    whole = jax.jit(task.evaluate)(args, params)
+    monkeypatch.setattr(network, "EVAL_ELEMENTS", 8 * 7)  # chunks of 7 examples
+    assert task._eval_chunk() == 7
+    chunked = jax.jit(task.evaluate)(args, params)
+    for name, value in whole.items():
+        np.testing.assert_allclose(chunked[name], value, rtol=1e-5, err_msg=name)
