@@ -369,10 +369,10 @@ def init_activation(data: ReportData) -> list[Drawn]:
         "initialization and activation."), figure)]
 
 
-Figure = Callable[[ReportData], list[Drawn]]
+Draw = Callable[[ReportData], list[Drawn]]
 
 # (section title, figure function), in the page's order; trajectories come first, separately
-FIGURES: list[tuple[str, Figure]] = [
+FIGURES: list[tuple[str, Draw]] = [
     ("Convergence curves", convergence),
     ("Training curves (network tasks)", training_curves),
     ("Learning-rate sensitivity", lr_sensitivity),
