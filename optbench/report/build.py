@@ -52,9 +52,10 @@ def jobs(data: ReportData) -> list[Job]:
 
 def _is_2d_surface(data: ReportData, task: str) -> bool:
     spec = data.task_config(task)
-    return (spec.get("kind") == "surface" and spec.get("dim") == 2
-            and data.trajectories is not None
-            and "x1" in data.trajectories)
+    if spec.get("kind") != "surface" or spec.get("dim") != 2 or data.trajectories is None:
+        return False
+    runs = data.runs.loc[data.runs["task"] == task, "run_id"]
+    return bool(data.trajectories["run_id"].isin(runs).any())
 
 
 def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float | None) -> Done:
