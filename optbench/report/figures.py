@@ -321,7 +321,7 @@ def generalization_gap(data: ReportData) -> list[Drawn]:
                     linestyle=look[optimizer].linestyle, label=optimizer)
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.set_xlabel(style.STEP)
-        ax.set_ylabel("test − train loss (nats)")
+        ax.set_ylabel("test − train loss (the task's loss)")
         ax.set_title(task)
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("generalization-gap", "Train/test gap", (
