@@ -197,3 +197,16 @@ def test_accuracy_columns_are_drawn_where_a_task_records_them(data_results, tmp_
     assert "train loss, test loss, test accuracy against step" in text
     assert "The final test accuracy against the learning rate" in text
     assert_valid_images(index.parent, ["training-curves", "lr-sensitivity"])
+
+
+def test_bad_target_and_workers_are_one_line_errors(surface_results, capsys):
+    assert main(["report", str(surface_results), "--target", "0.5"]) == 2
+    assert "--target: 0.5 is not one of the sweep's targets (1, 0.01, 0.0001)" in (
+        capsys.readouterr().err)
+    assert main(["report", str(surface_results), "--workers", "0"]) == 2
+    assert "--workers: 0 is not an integer >= 1" in capsys.readouterr().err
+
+
+def test_target_picks_the_heatmap_target(surface_copy):
+    index = write_report(surface_copy, target=1.0, workers=1)
+    assert "Success rate at target 1" in " ".join(parse(index).text)
