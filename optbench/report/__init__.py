@@ -34,6 +34,11 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     (default: up to the CPU count, 1 draws in this process).
     """
     data = load(directory)
+    if target is not None and target not in data.targets:
+        raise ReportError(f"--target: {target:g} is not one of the sweep's targets "
+                          f"({', '.join(f'{t:g}' for t in data.targets)})")
+    if workers is not None and workers < 1:
+        raise ReportError(f"--workers: {workers} is not an integer >= 1")
     out = Path(out) if out is not None else Path(directory) / "report"
     staging = _staging(out)
     try:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ from optbench.report.data import ReportData, load
 from optbench.store import write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,10 @@ def jobs(data: ReportData) -> list[Job]:
 
 def _is_2d_surface(data: ReportData, task: str) -> bool:
     spec = data.task_config(task)
-    return (spec.get("kind") == "surface" and spec.get("dim") == 2
-            and data.trajectories is not None
-            and "x1" in data.trajectories)
+    if spec.get("kind") != "surface" or spec.get("dim") != 2 or data.trajectories is None:
+        return False
+    runs = data.runs.loc[data.runs["task"] == task, "run_id"]
+    return bool(data.trajectories["run_id"].isin(runs).any())
 
 
 def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float | None) -> Done:
@@ -101,10 +105,12 @@ def _run_in_worker(job: Job, folder: Path, animate: bool, target: float | None) 
 
 
 def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None,
-             workers: int) -> list[Done]:
+             workers: int, meanwhile: Callable[[], T]) -> tuple[list[Done], T]:
+    """Draw every job; call ``meanwhile`` here while the workers draw. Returns both results."""
     todo = jobs(data)
     if workers <= 1 or len(todo) <= 1:
-        return [run(j, data, folder, animate, target) for j in todo]
+        return [run(j, data, folder, animate, target) for j in todo], meanwhile()
+    data.convergence  # noqa: B018  (computed once, before the workers inherit the data)
     if _can_fork():  # the workers inherit the imports and the data
         _WORKER["data"] = data
         context, init = multiprocessing.get_context("fork"), None
@@ -114,7 +120,8 @@ def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None
         with ProcessPoolExecutor(workers, mp_context=context, initializer=init,
                                  initargs=(str(data.directory),) if init else ()) as pool:
             futures = [pool.submit(_run_in_worker, j, folder, animate, target) for j in todo]
-            return [f.result() for f in futures]
+            extra = meanwhile()
+            return [f.result() for f in futures], extra
     finally:
         _WORKER.clear()
 
@@ -228,9 +235,11 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
 
 def build(data: ReportData, folder: Path, *, animate: bool = False,
           target: float | None = None, workers: int = 1) -> None:
-    done = draw_all(data, folder, animate, target, workers)
-    run_summary, setup = summary(data)
+    def text():  # the page's parts that need no figure, written while the figures are drawn
+        return summary(data), tables(data, folder), warnings(data)
+
+    done, ((run_summary, setup), table_parts, warning_lines) = draw_all(
+        data, folder, animate, target, workers, text)
     html = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
-                       run_summary, setup, sections(done, data), tables(data, folder),
-                       warnings(data))
+                       run_summary, setup, sections(done, data), table_parts, warning_lines)
     (folder / "index.html").write_text(html, encoding="utf-8")

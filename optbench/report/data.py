@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from optbench import landscapes
@@ -143,7 +142,3 @@ def quartiles(frame: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
         "q75": grouped.quantile(0.75),
     }).reset_index()
 
-
-def finite_or_nan(values: pd.Series) -> np.ndarray:
-    v = values.to_numpy(float)
-    return np.where(np.isfinite(v), v, np.nan)

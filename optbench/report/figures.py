@@ -321,7 +321,7 @@ def generalization_gap(data: ReportData) -> list[Drawn]:
                     linestyle=look[optimizer].linestyle, label=optimizer)
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.set_xlabel(style.STEP)
-        ax.set_ylabel("test − train loss (nats)")
+        ax.set_ylabel("test − train loss (the task's loss)")
         ax.set_title(task)
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("generalization-gap", "Train/test gap", (
@@ -369,10 +369,10 @@ def init_activation(data: ReportData) -> list[Drawn]:
         "initialization and activation."), figure)]
 
 
-Figure = Callable[[ReportData], list[Drawn]]
+Draw = Callable[[ReportData], list[Drawn]]
 
 # (section title, figure function), in the page's order; trajectories come first, separately
-FIGURES: list[tuple[str, Figure]] = [
+FIGURES: list[tuple[str, Draw]] = [
     ("Convergence curves", convergence),
     ("Training curves (network tasks)", training_curves),
     ("Learning-rate sensitivity", lr_sensitivity),

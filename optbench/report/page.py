@@ -72,7 +72,7 @@ def render(title: str, run_summary: pd.DataFrame, setup: dict[str, pd.DataFrame]
            sections: list[Section], tables: list[tuple[str, str, list[str]]],
            warnings: list[str]) -> str:
     """The whole page. ``tables``: (title, HTML, files beside it)."""
-    nav = ["Run", *(s.title for s in sections), "Tables", "Warnings"]
+    nav = ["What was run", *(s.title for s in sections), "Tables", "Warnings"]
     anchors = ["run", *(s.anchor for s in sections), "tables", "warnings"]
     toc = "".join(f'<li><a href="#{a}">{html.escape(n)}</a></li>'
                   for n, a in zip(nav, anchors, strict=True))

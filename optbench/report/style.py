@@ -31,8 +31,8 @@ LEARNING_RATE = "learning rate (log)"
 SOLVED = "fraction of (run, target) pairs solved"
 METRIC_LABELS = {
     "f_gap": F_GAP,
-    "train_loss": "train loss (nats, log)",
-    "test_loss": "test loss (nats, log)",
+    "train_loss": "train loss (the task's loss, log)",
+    "test_loss": "test loss (the task's loss, log)",
     "train_accuracy": "train accuracy (fraction correct)",
     "test_accuracy": "test accuracy (fraction correct)",
 }

@@ -149,7 +149,7 @@ def animate(data: ReportData, task: str, grid: Contours, stem: Path, frames: int
     by_optimizer = paths(data, task)
     names = [o for o in data.optimizers if by_optimizer.get(o)]
     look = style.looks(data.optimizers)
-    figure, ax = plt.subplots(figsize=(5.5, 4.6))
+    figure, ax = plt.subplots(figsize=(7.0, 4.6))
     draw_contours(ax, grid)
     lines = {n: ax.plot([], [], color=look[n].color, linestyle=look[n].linestyle,
                         linewidth=2, label=n)[0] for n in names}

@@ -2,6 +2,7 @@
 read-only folders."""
 
 import os
+import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -179,3 +180,35 @@ def test_sweep_with_report_prints_the_page(tmp_path, capsys):
     text = " ".join(parse(out / "report" / "index.html").text)
     # momentum = 0.5 is fixed in the grid but not optax's default: the best setting names it
     assert "momentum=0.5" in text
+
+
+def test_accuracy_columns_are_drawn_where_a_task_records_them(data_results, tmp_path):
+    """A network task records test_accuracy beside its losses: add one to the data sweep's
+    blocks and the report draws it (linear axis) and ranks learning rates by it."""
+    folder = shutil.copytree(data_results, tmp_path / "data")
+    for block in (folder / "blocks").iterdir():
+        curves = pd.read_parquet(block / "curves.parquet")
+        curves["test_accuracy"] = 1 / (1 + curves["test_loss"])
+        curves.to_parquet(block / "curves.parquet")
+        runs = pd.read_parquet(block / "runs.parquet")
+        last = curves.sort_values("step").groupby("run_id")["test_accuracy"].last()
+        runs["final_test_accuracy"] = runs["run_id"].map(last)
+        runs.to_parquet(block / "runs.parquet")
+    index = write_report(folder, workers=1)
+    text = " ".join(parse(index).text)
+    assert "train loss, test loss, test accuracy against step" in text
+    assert "The final test accuracy against the learning rate" in text
+    assert_valid_images(index.parent, ["training-curves", "lr-sensitivity"])
+
+
+def test_bad_target_and_workers_are_one_line_errors(surface_results, capsys):
+    assert main(["report", str(surface_results), "--target", "0.5"]) == 2
+    assert "--target: 0.5 is not one of the sweep's targets (1, 0.01, 0.0001)" in (
+        capsys.readouterr().err)
+    assert main(["report", str(surface_results), "--workers", "0"]) == 2
+    assert "--workers: 0 is not an integer >= 1" in capsys.readouterr().err
+
+
+def test_target_picks_the_heatmap_target(surface_copy):
+    index = write_report(surface_copy, target=1.0, workers=1)
+    assert "Success rate at target 1" in " ".join(parse(index).text)
