@@ -199,7 +199,7 @@ class OptimizerSpec:
     def transformation(self, **hparams: Any) -> optax.GradientTransformationExtraArgs:
         """This optimizer as an optax ``GradientTransformation`` with fixed hyperparameters
         (an optional one, given, switches its stage on)."""
-        return self.from_arguments(hparams)
+        return self.from_arguments(self.hparams(**hparams))
 
     def optax_counterpart(self, **hparams: Any) -> optax.GradientTransformation:
         """optax's own implementation with the same hyperparameters."""
