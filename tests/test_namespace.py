@@ -4,7 +4,9 @@ outside the checkout, so the installed package is what is tested."""
 
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import files, packages_distributions
+from pathlib import Path
 
 from optbench import landscapes
 
@@ -37,3 +39,12 @@ def test_no_top_level_landscapes_package_is_installed():
     assert "optbench" not in packages_distributions().get("landscapes", [])
     assert not any(str(f).startswith("landscapes/") for f in files("optbench") or ())
     assert landscapes.__name__ == "optbench.landscapes"
+
+
+def test_pyproject_lists_every_package_of_the_checkout():
+    root = Path(__file__).resolve().parents[1]
+    listed = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(root).parts)
+             for p in (root / "optbench").rglob("__init__.py")}
+    assert found | {"optbench.landscapes"} == set(listed["packages"])
+    assert (root / listed["package-dir"]["optbench.landscapes"] / "__init__.py").is_file()

@@ -47,7 +47,7 @@ def names() -> tuple[str, ...]:
 def get(name: str, path: str = "kind") -> TaskKind:
     """The kind ``name``; a :class:`ConfigError` at ``path`` listing the kinds otherwise."""
     _load_builtin_kinds()
-    if name not in _KINDS:
+    if not isinstance(name, str) or name not in _KINDS:
         raise ConfigError(path, name, f"one of {', '.join(_KINDS)}")
     return _KINDS[name]
 
