@@ -46,5 +46,6 @@ def test_pyproject_lists_every_package_of_the_checkout():
     listed = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {".".join(p.parent.relative_to(root).parts)
              for p in (root / "optbench").rglob("__init__.py")}
-    assert found | {"optbench.landscapes"} == set(listed["packages"])
+    data = {"optbench.examples", "optbench.gallery.cases"}  # folders of shipped TOML files
+    assert found | data | {"optbench.landscapes"} == set(listed["packages"])
     assert (root / listed["package-dir"]["optbench.landscapes"] / "__init__.py").is_file()

@@ -307,7 +307,7 @@ def test_ctrl_c_stops_in_one_line_and_resumes(tmp_path, capsys):
     config.write_text(_toml(INTERRUPTIBLE))
     process = subprocess.Popen(
         [sys.executable, "-m", "optbench.cli", "sweep", str(config), "--out", str(target),
-         "--quiet"], stderr=subprocess.PIPE, text=True,
+         "--quiet"], stderr=subprocess.PIPE, text=True, cwd=tmp_path,  # the installed package
         env={**os.environ, "JAX_PLATFORMS": "cpu"})
     deadline = time.time() + 120
     while time.time() < deadline and not list(target.glob("blocks/*/runs.parquet")):

@@ -107,9 +107,10 @@ SHARDED = textwrap.dedent("""
     import json, jax, numpy as np
     from optbench import optimizers
     from optbench.engine.run import RunSettings, run_block
-    from tests.engine.helpers import surface_task
+    from optbench.tasks import registry
     spec = optimizers.get("adam")
-    task = surface_task(landscape="rosenbrock", dim=2, start="random")
+    task, = registry.build([registry.parse({"landscape": "rosenbrock", "dim": 2,
+                                            "start": "random"}, "tasks[0]")])
     settings = RunSettings(100, 10, (1e-1, 1e-3), 1e8, float64=True)
     lr = np.repeat(np.geomspace(1e-3, 1e-1, 5), 3)
     hp = {k: np.full(15, v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
@@ -125,11 +126,12 @@ SHARDED = textwrap.dedent("""
 """)
 
 
-def test_sharded_over_four_devices_equals_one_device():
+def test_sharded_over_four_devices_equals_one_device(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "JAX_PLATFORMS": "cpu"}
+    # outside the checkout, so that the child imports the installed package
     out = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
-                         env=env, timeout=300)
+                         env=env, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4 and report["chunk"] % 4 == 0
