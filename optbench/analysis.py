@@ -21,6 +21,7 @@ import pandas as pd
 
 from optbench import render
 from optbench.optimizers import hyperparameter_defaults, hyperparameter_names
+from optbench.optimizers.schedule import LR_DECAY
 from optbench.store import ResultStore, target_column
 
 GROUP = ["task", "optimizer"]
@@ -42,8 +43,9 @@ def setting(runs: pd.DataFrame, row: pd.Series, optimizer: str) -> str:
     or that differ from the optimizer's default; "defaults" when there are none."""
     rows = runs[runs["optimizer"] == optimizer]
     method = row["method"]
-    defaults = hyperparameter_defaults(method)
-    names = [n for n in hyperparameter_names(method) if n in row.index and pd.notna(row[n]) and (
+    defaults = {**hyperparameter_defaults(method), LR_DECAY: 0.0}
+    names = [n for n in (*hyperparameter_names(method), LR_DECAY)
+             if n in row.index and pd.notna(row[n]) and (
         rows[n].nunique() > 1 or n not in defaults
         or not np.isclose(row[n], defaults[n], rtol=1e-12, atol=0))]
     return ", ".join(f"{n}={row[n]:.3g}" for n in names) or "defaults"
@@ -59,22 +61,26 @@ def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.Dat
     keys = configs["final"].median().rename("median_final").to_frame()
     tightest_first = sorted(targets)
     by = [runs[c] for c in [*GROUP, "config"]]
-    for target in tightest_first:  # ert() for every config at once
-        hits = runs[target_column(target)]
-        successes = hits.notna().groupby(by, sort=False).sum()
-        spent = hits.fillna(steps).groupby(by, sort=False).sum()
-        keys[f"ert_{target:g}"] = (spent / successes.where(successes > 0)).fillna(np.inf)
+    for target in tightest_first:
+        keys[f"ert_{target:g}"] = ert_by(runs[target_column(target)], by, steps)
     keys["median_best"] = configs["best"].median()
     order = keys.reset_index().sort_values(
         ["median_final", *(f"ert_{t:g}" for t in tightest_first), "median_best"], kind="stable")
     return order.drop_duplicates(GROUP)[[*GROUP, "config"]].reset_index(drop=True)
 
 
+def ert_by(hit_steps: pd.Series, by: Any, steps: int) -> pd.Series:
+    """COCO's expected running time of each group (``by``, as for ``Series.groupby``): the
+    steps spent by all its runs (``steps`` for those that never reached the target) divided
+    by the number that did; inf if none did."""
+    successes = hit_steps.notna().groupby(by, sort=False).sum()
+    spent = hit_steps.fillna(steps).groupby(by, sort=False).sum()
+    return (spent / successes.where(successes > 0)).fillna(np.inf)
+
+
 def ert(hit_steps: pd.Series, steps: int) -> float:
-    """COCO's expected running time: steps spent by all runs (``steps`` for those that never
-    reached the target) divided by the number that did; inf if none did."""
-    successes = int(hit_steps.notna().sum())
-    return hit_steps.fillna(steps).sum() / successes if successes else np.inf
+    """:func:`ert_by` of one group of runs."""
+    return float(ert_by(hit_steps, np.zeros(len(hit_steps), int), steps).iloc[0])
 
 
 def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:

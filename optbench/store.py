@@ -111,9 +111,16 @@ def frame_writer(frame: pd.DataFrame, suffix: str) -> Callable[[Path], Any]:
     return lambda tmp: frame.to_parquet(tmp, index=False)
 
 
-def write_frame(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as parquet or CSV (by the path's suffix), atomically."""
-    write_atomic(path, frame_writer(frame, path.suffix))
+def _ends_mid_line(path: Path) -> bool:
+    """Whether the file exists and its last line has no newline (a write was cut short)."""
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def target_column(target: float) -> str:
@@ -379,8 +386,10 @@ class ResultStore:
 
     def _append(self, record: dict) -> None:
         """Append one record to the manifest and flush it to disk."""
+        # a killed write may have left a cut-short last line: start on a line of our own
+        start = "\n" if _ends_mid_line(self.manifest_path) else ""
         with self.manifest_path.open("a") as handle:
-            handle.write(json.dumps(record, allow_nan=False) + "\n")
+            handle.write(start + json.dumps(record, allow_nan=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -25,13 +25,6 @@ def test_list_filters_landscapes_by_kind(capsys):
     assert "monkey_saddle" in out and "rosenbrock" not in out
 
 
-def test_package_reexports_landscapes():
-    import optbench.landscapes
-    from optbench import landscapes
-
-    assert optbench.landscapes is landscapes
-
-
 def test_sweep_example_then_table(tmp_path, capsys):
     out = tmp_path / "ravine"
     assert main(["sweep", "--example", "momentum-vs-sgd-ravine", "--out", str(out),

@@ -87,7 +87,7 @@ def test_shipped_examples_parse(name):
         ({"optimizers": {"adam": {"b1": {"linspace": [0.5, 0.5, 3]}}}},
          r"optimizers.adam.b1.linspace: found \[0.5, 0.5, 0.5\]; allowed lo != hi"),
         ({"optimizers": {"sgd": {"learning_rate": -0.1}}},
-         r"optimizers.sgd.learning_rate: found -0.1; allowed values in \(0, inf\)"),
+         r"optimizers.sgd.learning_rate: found -0.1; allowed values in \[0, inf\)"),
     ],
 )
 def test_errors_name_the_field_what_was_found_and_what_is_allowed(change, message):

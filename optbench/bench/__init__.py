@@ -50,6 +50,8 @@ def run(which: Sequence[str], device: str | None = None, quick: bool = False,
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         raise OptbenchError(f"bench: found {unknown[0]!r}; allowed all, {', '.join(names())}")
+    if json_path is not None:
+        _check_writable(Path(json_path))
     target = select_device(device)
     echo(f"optbench bench {' '.join(which)}: {header(target)}")
     reports = []
@@ -60,6 +62,17 @@ def run(which: Sequence[str], device: str | None = None, quick: bool = False,
     if json_path is not None:
         echo(f"\nwritten: {write_json(json_path, target, reports)}")
     return reports
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before the benchmarks run, not after, where the JSON file cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as error:
+        raise OptbenchError(f"--json: found {str(path)!r}; allowed a writable file "
+                            f"({error.strerror})") from None
 
 
 __all__ = ["BENCHMARKS", "DeviceUnavailable", "Report", "bench_compile", "bench_seeds",

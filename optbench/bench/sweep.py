@@ -64,7 +64,7 @@ class Timing:
     extrapolated: bool = False
 
 
-def _engine(grid: BenchGrid, reference: bool) -> Timing:
+def _engine(grid: BenchGrid, reference: bool, device: jax.Device) -> Timing:
     surface = landscapes.get("rosenbrock", dim=2)
     task = SurfaceTask(surface, starts=grid.starts)
     settings = RunSettings(steps=grid.steps, record_every=10, targets=(1e-1, 1e-4, 1e-8),
@@ -79,7 +79,7 @@ def _engine(grid: BenchGrid, reference: bool) -> Timing:
         hparams["learning_rate"] = lr
         pure = optax_pure(spec) if reference else spec.pure
         result = run_block(pure, spec.gradient, task, settings, hparams, np.zeros(len(lr), int),
-                           start)
+                           start, devices=[device])  # not every device: as the others
         run, compile_ = run + result.run_seconds, compile_ + result.compile_seconds
     label = "(b) optax, same vmap/scan" if reference else "(a) optbench engine"
     return Timing(label, run, compile_, grid.configs * grid.steps * len(BENCH_OPTIMIZERS))
@@ -201,9 +201,9 @@ def bench_sweep(device: jax.Device, quick: bool = False, repeats: int = 3) -> Re
     """Run every variant on the same grid: throughput, compile time and ratios."""
     grid = make_grid(quick)
     with jax.default_device(device):
-        _engine(make_grid(quick=True), reference=False)  # warm up JAX and XLA before timing
+        _engine(make_grid(quick=True), False, device)  # warm up JAX and XLA before timing
         # (a), (b) and (b') take turns, so that drifts in the machine's speed hit them alike
-        rounds = [(_engine(grid, False), _engine(grid, True), _bare_optax(grid))
+        rounds = [(_engine(grid, False, device), _engine(grid, True, device), _bare_optax(grid))
                   for _ in range(repeats)]
         timings = [*(_best(list(variant)) for variant in zip(*rounds, strict=True)),
                    _python_loop(grid)]

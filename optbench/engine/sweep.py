@@ -41,7 +41,7 @@ from optbench.errors import Interrupted, OptbenchError
 from optbench.optimizers import PureOptimizer
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY, decayed
-from optbench.store import ResultStore, block_key, target_column
+from optbench.store import REFERENCE, ResultStore, block_key, target_column
 from optbench.tasks import registry
 from optbench.tasks.base import Task
 
@@ -65,29 +65,32 @@ class NotEnoughMemory(OptbenchError, ValueError):
     """The config's memory budget is more than the machine has."""
 
 
-def estimate_seconds(steps: int, directory: Path) -> tuple[float, float]:
-    """The seconds ``steps`` optimizer steps should take, and the steps per second assumed:
-    measured by the blocks already finished in ``directory`` if any, else
-    :data:`ASSUMED_STEPS_PER_SECOND`."""
-    rate = ASSUMED_STEPS_PER_SECOND
+def estimate_seconds(config: SweepConfig, directory: Path) -> tuple[int, float, float]:
+    """The optimizer steps still to run, the seconds they should take, and the steps per
+    second assumed: measured by the blocks already finished in ``directory`` if any, else
+    :data:`ASSUMED_STEPS_PER_SECOND`. Finished blocks of this same config don't count."""
+    steps, rate = config.optimizer_steps(), ASSUMED_STEPS_PER_SECOND
     try:
-        blocks = ResultStore(directory).meta()["blocks"].values()
+        meta = ResultStore(directory).meta()
+        blocks = meta["blocks"].values()
         done = sum(b["optimizer_steps"] for b in blocks)
         seconds = sum(b["run_seconds"] for b in blocks)
         if done and seconds > 0:
             rate = done / seconds
+        if meta["config_hash"] == config.digest():
+            steps = max(0, steps - done)
     except (OptbenchError, KeyError, TypeError, AttributeError):
         pass
-    return steps / rate, rate
+    return steps, steps / rate, rate
 
 
 def check_duration(config: SweepConfig, directory: Path) -> None:
-    """Refuse a sweep estimated to take longer than :data:`LONG_SWEEP_SECONDS`."""
-    total = config.optimizer_steps()
-    seconds, rate = estimate_seconds(total, directory)
+    """Refuse a sweep whose remaining steps are estimated to take longer than
+    :data:`LONG_SWEEP_SECONDS` (a resumed sweep counts only what is left)."""
+    steps, seconds, rate = estimate_seconds(config, directory)
     if seconds > LONG_SWEEP_SECONDS:
         raise SweepTooLarge(
-            f"the sweep runs {total:.3g} optimizer steps, about {_duration(seconds)} at "
+            f"the sweep runs {steps:.3g} optimizer steps, about {_duration(seconds)} at "
             f"{rate:.2g} steps/s (more than {LONG_SWEEP_SECONDS // 60} minutes); pass --yes "
             "(yes=True) to run it", seconds)
 
@@ -250,7 +253,7 @@ def run_sweep(
             _say_resuming(sum(done), len(keys))
         todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
                 if not finished]
-        _run_blocks(todo, config, settings, tasks, rules, devices, store, quiet or not writer)
+        _run_blocks(todo, config, settings, rules, devices, store, quiet or not writer)
         if store is not None:
             # programs this process compiled (or loaded from the persistent cache)
             store.finalize(keys, {"finished": _now(),
@@ -291,8 +294,8 @@ def _say_resuming(done: int, total: int) -> None:
         print(f"optbench: {done} of {total} blocks already done, resuming", file=sys.stderr)
 
 
-def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, tasks: list[Task],
-                rules: Rules, devices: list, store: ResultStore | None, quiet: bool) -> None:
+def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, rules: Rules,
+                devices: list, store: ResultStore | None, quiet: bool) -> None:
     """Run the blocks not yet finished, storing each as it finishes; the bar counts steps."""
     steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for (o, t), _ in todo) * config.steps
     with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
@@ -466,5 +469,5 @@ def _git_commit() -> str | None:
 def run_reference(directory: str | Path, quiet: bool = False) -> Path:
     """Re-run a stored sweep with optax's implementations into ``<directory>/reference-optax``."""
     config = parse(ResultStore(directory).meta()["config"])
-    return run_sweep(config, Path(directory) / "reference-optax", quiet=quiet, yes=True,
+    return run_sweep(config, Path(directory) / REFERENCE, quiet=quiet, yes=True,
                      reference="optax")

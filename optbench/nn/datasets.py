@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,7 +131,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     """An IDX file (optionally gzipped) as an array; :class:`NNError` naming the path if it
     is malformed."""
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as error:
+        raise NNError(f"{path}: cannot be read ({error})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise NNError(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]

@@ -76,6 +76,12 @@ def _out_shape(layer: Layer, shape: tuple[int, ...], where: str) -> tuple[int, .
                           "add a flatten layer")
         return (layer.features,)
     if isinstance(layer, Conv | Pool):
+        if isinstance(layer, Conv) and not (layer.padding in ("VALID", "SAME") or (
+                isinstance(layer.padding, int) and layer.padding >= 0)):
+            raise NNError(f"{where}: padding found {layer.padding!r}; allowed \"VALID\", "
+                          "\"SAME\" or an integer >= 0")
+        if isinstance(layer, Pool) and layer.kind not in ("max", "avg"):
+            raise NNError(f"{where}: pool kind found {layer.kind!r}; allowed \"max\" or \"avg\"")
         if len(shape) not in (2, 3):
             raise NNError(f"{where}: needs (length, channels) or (height, width, channels), "
                           f"got shape {shape}")

@@ -18,7 +18,6 @@ import optax
 from optbench.optimizers.base import (
     DECAY,
     NON_NEGATIVE,
-    POSITIVE,
     HParams,
     OptimizerSpec,
     Params,
@@ -52,7 +51,7 @@ def rule() -> PureOptimizer:
         d = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g;  E[dx^2] <- rho E[dx^2] + (1-rho) d^2;
         u = -lr * d``."""
         rho, eps, decay = hparams["rho"], hparams["eps"], hparams["weight_decay"]
-        if not (isinstance(decay, float) and decay == 0.0):  # optax skips a constant 0
+        if not (isinstance(decay, int | float) and decay == 0):  # optax skips a constant 0
             grads = jax.tree.map(lambda g, p: g + decay * p, grads, params)
         e_g = optax.tree.update_moment(grads, state.e_g, rho, 2)
         step = jax.tree.map(
@@ -84,6 +83,8 @@ def adadelta(
     eps=1e-7; the paper's experiments used rho=0.95.
     """
     arguments = dict(locals())
+    if learning_rate is None:  # Zeiler's method: a step of 1
+        arguments["learning_rate"] = ADADELTA.defaults["learning_rate"]
     if arguments.pop("weight_decay_mask") is None and not callable(weight_decay):
         return ADADELTA.from_arguments(arguments)
     return optax.chain(optax.add_decayed_weights(weight_decay, weight_decay_mask),
@@ -95,7 +96,7 @@ ADADELTA = OptimizerSpec(
     summary="d = RMS[dx] / RMS[g] * g;  p <- p - lr * d",
     rule=rule,
     defaults=float_defaults(adadelta, learning_rate=1.0),
-    ranges={"learning_rate": POSITIVE, "rho": DECAY, "eps": NON_NEGATIVE,
+    ranges={"learning_rate": NON_NEGATIVE, "rho": DECAY, "eps": NON_NEGATIVE,
             "weight_decay": NON_NEGATIVE},
     optax_factory=optax.adadelta,
     reference="Zeiler (2012), Algorithm 1",

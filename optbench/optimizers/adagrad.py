@@ -11,7 +11,6 @@ import optax
 
 from optbench.optimizers.base import (
     NON_NEGATIVE,
-    POSITIVE,
     HParams,
     OptimizerSpec,
     Params,
@@ -70,7 +69,7 @@ ADAGRAD = OptimizerSpec(
     summary="G <- G + g^2;  p <- p - lr * g / sqrt(G + eps)",
     rule=rule,
     defaults=float_defaults(adagrad, learning_rate=1e-2),
-    ranges={"learning_rate": POSITIVE, "initial_accumulator_value": NON_NEGATIVE,
+    ranges={"learning_rate": NON_NEGATIVE, "initial_accumulator_value": NON_NEGATIVE,
             "eps": NON_NEGATIVE},
     optax_factory=optax.adagrad,
     reference="Duchi, Hazan & Singer (2011)",

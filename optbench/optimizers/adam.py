@@ -12,7 +12,6 @@ import optax
 from optbench.optimizers.base import (
     DECAY,
     NON_NEGATIVE,
-    POSITIVE,
     HParams,
     OptimizerSpec,
     Params,
@@ -95,7 +94,7 @@ ADAM = OptimizerSpec(
     summary="p <- p - lr * mu_hat / (sqrt(nu_hat + eps_root) + eps)",
     rule=rule,
     defaults=float_defaults(adam, learning_rate=1e-3),
-    ranges={"learning_rate": POSITIVE, "b1": DECAY, "b2": DECAY, "eps": NON_NEGATIVE,
+    ranges={"learning_rate": NON_NEGATIVE, "b1": DECAY, "b2": DECAY, "eps": NON_NEGATIVE,
             "eps_root": NON_NEGATIVE},
     optax_factory=optax.adam,
     reference="Kingma & Ba (2015), Algorithm 1",

@@ -111,7 +111,6 @@ class Range:
                 raise ValueError(f"hyperparameter {name}={v:g} is out of range: allowed {self}")
 
 
-POSITIVE = Range(0.0, low_closed=False)
 NON_NEGATIVE = Range(0.0)
 DECAY = Range(0.0, 1.0)
 
@@ -210,6 +209,11 @@ class OptimizerSpec:
         arguments named in ``ranges`` are hyperparameters (``None``: the default, or no stage
         for an optional one), the others join ``structure``; an optional hyperparameter
         that is given sets its name to ``True`` in the structure too."""
+        if "learning_rate" in arguments and arguments["learning_rate"] is None:
+            # optax's None drops the learning-rate stage and with it the minus sign (adadelta
+            # turns None into Zeiler's step of 1 before it gets here)
+            raise TypeError(f"{self.name}: learning_rate=None is not supported; give a number "
+                            "or a schedule")
         data = {k: v for k, v in arguments.items() if k in self.ranges and v is not None}
         optional = {k: k in data for k in self.ranges if k not in self.defaults}
         options = {k: canonical_dtype(v) if k.endswith("dtype") else v

@@ -126,8 +126,8 @@ def factory_spec(path: str, options: Options = ()) -> OptimizerSpec:
     """The factory at ``path`` with ``options`` fixed, as a registry-like spec whose pure
     rule takes any of the factory's numeric arguments as data: ``init(params, hparams)``
     builds ``optax.inject_hyperparams(factory)(**options, **hparams)``, whose state carries
-    the hyperparameters into ``update``. The same object for equal arguments, so sweeps of
-    the same factory share compiled programs."""
+    the hyperparameters; ``update`` sets them to the values it is given. The same object for
+    equal arguments, so sweeps of the same factory share compiled programs."""
     factory = load_factory(path)
     static = {name for name, _ in options} | {
         name for name, p in parameters(path).items() if is_option(p)}
@@ -137,9 +137,12 @@ def factory_spec(path: str, options: Options = ()) -> OptimizerSpec:
         return injected(**dict(options), **hparams).init(params)
 
     def update(grads, state, params, hparams):
-        del hparams  # the state carries them (set by init); the values given to the
-        # wrapper here only fill its signature (inject_hyperparams binds it)
-        fill = dict.fromkeys(state.hyperparams, 0.0)
+        # the state carries the hyperparameters; this step's values (a learning rate may
+        # change with the step, see schedule.decayed) replace them, in the state's dtypes
+        given = {k: jnp.asarray(v, state.hyperparams[k].dtype)
+                 for k, v in hparams.items() if k in state.hyperparams}
+        state = state._replace(hyperparams={**state.hyperparams, **given})
+        fill = dict.fromkeys(state.hyperparams, 0.0)  # binds the wrapper's signature only
         return injected(**dict(options), **fill).update(grads, state, params)
 
     defaults = float_defaults(path)

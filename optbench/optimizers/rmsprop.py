@@ -13,7 +13,6 @@ import optax
 from optbench.optimizers.base import (
     DECAY,
     NON_NEGATIVE,
-    POSITIVE,
     HParams,
     OptimizerSpec,
     Params,
@@ -106,7 +105,7 @@ def rmsprop(
     return RMSPROP.from_arguments(locals())
 
 
-_RANGES = {"learning_rate": POSITIVE, "decay": DECAY, "eps": NON_NEGATIVE,
+_RANGES = {"learning_rate": NON_NEGATIVE, "decay": DECAY, "eps": NON_NEGATIVE,
            "initial_scale": NON_NEGATIVE, "momentum": DECAY}
 
 RMSPROP = OptimizerSpec(

@@ -2,11 +2,11 @@
 
 The classic schedules of stochastic and online optimization (Robbins & Monro's ``1/t``,
 online learning's ``1/sqrt(t)``) are this one family. :func:`decayed` wraps a pure optimizer
-so that each update is multiplied by ``t**-power``; for every rule whose update is linear in
-its learning rate (all of optbench's, and optax's sgd/adam/amsgrad/rmsprop/adagrad/lion/...),
-that *is* the learning rate ``learning_rate / t**power``, as optax's
-``scale_by_schedule`` chained after the rule would give. The power is a hyperparameter like
-the others (data, sweepable, shared by one compiled program); ``power = 0`` is constant.
+so that update ``t`` runs with the learning rate ``learning_rate / t**power``, exactly as
+optax's optimizers given the schedule ``lambda count: learning_rate / (count + 1)**power``
+(also where the learning rate acts before a momentum stage, as in rmsprop's). The power is a
+hyperparameter like the others (data, sweepable, shared by one compiled program);
+``power = 0`` is constant.
 
 In a sweep config it is the key :data:`LR_DECAY` of an optimizer table, e.g.
 ``[optimizers.adam] lr_decay_power = 0.5`` for ``alpha / sqrt(t)``.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import jax.numpy as jnp
 
 from optbench.optimizers.base import DECAY, HParams, Params, PureOptimizer, Updates
@@ -27,8 +26,8 @@ LR_DECAY_RANGE = DECAY  # [0, 1): constant (0) to just slower than 1/t
 
 @functools.cache
 def decayed(rule: PureOptimizer) -> PureOptimizer:
-    """``rule`` with each update scaled by ``t**-hparams[LR_DECAY]``, t counting from 1; the
-    same object for the same ``rule``, so that programs built from it are shared."""
+    """``rule`` with its learning rate divided by ``t**hparams[LR_DECAY]`` at update t (from 1);
+    the same object for the same ``rule``, so that programs built from it are shared."""
 
     def own(hparams: HParams) -> dict:
         return {k: v for k, v in hparams.items() if k != LR_DECAY}
@@ -38,11 +37,11 @@ def decayed(rule: PureOptimizer) -> PureOptimizer:
 
     def update(grads: Updates, state: tuple, params: Params | None, hparams: HParams):
         inner, count = state
-        updates, inner = rule.update(grads, inner, params, own(hparams))
         count = count + 1
         power = jnp.asarray(hparams[LR_DECAY])  # the run's float dtype in a sweep
-        factor = count.astype(power.dtype) ** -power
-        scaled = jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
-        return scaled, (inner, count)
+        rate = hparams["learning_rate"] * count.astype(power.dtype) ** -power
+        updates, inner = rule.update(grads, inner, params,
+                                     {**own(hparams), "learning_rate": rate})
+        return updates, (inner, count)
 
     return PureOptimizer(init, update)

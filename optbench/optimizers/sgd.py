@@ -16,7 +16,7 @@ import optax
 
 from optbench.optimizers.base import (
     DECAY,
-    POSITIVE,
+    NON_NEGATIVE,
     HParams,
     OptimizerSpec,
     Params,
@@ -135,7 +135,7 @@ def _gd_spec(name: str, gradient: str) -> OptimizerSpec:
         summary="p <- p - lr * g",
         rule=rule,
         defaults=float_defaults(gd, learning_rate=_SGD_LEARNING_RATE),
-        ranges={"learning_rate": POSITIVE},
+        ranges={"learning_rate": NON_NEGATIVE},
         optax_factory=optax.sgd,
         gradient=gradient,
         reference="Robbins & Monro (1951); Cauchy (1847)",
@@ -146,7 +146,7 @@ GD = _gd_spec("gd", "full batch")
 SGD = _gd_spec("sgd", "one sample")
 MINIBATCH = _gd_spec("minibatch", "mini-batch")
 
-_MOMENTUM_RANGES = {"learning_rate": POSITIVE, "momentum": DECAY}
+_MOMENTUM_RANGES = {"learning_rate": NON_NEGATIVE, "momentum": DECAY}
 
 MOMENTUM = OptimizerSpec(
     name="momentum",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -222,15 +222,22 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     optimizer_rows = []
     for label, spec in config.get("optimizers", {}).items():
         name = spec.get("optimizer", label)
-        defaults = optimizers.get(name).defaults if name in optimizers.names() else {}
-        grid = {k: v for k, v in spec.items() if k != "optimizer"}
+        settings = {k: v for k, v in spec.items() if k != "optimizer"}
         optimizer_rows.append({
             "label": label, "optimizer": name,
-            "grid": "; ".join(f"{k} ∈ {{{', '.join(f'{x:g}' for x in v)}}}"
-                              for k, v in grid.items()),
-            "defaults": ", ".join(f"{k}={v:g}" for k, v in defaults.items()),
+            "grid": "; ".join(_grid_cell(k, v) for k, v in settings.items()),
+            "defaults": ", ".join(f"{k}={v:g}" for k, v in
+                                  optimizers.hyperparameter_defaults(name).items()),
         })
     return run, {"Tasks": pd.DataFrame(task_rows), "Optimizers": pd.DataFrame(optimizer_rows)}
+
+
+def _grid_cell(name: str, value: Any) -> str:
+    """A swept hyperparameter as ``name ∈ {...}``; a fixed option (a flag, an integer) as
+    ``name = value``."""
+    if isinstance(value, list | tuple):
+        return f"{name} ∈ {{{', '.join(f'{x:g}' for x in value)}}}"
+    return f"{name} = {value}"
 
 
 def build(data: ReportData, folder: Path, *, animate: bool = False,

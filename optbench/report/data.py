@@ -15,9 +15,7 @@ import pandas as pd
 from optbench import landscapes
 from optbench.analysis import best_configs, convergence_table
 from optbench.errors import OptbenchError
-from optbench.store import ResultStore, block_key
-
-REFERENCE_FOLDER = "reference-optax"
+from optbench.store import REFERENCE, ResultStore, block_key
 
 
 class NotResults(OptbenchError, ValueError):
@@ -115,7 +113,7 @@ def load(directory: str | Path) -> ReportData:
     timings = {k: _timing(store.block_dir(k)) for k in done}
     data = ReportData(directory, meta, runs, curves, tables["trajectories"],
                       [k for k in keys if k not in done], timings)
-    reference = ResultStore(directory / REFERENCE_FOLDER)
+    reference = ResultStore(directory / REFERENCE)
     if (reference.directory / "curves.parquet").is_file():
         data.reference_curves = reference.table("curves")
     return data
@@ -137,8 +135,8 @@ def quartiles(frame: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
     median rather than a flattering one."""
     grouped = frame.groupby(by, sort=False)[column]
     return pd.DataFrame({
-        "q25": grouped.quantile(0.25),
+        "q25": grouped.quantile(0.25, interpolation="nearest"),  # as the convergence table's
         "median": grouped.median(),
-        "q75": grouped.quantile(0.75),
+        "q75": grouped.quantile(0.75, interpolation="nearest"),
     }).reset_index()
 

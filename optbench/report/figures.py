@@ -121,23 +121,31 @@ def training_curves(data: ReportData) -> list[Drawn]:
         f"points, {BEST}: median over seeds (line) and inter-quartile range (band)."), figure)]
 
 
+def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
+    """One task's runs as (task, optimizer, learning rate) quartiles of its final test
+    accuracy where it has one, else of its final metric; the column, and whether larger is
+    better. At each learning rate, other hyperparameters take their best setting."""
+    column = ("final_test_accuracy" if "final_test_accuracy" in runs
+              and runs["final_test_accuracy"].notna().any() else "final")
+    stats = quartiles(runs, ["task", "optimizer", "config", "learning_rate"], column)
+    stats["diverged"] = runs.groupby(["task", "optimizer", "config"], sort=False)[
+        "diverged"].mean().to_numpy()
+    stats["metric"] = runs["metric"].iloc[0]
+    maximize = bool(runs["maximize"].iloc[0]) or column == "final_test_accuracy"
+    stats = stats.sort_values("median", ascending=not maximize, na_position="last")
+    return stats.drop_duplicates(["task", "optimizer", "learning_rate"]), column, maximize
+
+
 def lr_sensitivity(data: ReportData) -> list[Drawn]:
     """DeepOBS-style: the final value against the learning rate, diverged runs marked."""
     if "learning_rate" not in data.runs or data.runs["learning_rate"].nunique() < 2:
         raise Skip("the sweep does not vary the learning rate")
-    column = "final_test_accuracy" if "final_test_accuracy" in data.runs else "final"
-    runs = data.runs.copy()
-    stats = quartiles(runs, ["task", "optimizer", "config", "learning_rate"], column)
-    stats["diverged"] = runs.groupby(["task", "optimizer", "config"], sort=False)[
-        "diverged"].mean().to_numpy()
-    # other hyperparameters: at each learning rate, the setting with the best median
-    maximize = bool(runs["maximize"].iloc[0]) or column == "final_test_accuracy"
-    stats = stats.sort_values("median", ascending=not maximize, na_position="last")
-    stats = stats.drop_duplicates(["task", "optimizer", "learning_rate"])
     look = style.looks(data.optimizers)
     figure, axes = style.grid(len(data.tasks), cols=3, legend_rows=_rows(data))
+    columns = set()
     for ax, task in zip(axes, data.tasks, strict=True):
-        s = stats[stats["task"] == task]
+        s, column, maximize = _lr_stats(data.runs[data.runs["task"] == task])
+        columns.add(column)
         finite = s["median"].to_numpy(float)
         finite = finite[np.isfinite(finite)]
         ceiling = (finite.max() * 10 if finite.size else 1.0) if not maximize else 1.0
@@ -164,13 +172,15 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
             ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
         ax.set_title(task)
         ax.set_xlabel(style.LEARNING_RATE)
+        metric = s["metric"].iloc[0] if "metric" in s else ""
         ax.set_ylabel("final test accuracy (fraction)" if column != "final"
-                      else f"final {style.metric_label(str(runs['metric'].iloc[0]))}")
+                      else f"final {style.metric_label(str(metric))}")
         if not maximize and s["diverged"].gt(0).any():
             ax.text(0.99, ceiling, "diverged", transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", fontsize=8, color="grey")
     style.legend_below(figure, *_handles(figure, data))
-    what = "final test accuracy" if column != "final" else "final value of the task's metric"
+    what = " or ".join(sorted("final test accuracy" if c != "final"
+                              else "final value of the task's metric" for c in columns))
     return [Drawn("lr-sensitivity", "Learning-rate sensitivity", (
         f"The {what} against the learning rate, per optimizer: median over seeds and starts "
         "(line) and inter-quartile range (band). Where other hyperparameters vary too, each "

@@ -92,7 +92,8 @@ def apply() -> None:
 
 def save(figure: plt.Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` and close the figure."""
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    # not with_suffix: a stem may hold dots ("trajectories-rosen-a0.5")
+    paths = [stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.svg")]
     for path in paths:
         figure.savefig(path)  # laid out already: "tight" would draw it once more
     plt.close(figure)

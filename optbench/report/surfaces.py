@@ -166,7 +166,7 @@ def animate(data: ReportData, task: str, grid: Contours, stem: Path, frames: int
         return [*lines.values(), title]
 
     figure.tight_layout()
-    path = stem.with_suffix(".gif")
+    path = stem.with_name(f"{stem.name}.gif")  # with_suffix would cut a dotted task name
     animation.FuncAnimation(figure, update, frames=frames, blit=False).save(
         path, writer=animation.PillowWriter(fps=8), dpi=80)
     plt.close(figure)

@@ -276,8 +276,13 @@ class NetworkTask:
     def _x(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), *self.model.input_shape)
 
+    @property
+    def n_train(self) -> int:
+        """The training examples used: ``train_size`` of them (at most all), or all."""
+        return min(self.config.train_size or len(self.data.x_train), len(self.data.x_train))
+
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
-        n = self.config.train_size or len(self.data.x_train)
+        n = self.n_train
         return {"x": self._x(self.data.x_train[:n]), "y": self.data.y_train[:n],
                 "x_test": self._x(self.data.x_test), "y_test": self.data.y_test}
 
@@ -306,8 +311,8 @@ class NetworkTask:
         if size < x.shape[0]:
             rows = jax.random.randint(k_rows, (size,), 0, x.shape[0])
             x, y = x[rows], y[rows]
-        if self.config.augment:
-            x = augment.augment(k_aug, x)
+        if self.config.augment:  # a mirrored digit is no digit: flip clothes only
+            x = augment.augment(k_aug, x, flip=self.data.name == "fashion-mnist")
         value, grads = jax.value_and_grad(self._loss)(params, x, y, k_drop, True)
         if self.config.clip_global_norm > 0:
             grads, _ = optax.clip_by_global_norm(self.config.clip_global_norm).update(
@@ -375,7 +380,7 @@ class NetworkTask:
                 "width": c.width, "dropout": c.dropout, "weight_scale": c.weight_scale,
                 "batch_size": c.batch_size, "augment": c.augment,
                 "clip_global_norm": c.clip_global_norm,
-                "n_train": c.train_size or len(self.data.x_train)}
+                "n_train": self.n_train}
 
 
 def task_of(config: NetworkConfig) -> NetworkTask:

@@ -74,5 +74,5 @@ def build(configs: Sequence[Any]) -> list[Task]:
 def _load_builtin_kinds() -> None:
     """Import the modules that register the shipped kinds (on first use, not at import)."""
     import optbench.tasks.network  # noqa: F401
-    import optbench.tasks.surface  # noqa: F401  (first: the default kind leads every list)
+    import optbench.tasks.surface  # noqa: F401  (registered first, by optbench.tasks itself)
     from optbench.gallery import tasks as _gallery_tasks  # noqa: F401

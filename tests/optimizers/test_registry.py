@@ -44,7 +44,7 @@ def test_unknown_name_lists_valid_names():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: optimizers.sgd(-0.1), r"learning_rate=-0.1 is out of range: allowed \(0, inf\)"),
+        (lambda: optimizers.sgd(-0.1), r"learning_rate=-0.1 is out of range: allowed \[0, inf\)"),
         (lambda: optimizers.adam(1e-3, b1=1.0), r"b1=1 is out of range: allowed \[0, 1\)"),
         (lambda: optimizers.adam(1e-3, b2=-0.5), r"b2=-0.5 is out of range"),
         (lambda: optimizers.momentum(1e-3, momentum=1.5), r"momentum=1.5 is out of range"),
