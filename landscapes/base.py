@@ -35,8 +35,8 @@ class Landscape:
     kind: str
     dim: int
     fn: SurfaceFn
-    f_min: float  # the global minimum over R^dim; -inf when unbounded below
-    minimizers: tuple[np.ndarray, ...]  # every global minimizer; () when unbounded below
+    f_min: float  # the global minimum over `minimum_over`; -inf when unbounded below
+    minimizers: tuple[np.ndarray, ...]  # every global minimizer there; () when unbounded below
     bounded: bool  # False when f is unbounded below (saddles)
     domain: Box  # (lower, upper): the box where starts are drawn and searches run
     window: Window  # ((xlo, xhi), (ylo, yhi)) to plot coordinates 1 and 2 (dim 1: only x)
@@ -44,6 +44,10 @@ class Landscape:
     start: np.ndarray  # a default start inside `domain`, away from every minimizer
     params: dict[str, Any]  # the surface parameters actually used
     description: str
+    # where `f_min` and `minimizers` are taken: "R^dim" (the whole space, most surfaces) or
+    # "domain" (the box only: McCormick is unbounded below on R^2, Branin has infinitely
+    # many global minimizers on R^2)
+    minimum_over: str = "R^dim"
 
     def __call__(self, x: Array) -> Array:
         """Evaluates the surface; same as `self.fn(x)`."""
@@ -60,6 +64,7 @@ class Parts(NamedTuple):
     window: Window
     start: np.ndarray
     bounded: bool = True
+    minimum_over: str = "R^dim"  # or "domain": see Landscape.minimum_over
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +172,7 @@ def get(name: str, dim: int | None = None, **params: Any) -> Landscape:
         start=_frozen(parts.start),
         params=used,
         description=entry.description,
+        minimum_over=parts.minimum_over,
     )
 
 

@@ -89,7 +89,8 @@ def branin(dim: int) -> Parts:
     window = ((-5.0, 10.0), (0.0, 15.0))
     start = np.array([0.0, 10.0])
     domain = box((-5.0, 0.0), (10.0, 15.0), 2)
-    return Parts(fn, 10 * _BRANIN_T, minimizers, domain, window, start)
+    return Parts(fn, 10 * _BRANIN_T, minimizers, domain, window, start,
+                 minimum_over="domain")  # on R^2 every x = (2k + 1) pi is a minimizer
 
 
 @register(
@@ -108,7 +109,8 @@ def mccormick(dim: int) -> Parts:
     window = ((-1.5, 4.0), (-3.0, 4.0))
     start = np.array([3.0, 3.0])
     domain = box((-1.5, -3.0), (4.0, 4.0), 2)
-    return Parts(fn, f_min, (minimizer,), domain, window, start)
+    return Parts(fn, f_min, (minimizer,), domain, window, start,
+                 minimum_over="domain")  # on R^2: along u = v + c, f falls like v -> -inf
 
 
 @register(

@@ -42,6 +42,7 @@ def landscape_table(kind: str | None = None) -> pd.DataFrame:
             "class": surface.kind,
             "dims": f"{low}" if low == high else f"{low}..{high or 'n'}",
             "f_min": "unbounded" if not surface.bounded else f"{surface.f_min:.10g}",
+            "over": surface.minimum_over,
             "minimizers": len(surface.minimizers),
         })
     return pd.DataFrame(rows)

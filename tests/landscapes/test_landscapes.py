@@ -512,3 +512,23 @@ def test_fn_matches_the_reference_formula(x64, name):
 def test_documented_values_at_other_stationary_points(x64, name, point, value):
     value_and_grad = _compiled(name, len(point))[1]
     assert float(value_and_grad(jnp.asarray(point))[0]) == pytest.approx(value, abs=5e-4)
+
+
+def test_minima_are_over_the_domain_only_where_the_surface_says_so(x64):
+    domain_only = {n for n in landscapes.names() if landscapes.get(n).minimum_over == "domain"}
+    assert domain_only == {"mccormick", "branin"}
+    assert {landscapes.get(n).minimum_over for n in landscapes.names()} == {"R^dim", "domain"}
+    mccormick = landscapes.get("mccormick")
+    assert float(mccormick(jnp.asarray([-16.26, -17.26]))) < -17  # below f_min, off the box
+    assert mccormick.f_min == pytest.approx(-1.9132, abs=1e-4)
+    branin = landscapes.get("branin")
+    u = 5 * math.pi  # the valley's next minimizer, beyond the box's x <= 10
+    outside = jnp.asarray([u, 5.1 / (4 * math.pi**2) * u**2 - 5 / math.pi * u + 6])
+    assert float(branin(outside)) == pytest.approx(branin.f_min, abs=1e-12)
+    assert u > branin.domain[1][0]
+
+
+def test_dixon_price_keeps_the_weight_of_the_last_term(x64):
+    # (x1 - 1)^2 + sum_i i (2 x_i^2 - x_{i-1})^2 at (0, 1): 1 + 2 * 2^2 = 9 (a formula that
+    # drops the weight i = d gives 5)
+    assert float(landscapes.get("dixon_price", 2)(jnp.asarray([0.0, 1.0]))) == 9.0
