@@ -315,18 +315,21 @@ def _slice_figure(data: ReportData, task: str, found: list[slices.Slices]) -> Dr
     axes[0].set_xlabel("α (filter-normalized direction)")
     axes[0].set_ylabel("train loss (log)")
     axes[0].set_title(f"{task}: 1-D slices")
-    for ax, s in zip(axes[1:], found, strict=True):
-        values = np.log10(np.clip(np.nan_to_num(s.values_2d, nan=np.inf, posinf=1e30),
-                                  1e-12, 1e30))
-        filled = ax.contourf(s.alphas_2d, s.alphas_2d, values, levels=20,
-                             cmap=style.HEATMAP_CMAP)
-        ax.contour(s.alphas_2d, s.alphas_2d, values, levels=20, colors="white",
-                   linewidths=0.3)
+    logs = [np.log10(np.clip(np.nan_to_num(s.values_2d, nan=1e30), 1e-12, 1e30))
+            for s in found]
+    levels = np.linspace(min(v.min() for v in logs), max(v.max() for v in logs), 17)
+    for ax, s, values in zip(axes[1:], found, logs, strict=True):  # one scale for all
+        ax.contourf(s.alphas_2d, s.alphas_2d, values, levels=levels, cmap=style.HEATMAP_CMAP)
+        lines = ax.contour(s.alphas_2d, s.alphas_2d, values, levels=levels[::2],
+                           colors="white", linewidths=0.5, linestyles="solid")
+        ax.clabel(lines, fontsize=7, fmt="%.1f")
         ax.plot(0, 0, marker="*", color="white", markeredgecolor="black", markersize=11)
-        figure.colorbar(filled, ax=ax, label="log10 train loss")
+        ticks = np.linspace(-slices.RADIUS, slices.RADIUS, 5)
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
         ax.set_xlabel("α")
         ax.set_ylabel("β")
-        ax.set_title(f"{s.optimizer} ({s.run_id.rsplit('/', 1)[1]})")
+        ax.set_title(f"{s.optimizer}: log10 train loss")
     style.legend_below(figure, *_handles(figure, data))
     runs = ", ".join(f"{s.optimizer}: {s.run_id}" for s in found)
     return Drawn(f"landscape-slices-{task}", f"Loss-landscape slices on {task}", (
@@ -334,7 +337,8 @@ def _slice_figure(data: ReportData, task: str, found: list[slices.Slices]) -> Dr
         f"optimizer's trained parameters θ, {BEST}, lowest seed ({runs}). Left: "
         f"L(θ + α·δ) at {slices.POINTS_1D} points α ∈ [−{slices.RADIUS:g}, "
         f"{slices.RADIUS:g}], one line per optimizer. Other panels: log10 L(θ + α·δ + β·η) "
-        f"on a {slices.POINTS_2D}×{slices.POINTS_2D} grid, θ at the star. δ and η are "
+        f"on a {slices.POINTS_2D}×{slices.POINTS_2D} grid (labelled contours, one colour "
+        "scale for all panels), θ at the star. δ and η are "
         "Gaussian random directions, filter-normalized as in Li et al. (2018): each output "
         "unit's (neuron's or conv filter's) part is scaled to that unit's norm in θ, and "
         "biases are not moved; every optimizer gets the same random draw, normalized to its "

@@ -10,6 +10,7 @@ al. zero them too).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,22 +56,21 @@ def _moved(params: Any, direction: Any, step: jax.Array) -> Any:
     return jax.tree.map(lambda p, d: p + step * d, params, direction)
 
 
-def slice_1d(loss, params: Any, direction: Any, alphas: np.ndarray) -> np.ndarray:
+@functools.partial(jax.jit, static_argnums=0)  # compiled once per loss, for every run
+def slice_1d(loss, params: Any, direction: Any, alphas: jax.Array) -> jax.Array:
     """``loss(params + a * direction)`` for each ``a`` of ``alphas`` (vmapped)."""
-    values = jax.jit(jax.vmap(lambda a: loss(_moved(params, direction, a))))(jnp.asarray(alphas))
-    return np.asarray(values)
+    return jax.vmap(lambda a: loss(_moved(params, direction, a)))(alphas)
 
 
-def slice_2d(loss, params: Any, d1: Any, d2: Any, alphas: np.ndarray) -> np.ndarray:
+@functools.partial(jax.jit, static_argnums=0)
+def slice_2d(loss, params: Any, d1: Any, d2: Any, alphas: jax.Array) -> jax.Array:
     """``loss(params + a * d1 + b * d2)`` on the grid ``alphas`` x ``alphas`` (rows: b), one
     vmapped row at a time, so that memory grows with one row only."""
-    grid = jnp.asarray(alphas)
-
     def row(b):
         shifted = _moved(params, d2, b)
-        return jax.vmap(lambda a: loss(_moved(shifted, d1, a)))(grid)
+        return jax.vmap(lambda a: loss(_moved(shifted, d1, a)))(alphas)
 
-    return np.asarray(jax.jit(lambda: jax.lax.map(row, grid))())
+    return jax.lax.map(row, alphas)
 
 
 @dataclass
@@ -132,6 +132,8 @@ def task_slices(directory: Path, config: dict, task: str, chosen: list[tuple[str
             params = kept.load(directory / kept.name(block_key(optimizer, task)), like, row)
             params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
             d1, d2 = filter_normalized(k1, params), filter_normalized(k2, params)
-            out.append(Slices(optimizer, run_id, a1, slice_1d(loss, params, d1, a1),
-                              a2, slice_2d(loss, params, d1, d2, a2)))
+            out.append(Slices(optimizer, run_id, a1,
+                              np.asarray(slice_1d(loss, params, d1, jnp.asarray(a1, dtype))),
+                              a2, np.asarray(slice_2d(loss, params, d1, d2,
+                                                      jnp.asarray(a2, dtype)))))
         return out
