@@ -66,6 +66,7 @@ class SweepConfig:
     csv: bool = False  # CSV copies of curves and trajectories beside the parquet files
     compile_cache: bool | str = True  # JAX's persistent cache: the user cache folder, a
     # folder, or false (see optbench.engine.run.use_compilation_cache)
+    keep_params: bool = False  # store each run's final parameters (params/<block>.npz)
 
     def to_dict(self) -> dict:
         """The normalized config in the structure of the TOML file, every default spelled
@@ -92,7 +93,7 @@ class SweepConfig:
         return runs_per_task * starts * len(self.seeds) * self.steps
 
 
-_NOT_HASHED = ("max_memory_mb", "csv", "compile_cache")
+_NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params")
 
 
 def _default(field_name: str) -> Any:
@@ -209,6 +210,8 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
                                       "max_memory_mb", low=1.0),
         csv=validate.boolean(raw.get("csv", _default("csv")), "csv"),
         compile_cache=_compile_cache(raw.get("compile_cache", _default("compile_cache"))),
+        keep_params=validate.boolean(raw.get("keep_params", _default("keep_params")),
+                                     "keep_params"),
     )
 
 

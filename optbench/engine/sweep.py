@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from optbench.analysis import tables_for, write_tables
 from optbench.config import OptimizerConfig, SweepConfig, parse
+from optbench.engine import params as kept
 from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
     PROGRAMS,
@@ -248,7 +249,8 @@ def run_sweep(
             "reference": reference, "started": _now()})
     compiled_before = PROGRAMS.compiled
     try:
-        done = _agree(_finished_blocks(store, keys, rerun) if writer else [False] * len(keys))
+        done = _agree(_finished_blocks(store, keys, rerun, config.keep_params) if writer
+                      else [False] * len(keys))
         if writer:
             _say_resuming(sum(done), len(keys))
         todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
@@ -271,13 +273,20 @@ def run_sweep(
     return directory
 
 
-def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool) -> list[bool]:
-    """Which blocks are finished and intact; a damaged one is discarded, with a warning."""
+def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool,
+                     keep_params: bool = False) -> list[bool]:
+    """Which blocks are finished and intact (with their kept parameters, if asked for); a
+    damaged one is discarded, with a warning."""
     done = []
     damaged = store.damaged_blocks() if not rerun else {}
+    params_damage = store.damage(kept.FOLDER + "/") if keep_params and not rerun else {}
     for key in keys:
         finished = store.is_done(key) and not rerun
+        if finished and keep_params and not (store.directory / kept.name(key)).is_file():
+            finished = False  # kept parameters asked for now, not when it ran: run it again
         damage = damaged.get(key, []) if finished else []
+        if finished and kept.name(key) in params_damage:
+            damage = [*damage, f"{kept.name(key)} ({params_damage[kept.name(key)]})"]
         if damage:
             warnings.warn(f"block {key} is damaged ({'; '.join(damage)}); computing it again",
                           stacklevel=4)
@@ -308,8 +317,11 @@ def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, rules: R
             if LR_DECAY in hparams:
                 rule = decayed(rule)
             result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
-                               grid.starts, config.max_memory_mb, devices, progress=progress)
+                               grid.starts, config.max_memory_mb, devices, progress=progress,
+                               keep_params=config.keep_params)
             if store is not None:
+                if config.keep_params:  # before runs.parquet, which marks the block done
+                    store.write(kept.name(key), kept.writer(result.outcome.params))
                 store.write_block(key, block_frames(result, grid, optimizer, task, settings), {
                     "optimizer": optimizer.label, "task": task.name, "runs": len(grid),
                     "compile_seconds": result.compile_seconds,

@@ -13,13 +13,14 @@ import pandas as pd
 import seaborn as sns
 
 from optbench.analysis import reference_deviation
-from optbench.report import style
+from optbench.report import slices, style
 from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
 
 BEST = ("each optimizer at its best setting on the task (lowest median final value over "
         "seeds and starts; ties: lowest ERT at the tightest target)")
 NETWORK_METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
 
 
 class Skip(Exception):  # noqa: N818  (a signal, not an error)
@@ -282,8 +283,68 @@ def optax_comparison(data: ReportData) -> list[Drawn]:
 
 
 def landscape_slices(data: ReportData) -> list[Drawn]:
-    raise Skip("no kept network parameters in this folder (loss-landscape slices need a "
-               "network task that keeps its trained parameters)")
+    """Li et al. 2018: the training loss around each optimizer's trained parameters, 1-D and
+    2-D, along filter-normalized random directions (see :mod:`optbench.report.slices`)."""
+    if not slices.params_folder(data.directory).is_dir():
+        raise Skip("no kept network parameters in this folder (loss-landscape slices need a "
+                   "network task that keeps its trained parameters)")
+    from optbench.tasks.network import KINDS  # the network task kinds (imports jax)
+
+    kinds = {t["name"]: t.get("kind") for t in data.config["tasks"]}
+    tasks = [t for t in data.tasks if kinds.get(t) in KINDS]
+    chosen = {t: slices.chosen_runs(data.best_runs(), t, data.optimizers, data.directory)
+              for t in tasks}
+    chosen = {t: c for t, c in chosen.items() if c}
+    if not chosen:
+        raise Skip("kept parameters, but of no network task (loss-landscape slices need a "
+                   "network task's training loss)")
+    return [_slice_figure(data, task, slices.task_slices(data.directory, data.config, task,
+                                                         runs))
+            for task, runs in chosen.items()]
+
+
+def _slice_figure(data: ReportData, task: str, found: list[slices.Slices]) -> Drawn:
+    look = style.looks(data.optimizers)
+    figure, axes = style.grid(len(found) + 1, cols=3, legend_rows=_rows(data))
+    for s in found:
+        axes[0].plot(s.alphas_1d, np.clip(s.values_1d, 1e-12, None), marker=".",
+                     color=look[s.optimizer].color, linestyle=look[s.optimizer].linestyle,
+                     label=s.optimizer)
+    style.log_axis(axes[0], "y")
+    axes[0].axvline(0, color="grey", linewidth=0.6)
+    axes[0].set_xlabel("α (filter-normalized direction)")
+    axes[0].set_ylabel("train loss (log)")
+    axes[0].set_title(f"{task}: 1-D slices")
+    logs = [np.log10(np.clip(np.nan_to_num(s.values_2d, nan=1e30), 1e-12, 1e30))
+            for s in found]
+    levels = np.linspace(min(v.min() for v in logs), max(v.max() for v in logs), 17)
+    for ax, s, values in zip(axes[1:], found, logs, strict=True):  # one scale for all
+        ax.contourf(s.alphas_2d, s.alphas_2d, values, levels=levels, cmap=style.HEATMAP_CMAP)
+        lines = ax.contour(s.alphas_2d, s.alphas_2d, values, levels=levels[::2],
+                           colors="white", linewidths=0.5, linestyles="solid")
+        ax.clabel(lines, fontsize=7, fmt="%.1f")
+        ax.plot(0, 0, marker="*", color="white", markeredgecolor="black", markersize=11)
+        ticks = np.linspace(-slices.RADIUS, slices.RADIUS, 5)
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
+        ax.set_xlabel("α")
+        ax.set_ylabel("β")
+        ax.set_title(f"{s.optimizer}: log10 train loss")
+    style.legend_below(figure, *_handles(figure, data))
+    runs = ", ".join(f"{s.optimizer}: {s.run_id}" for s in found)
+    return Drawn(f"landscape-slices-{task}", f"Loss-landscape slices on {task}", (
+        f"The training loss (mean over the training split, no dropout) around each "
+        f"optimizer's trained parameters θ, {BEST}, lowest seed ({runs}). Left: "
+        f"L(θ + α·δ) at {slices.POINTS_1D} points α ∈ [−{slices.RADIUS:g}, "
+        f"{slices.RADIUS:g}], one line per optimizer. Other panels: log10 L(θ + α·δ + β·η) "
+        f"on a {slices.POINTS_2D}×{slices.POINTS_2D} grid (labelled contours, one colour "
+        "scale for all panels), θ at the star. δ and η are "
+        "Gaussian random directions, filter-normalized as in Li et al. (2018): each output "
+        "unit's (neuron's or conv filter's) part is scaled to that unit's norm in θ, and "
+        "biases are not moved; every optimizer gets the same random draw, normalized to its "
+        "own θ, so α = 1 is a step as large as the weights. The training path projected on "
+        "its top-2 PCA directions is not drawn: the sweep keeps only the final parameters, "
+        "not those at the record points."), figure)
 
 
 def gradient_norms(data: ReportData) -> list[Drawn]:

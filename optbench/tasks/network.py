@@ -355,6 +355,11 @@ class NetworkTask:
         loss, score = jax.lax.map(sums, (chunks(x), chunks(y), mask))
         return jnp.sum(loss) / n, jnp.sum(score) / n
 
+    def train_loss(self, args, params) -> jax.Array:
+        """The mean loss over the training split, without dropout (the loss-landscape slices'
+        function; equal to :meth:`evaluate`'s ``train_loss``)."""
+        return self._split_means(params, args["x"], args["y"])[0]
+
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         (train_loss, _), grads = jax.value_and_grad(
             lambda p: self._split_means(p, args["x"], args["y"]), has_aux=True)(params)

@@ -1,0 +1,139 @@
+"""Loss-landscape slices around kept parameters (Li et al. 2018, "Visualizing the Loss
+Landscape of Neural Nets"): the training loss along filter-normalized random directions.
+
+A direction is drawn from a standard normal and rescaled unit by unit: the slice of each
+output unit (a dense layer's neuron, a conv layer's filter: the kernel's last axis) gets the
+norm of that unit in the parameters, so that the slice's scale is that of the weights and
+networks of different scales compare. Biases and other 1-D parameters are not moved (Li et
+al. zero them too).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optbench.config import parse
+from optbench.engine import params as kept
+from optbench.store import block_key
+from optbench.tasks import registry
+
+POINTS_1D = 25
+POINTS_2D = 21
+RADIUS = 1.0  # alpha, beta in [-RADIUS, RADIUS], in units of the normalized direction
+DIRECTION_SEED = 0
+
+
+def filter_normalized(key: jax.Array, params: Any) -> Any:
+    """A random direction shaped like ``params``, each output unit scaled to its norm in
+    ``params``; zero on 1-D leaves (biases)."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    out = []
+    for k, p in zip(keys, leaves, strict=False):
+        p = jnp.asarray(p)
+        if p.ndim <= 1:
+            out.append(jnp.zeros_like(p))
+            continue
+        d = jax.random.normal(k, p.shape, p.dtype)
+        axes = tuple(range(p.ndim - 1))
+        scale = _unit_norms(p, axes) / (_unit_norms(d, axes) + 1e-12)
+        out.append(d * scale)
+    return jax.tree.unflatten(treedef, out)
+
+
+def _unit_norms(a: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    return jnp.sqrt(jnp.sum(a * a, axis=axes, keepdims=True))
+
+
+def _moved(params: Any, direction: Any, step: jax.Array) -> Any:
+    return jax.tree.map(lambda p, d: p + step * d, params, direction)
+
+
+@functools.partial(jax.jit, static_argnums=0)  # compiled once per loss, for every run
+def slice_1d(loss, params: Any, direction: Any, alphas: jax.Array) -> jax.Array:
+    """``loss(params + a * direction)`` for each ``a`` of ``alphas`` (vmapped)."""
+    return jax.vmap(lambda a: loss(_moved(params, direction, a)))(alphas)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def slice_2d(loss, params: Any, d1: Any, d2: Any, alphas: jax.Array) -> jax.Array:
+    """``loss(params + a * d1 + b * d2)`` on the grid ``alphas`` x ``alphas`` (rows: b), one
+    vmapped row at a time, so that memory grows with one row only."""
+    def row(b):
+        shifted = _moved(params, d2, b)
+        return jax.vmap(lambda a: loss(_moved(shifted, d1, a)))(alphas)
+
+    return jax.lax.map(row, alphas)
+
+
+@dataclass
+class Slices:
+    """One run's slices: which run, the 1-D values and the 2-D grid."""
+
+    optimizer: str
+    run_id: str
+    alphas_1d: np.ndarray
+    values_1d: np.ndarray
+    alphas_2d: np.ndarray
+    values_2d: np.ndarray
+
+
+def params_folder(directory: Path) -> Path:
+    return Path(directory) / kept.FOLDER
+
+
+def chosen_runs(best_runs, task: str, optimizers: list[str], directory: Path
+                ) -> list[tuple[str, str, int]]:
+    """(optimizer, run_id, row) of each optimizer's best setting's lowest seed (first start),
+    for the optimizers whose kept parameters exist."""
+    out = []
+    for optimizer in optimizers:
+        runs = best_runs[(best_runs["task"] == task) & (best_runs["optimizer"] == optimizer)]
+        if runs.empty or not (directory / kept.name(block_key(optimizer, task))).is_file():
+            continue
+        first = runs.sort_values(["seed", "start"]).iloc[0]
+        out.append((optimizer, first["run_id"], int(first["run_id"].rsplit("/", 1)[1])))
+    return out
+
+
+def build_task(config: dict, task: str):
+    """The task named ``task``, rebuilt from the stored config."""
+    sweep = parse(config)
+    (spec,) = [t for t in sweep.tasks if t.name == task]
+    return registry.build([spec])[0], sweep.float64
+
+
+def task_slices(directory: Path, config: dict, task: str, chosen: list[tuple[str, str, int]]
+                ) -> list[Slices]:
+    """The 1-D and 2-D slices of the training loss around each chosen run's parameters; the
+    same random draw of directions for every run, normalized to each run's parameters."""
+    built, float64 = build_task(config, task)
+    with jax.enable_x64(float64):
+        dtype = np.float64 if float64 else np.float32
+        args = jax.tree.map(lambda a: np.asarray(a).astype(dtype)
+                            if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
+                            built.args("full batch"))
+        like = built.init(args, jax.random.key(0), jnp.int32(0))
+        def loss(p):
+            return built.train_loss(args, p)
+
+        k1, k2 = jax.random.split(jax.random.key(DIRECTION_SEED))
+        a1 = np.linspace(-RADIUS, RADIUS, POINTS_1D)
+        a2 = np.linspace(-RADIUS, RADIUS, POINTS_2D)
+        out = []
+        for optimizer, run_id, row in chosen:
+            params = kept.load(directory / kept.name(block_key(optimizer, task)), like, row)
+            params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+            d1, d2 = filter_normalized(k1, params), filter_normalized(k2, params)
+            out.append(Slices(optimizer, run_id, a1,
+                              np.asarray(slice_1d(loss, params, d1, jnp.asarray(a1, dtype))),
+                              a2, np.asarray(slice_2d(loss, params, d1, d2,
+                                                      jnp.asarray(a2, dtype)))))
+        return out
