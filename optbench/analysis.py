@@ -12,7 +12,7 @@ Everything here is a pure function of stored tables; nothing re-runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,15 @@ def write_tables(table: pd.DataFrame, targets: list[float], save: Save) -> None:
         table.to_latex(index=False, float_format="%.3g", escape=True)))
 
 
+def compile_column(table: pd.DataFrame, blocks: Iterable[Mapping]) -> list[float]:
+    """Each row's block compile seconds, from the blocks' timing records (``task``,
+    ``optimizer``, ``compile_seconds``); nan where a block has none (a rebuilt meta.json)."""
+    seconds = {(b.get("task"), b.get("optimizer")): b.get("compile_seconds", np.nan)
+               for b in blocks}
+    return [seconds.get(key, np.nan)
+            for key in zip(table["task"], table["optimizer"], strict=True)]
+
+
 def tables_for(directory: str | Path, deviation: pd.Series | None = None,
                width: int | None = render.WIDTH) -> tuple[pd.DataFrame, str]:
     """The convergence table of a stored sweep and its text for a terminal (split to
@@ -169,10 +178,7 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     meta = store.meta()
     targets, steps = meta["config"]["targets"], meta["config"]["steps"]
     table = convergence_table(store.table("runs"), targets, steps)
-    compile_seconds = {(b["task"], b["optimizer"]): b["compile_seconds"]
-                       for b in meta["blocks"].values()}
-    table["compile_s"] = [compile_seconds.get(key, np.nan)  # nan: meta.json was rebuilt
-                          for key in zip(table["task"], table["optimizer"], strict=True)]
+    table["compile_s"] = compile_column(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)
     text = markdown(table, targets, width) + "\n\n" + LEGEND

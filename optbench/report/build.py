@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from optbench import optimizers
-from optbench.analysis import compact, write_tables
+from optbench.analysis import compact, compile_column, write_tables
 from optbench.engine.sweep import float32_resolution, unresolvable_targets
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
@@ -152,11 +151,7 @@ def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
     if data.runs.empty:
         return [("Convergence table", "<p>No finished blocks.</p>", [])]
     table = data.convergence.copy()
-    compile_s = {(t.get("task"), t.get("optimizer")): t.get("compile_seconds", np.nan)
-                 for t in data.timings.values()}
-    table["compile_s"] = [compile_s.get(k, np.nan) for k in zip(table["task"],
-                                                                table["optimizer"],
-                                                                strict=True)]
+    table["compile_s"] = compile_column(table, data.timings.values())
     write_tables(table, data.targets, lambda name, write: write_atomic(folder / name, write))
     files = ["convergence.md", "convergence.csv", "convergence.tex"]
     note = ("<p>Per (task, optimizer) at its best setting: lowest median final value over "
