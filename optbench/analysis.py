@@ -3,8 +3,10 @@
 Everything here is a pure function of stored tables; nothing re-runs.
 
 * The best hyperparameters of an optimizer on a task are those with the lowest **median
-  final f - f_min** over seeds and starts (diverged runs count as +inf).
-* **Success** at a target: the run reached ``f - f_min <= target`` before diverging.
+  final f - f_min** over seeds and starts (diverged runs count as +inf), or, for a task whose
+  metric is maximized (a network's test accuracy), the highest (diverged runs: -inf).
+* **Success** at a target: the run reached ``f - f_min <= target`` (a maximized metric:
+  ``>= target``) before diverging.
 * **ERT** (expected running time, as COCO defines it): the steps spent by all runs — the
   steps to the target for successful runs, the whole budget for the others — divided by the
   number of successful runs; inf when none succeeded.
@@ -12,7 +14,7 @@ Everything here is a pure function of stored tables; nothing re-runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,11 @@ from optbench.store import ResultStore, target_column
 GROUP = ["task", "optimizer"]
 LEGEND = """\
 Best setting: per task and optimizer, the hyperparameters with the lowest median final value
-over seeds and starts (ties: lowest ERT at the tightest target); it names every hyperparameter
-that the sweep varied or set away from the optimizer's default ("defaults": none).
-succ: the share of runs that reached f - f* <= target before diverging.
+over seeds and starts (the highest for a maximized metric such as test accuracy; ties: lowest
+ERT at the tightest target); it names every hyperparameter that the sweep varied or set away
+from the optimizer's default ("defaults": none).
+succ: the share of runs that reached f - f* <= target (a maximized metric: >= target) before
+diverging.
 ERT (expected running time, COCO): the steps spent by all runs - the steps to the target for
 those that reached it, the whole budget for the others - divided by the number that reached
 it. It is a ratio, so it can be fractional, and it exceeds the step budget when some runs
@@ -51,15 +55,46 @@ def setting(runs: pd.DataFrame, row: pd.Series, optimizer: str) -> str:
     return ", ".join(f"{n}={row[n]:.3g}" for n in names) or "defaults"
 
 
-def best_configs(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
-    """Per (task, optimizer): the config index with the lowest median final value.
+PerTask = Mapping[str, Any]  # task name -> its value (its own targets, or step budget)
+
+
+def plans(meta: Mapping) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Each task's targets and step budget, as its blocks recorded them (a ``[[tasks]]``
+    table may set its own; stores written before that: the sweep's)."""
+    config = meta["config"]
+    targets, steps = {}, {}
+    for block in meta["blocks"].values():
+        targets[block["task"]] = list(block.get("targets", config["targets"]))
+        steps[block["task"]] = int(block.get("steps", config["steps"]))
+    return targets, steps
+
+
+def _of(value: Any, task: str) -> Any:
+    """``value`` for ``task``: its entry where ``value`` is per task, else ``value``."""
+    return value[task] if isinstance(value, Mapping) else value
+
+
+def best_configs(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
+                 steps: int | PerTask) -> pd.DataFrame:
+    """Per (task, optimizer): the config index with the lowest median final value (the
+    highest where the task's metric is maximized, such as a network's test accuracy).
 
     Ties (common: many settings reach exactly 0 in float32) go to the lowest ERT at the
-    tightest target, then the next tightest, and so on, then to the lowest median best value.
+    tightest target, then the next tightest, and so on, then to the best median best value.
+    ``targets`` and ``steps`` are the sweep's, or each task's (:func:`plans`).
     """
-    configs = runs.groupby([*GROUP, "config"], sort=False)
+    return pd.concat([_best_configs(part, _of(targets, task), _of(steps, task))
+                      for task, part in runs.groupby("task", sort=False)], ignore_index=True)
+
+
+def _best_configs(runs: pd.DataFrame, targets: Sequence[float], steps: int) -> pd.DataFrame:
+    """:func:`best_configs` of one task's runs."""
+    maximize = bool(runs["maximize"].iloc[0])
+    sign = -1.0 if maximize else 1.0  # sorted ascending: lower is better
+    configs = runs.assign(final=sign * runs["final"], best=sign * runs["best"]).groupby(
+        [*GROUP, "config"], sort=False)
     keys = configs["final"].median().rename("median_final").to_frame()
-    tightest_first = sorted(targets)
+    tightest_first = sorted(targets, reverse=maximize)
     by = [runs[c] for c in [*GROUP, "config"]]
     for target in tightest_first:
         keys[f"ert_{target:g}"] = ert_by(runs[target_column(target)], by, steps)
@@ -83,8 +118,17 @@ def ert(hit_steps: pd.Series, steps: int) -> float:
     return float(ert_by(hit_steps, np.zeros(len(hit_steps), int), steps).iloc[0])
 
 
-def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> pd.DataFrame:
-    """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``)."""
+def all_targets(targets: Sequence[float] | PerTask) -> list[float]:
+    """Every target of the sweep, largest first (each task's, where they differ)."""
+    values = targets.values() if isinstance(targets, Mapping) else [targets]
+    return sorted({float(t) for own in values for t in own}, reverse=True)
+
+
+def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
+                      steps: int | PerTask) -> pd.DataFrame:
+    """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``),
+    with success, median steps and ERT at every target of the sweep: NaN at a target that
+    is not its task's own."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
     rows = []
@@ -94,6 +138,7 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
             "task": task,
             "optimizer": optimizer,
             "setting": setting(runs, group.iloc[0], optimizer),
+            "metric": group["metric"].iloc[0],  # f_gap, or e.g. test_accuracy (maximized)
             "runs": len(group),
             "median_final": final.median(),
             "q25_final": final.quantile(0.25, interpolation="nearest"),
@@ -101,38 +146,51 @@ def convergence_table(runs: pd.DataFrame, targets: list[float], steps: int) -> p
             "diverged": group["diverged"].mean(),
             "wall_s": wall[(task, optimizer)],  # run time of the whole block
         }
-        for target in targets:
-            hit = group[target_column(target)]
-            row[f"success@{target:g}"] = hit.notna().mean()
-            row[f"median_steps@{target:g}"] = hit.median()  # NaN when none succeeded
-            row[f"ert@{target:g}"] = ert(hit, steps)
+        own = _of(targets, task)
+        for target in all_targets(targets):
+            hit = group[target_column(target)] if target in own else None
+            row[f"success@{target:g}"] = np.nan if hit is None else hit.notna().mean()
+            # median steps: NaN also when none succeeded
+            row[f"median_steps@{target:g}"] = np.nan if hit is None else hit.median()
+            row[f"ert@{target:g}"] = np.nan if hit is None else ert(hit, _of(steps, task))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, targets: list[float], width: int | None = None) -> str:
+def table_targets(table: pd.DataFrame) -> list[float]:
+    """The targets a convergence table has columns for, largest first."""
+    return sorted((float(c.removeprefix("success@")) for c in table
+                   if c.startswith("success@")), reverse=True)
+
+
+def markdown(table: pd.DataFrame, width: int | None = None) -> str:
     """A compact Markdown rendering: median [IQR] final, and success / ERT at up to four
     targets spread over the ladder (the CSV and LaTeX tables have every target). With
     ``width``, a wider table is split into column groups that fit it."""
-    table = compact(table, targets)
+    table = compact(table)
     if width is not None:
         return render.markdown_split(table, GROUP, width)
     return table.to_markdown(index=False)
 
 
-def compact(table: pd.DataFrame, targets: list[float]) -> pd.DataFrame:
+def compact(table: pd.DataFrame) -> pd.DataFrame:
     """The convergence table as strings: median [IQR] final, and success / ERT at up to four
-    targets spread over the ladder (Markdown and the report's page show this)."""
+    targets spread over the ladder (Markdown and the report's page show this); blank at a
+    target that is not the row's task's."""
+    targets = table_targets(table)
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
+    metric = table["metric"].replace({"f_gap": "f-f*"})
+    surfaces_only = bool((metric == "f-f*").all())  # else say each row's metric
     return pd.DataFrame({
         "task": table["task"],
         "optimizer": table["optimizer"],
         "best setting": table["setting"],
-        "final f-f* median [IQR]": [f"{m:.2e} [{a:.1e}, {b:.1e}]" for m, a, b in
-                                    zip(table["median_final"], table["q25_final"],
-                                        table["q75_final"], strict=True)],
-        **{f"{t:g}: succ / ERT": [f"{s:.0%} / {_ert(e)}" for s, e in
+        **({} if surfaces_only else {"metric": metric}),
+        f"final {'f-f* ' if surfaces_only else ''}median [IQR]": [
+            f"{m:.2e} [{a:.1e}, {b:.1e}]" for m, a, b in
+            zip(table["median_final"], table["q25_final"], table["q75_final"], strict=True)],
+        **{f"{t:g}: succ / ERT": ["" if np.isnan(s) else f"{s:.0%} / {_ert(e)}" for s, e in
                                   zip(table[f"success@{t:g}"], table[f"ert@{t:g}"],
                                       strict=True)]
            for t in targets},
@@ -149,9 +207,9 @@ def _ert(value: float) -> str:
 Save = Callable[[str, Callable[[Path], Any]], None]  # (file name, writer of a path)
 
 
-def write_tables(table: pd.DataFrame, targets: list[float], save: Save) -> None:
+def write_tables(table: pd.DataFrame, save: Save) -> None:
     """Write ``convergence.{md,csv,tex}`` with ``save`` (e.g. :meth:`ResultStore.write`)."""
-    text = markdown(table, targets) + "\n\n" + LEGEND + "\n"
+    text = markdown(table) + "\n\n" + LEGEND + "\n"
     save("convergence.md", lambda tmp: tmp.write_text(text))
     save("convergence.csv", lambda tmp: table.to_csv(tmp, index=False))
     save("convergence.tex", lambda tmp: tmp.write_text(
@@ -176,12 +234,11 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     """
     store = ResultStore(directory)
     meta = store.meta()
-    targets, steps = meta["config"]["targets"], meta["config"]["steps"]
-    table = convergence_table(store.table("runs"), targets, steps)
+    table = convergence_table(store.table("runs"), *plans(meta))
     table["compile_s"] = compile_column(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)
-    text = markdown(table, targets, width) + "\n\n" + LEGEND
+    text = markdown(table, width) + "\n\n" + LEGEND
     if deviation is not None:
         text += "\n\nMax relative deviation of the recorded curves from optax, per optimizer:\n"
         text += deviation.rename("max deviation").to_frame().to_markdown(floatfmt=".1e")

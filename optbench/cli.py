@@ -165,7 +165,6 @@ def cmd_table(args: argparse.Namespace) -> int:
     from optbench.store import ResultStore, write_atomic
 
     store = ResultStore(args.directory)
-    targets = store.meta()["config"]["targets"]
     deviation = None
     if args.reference == "optax":
         reference = ResultStore(run_reference(args.directory, quiet=args.quiet))
@@ -176,11 +175,11 @@ def cmd_table(args: argparse.Namespace) -> int:
     if args.write:
         with store:
             store.lock()
-            write_tables(table, targets, store.write)
+            write_tables(table, store.write)
     if args.out:
         out = Path(args.out)
         try:
-            write_tables(table, targets, lambda name, write: write_atomic(out / name, write))
+            write_tables(table, lambda name, write: write_atomic(out / name, write))
         except OSError as error:
             raise OptbenchError(f"cannot write into {out} ({error.strerror}); choose a folder "
                                 "you can write to") from None

@@ -2,7 +2,9 @@
 
 Every error names the source, the field path, what was found and what is allowed, in one
 line (see :mod:`optbench.validate`). Unknown keys are errors. Each ``[[tasks]]`` table is
-parsed by its kind (``kind = "surface"`` by default; :mod:`optbench.tasks.registry`).
+parsed by its kind (``kind = "surface"`` by default; :mod:`optbench.tasks.registry`); it may
+also set its own ``steps``, ``record_every``, ``targets`` and ``optimizers`` (a
+:class:`TaskPlan`), so that one sweep gives a network and a surface each a fitting budget.
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
+class TaskPlan:
+    """What a ``[[tasks]]`` table sets for its own blocks in place of the sweep's settings
+    (``None``: the sweep's): the step budget, the record interval, the targets (a network's
+    are accuracies, a surface's gaps f - f*), and the optimizer labels that run on it."""
+
+    steps: int | None = None
+    record_every: int | None = None
+    targets: tuple[float, ...] | None = None
+    optimizers: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict:
+        """The keys that were set, as the ``[[tasks]]`` table spells them."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items() if v is not None}
+
+
+PLAN_KEYS = tuple(f.name for f in fields(TaskPlan))
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """A validated sweep. ``tasks`` holds each task kind's own config (e.g.
     :class:`optbench.tasks.SurfaceConfig`); ``record_every = None`` records on a log-linear
@@ -66,13 +88,18 @@ class SweepConfig:
     csv: bool = False  # CSV copies of curves and trajectories beside the parquet files
     compile_cache: bool | str = True  # JAX's persistent cache: the user cache folder, a
     # folder, or false (see optbench.engine.run.use_compilation_cache)
-    keep_params: bool = False  # store each run's final parameters (params/<block>.npz)
+    # true: each run's final parameters (params/<block>.npz); "best": those, and the path of
+    # parameters at the record points of the block's best setting (params/<block>.path.npz)
+    keep_params: bool | str = False
+    plans: tuple[TaskPlan, ...] = ()  # one per task (none: every task uses the sweep's)
 
     def to_dict(self) -> dict:
         """The normalized config in the structure of the TOML file, every default spelled
         out: ``meta.json`` stores it, the hash covers it, and ``parse`` reads it back."""
         data = asdict(self)
-        data["tasks"] = [t.to_dict() for t in self.tasks]
+        del data["plans"]  # written into each task's table
+        data["tasks"] = [{**t.to_dict(), **p.to_dict()}
+                         for t, p in zip(self.tasks, self._plans, strict=True)]
         data["optimizers"] = {o.label: {"optimizer": o.optimizer, **o.options,
                                         **{k: list(v) for k, v in o.grid.items()}}
                               for o in self.optimizers}
@@ -86,11 +113,30 @@ class SweepConfig:
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
+    def plan(self, task_name: str) -> TaskPlan:
+        """The settings of ``task_name``'s blocks, every field resolved (its own or the
+        sweep's)."""
+        own = dict(zip((t.name for t in self.tasks), self._plans, strict=True))[task_name]
+        return TaskPlan(
+            steps=self.steps if own.steps is None else own.steps,
+            record_every=self.record_every if own.record_every is None else own.record_every,
+            targets=self.targets if own.targets is None else own.targets,
+            optimizers=(tuple(o.label for o in self.optimizers) if own.optimizers is None
+                        else own.optimizers))
+
+    @property
+    def _plans(self) -> tuple[TaskPlan, ...]:
+        return self.plans or (TaskPlan(),) * len(self.tasks)
+
+    def blocks(self) -> list[tuple[OptimizerConfig, Any]]:
+        """The (optimizer, task config) pairs the sweep runs, task by task."""
+        return [(o, t) for t in self.tasks for o in self.optimizers
+                if o.label in self.plan(t.name).optimizers]
+
     def optimizer_steps(self) -> int:
         """Total optimizer steps the sweep would run."""
-        runs_per_task = sum(math.prod(len(v) for v in o.grid.values()) for o in self.optimizers)
-        starts = sum(t.n_starts for t in self.tasks)
-        return runs_per_task * starts * len(self.seeds) * self.steps
+        return sum(math.prod(len(v) for v in o.grid.values()) * t.n_starts * len(self.seeds)
+                   * self.plan(t.name).steps for o, t in self.blocks())
 
 
 _NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params")
@@ -173,15 +219,12 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
             raise ConfigError("seeds", seeds_raw, "a non-empty list of distinct integers >= 0")
     else:
         seeds = tuple(range(validate.integer(seeds_raw, "seeds", 1, MAX_SEEDS)))
-    targets_raw = raw.get("targets", list(_default("targets")))
-    if not isinstance(targets_raw, list) or not targets_raw:
-        raise ConfigError("targets", targets_raw, "a non-empty list of positive numbers")
-    targets = tuple(sorted({validate.number(t, f"targets[{i}]", low=0.0, low_open=True)
-                            for i, t in enumerate(targets_raw)}, reverse=True))
+    targets = _targets(raw.get("targets", list(_default("targets"))), "targets")
     tasks_raw = raw.get("tasks")
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise ConfigError("tasks", tasks_raw, "a non-empty list of tables ([[tasks]])")
-    tasks = tuple(task_registry.parse(t, f"tasks[{i}]") for i, t in enumerate(tasks_raw))
+    tasks = tuple(task_registry.parse(_without(t, PLAN_KEYS), f"tasks[{i}]")
+                  for i, t in enumerate(tasks_raw))
     validate.unique([t.name.lower() for t in tasks], "tasks",
                     "distinct task names, ignoring case (set `name` to tell them apart)")
     optimizers_raw = raw.get("optimizers")
@@ -192,6 +235,8 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     opts = tuple(_optimizer(label, o) for label, o in optimizers_raw.items())
     validate.unique([o.label.lower() for o in opts], "optimizers",
                     "distinct labels, ignoring case")
+    plans = tuple(_plan(t, f"tasks[{i}]", [o.label for o in opts])
+                  for i, t in enumerate(tasks_raw))
     return SweepConfig(
         name=sweep_name,
         tasks=tasks,
@@ -210,9 +255,48 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
                                       "max_memory_mb", low=1.0),
         csv=validate.boolean(raw.get("csv", _default("csv")), "csv"),
         compile_cache=_compile_cache(raw.get("compile_cache", _default("compile_cache"))),
-        keep_params=validate.boolean(raw.get("keep_params", _default("keep_params")),
-                                     "keep_params"),
+        keep_params=_keep_params(raw.get("keep_params", _default("keep_params"))),
+        plans=plans if any(p != TaskPlan() for p in plans) else (),
     )
+
+
+def _without(raw: Any, keys: tuple[str, ...]) -> Any:
+    return {k: v for k, v in raw.items() if k not in keys} if isinstance(raw, Mapping) else raw
+
+
+def _targets(raw: Any, path: str) -> tuple[float, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(path, raw, "a non-empty list of positive numbers")
+    return tuple(sorted({validate.number(t, f"{path}[{i}]", low=0.0, low_open=True)
+                         for i, t in enumerate(raw)}, reverse=True))
+
+
+def _plan(raw: Mapping[str, Any], path: str, labels: list[str]) -> TaskPlan:
+    """A ``[[tasks]]`` table's own steps, record_every, targets and optimizers."""
+    steps = raw.get("steps")
+    if steps is not None:
+        steps = validate.integer(steps, f"{path}.steps", 1)
+    record_every = raw.get("record_every")
+    if record_every is not None:
+        record_every = validate.integer(record_every, f"{path}.record_every", 1, steps)
+    targets = raw.get("targets")
+    if targets is not None:
+        targets = _targets(targets, f"{path}.targets")
+    chosen = raw.get("optimizers")
+    if chosen is not None:
+        if not (isinstance(chosen, list) and chosen and set(chosen) <= set(labels)
+                and len(set(chosen)) == len(chosen)):
+            raise ConfigError(f"{path}.optimizers", chosen,
+                              f"a list of distinct labels of [optimizers]: {', '.join(labels)}")
+        chosen = tuple(chosen)
+    return TaskPlan(steps, record_every, targets, chosen)
+
+
+def _keep_params(raw: Any) -> bool | str:
+    if isinstance(raw, bool) or raw == "best":
+        return raw
+    raise ConfigError("keep_params", raw, 'true, false or "best" (also the parameter path of '
+                                          "each block's best setting)")
 
 
 def _compile_cache(raw: Any) -> bool | str:

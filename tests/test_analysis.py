@@ -11,6 +11,7 @@ def _runs(rows):
     frame = pd.DataFrame(rows, columns=["config", "learning_rate", "final", "best",
                                         "steps_to_0.1", "steps_to_1e-08"])
     frame["task"], frame["optimizer"], frame["method"] = "sphere-2d", "gd", "gd"
+    frame["metric"], frame["maximize"] = "f_gap", False
     frame["diverged"] = ~np.isfinite(frame["final"])
     frame["wall_time"] = 0.01
     return frame
@@ -45,6 +46,34 @@ def test_ties_go_to_the_faster_setting():
         (2, 0.5, 0.0, 0.0, 1, np.nan), (2, 0.5, 0.0, 0.0, 1, 1),
     ])
     assert best_configs(runs, [0.1, 1e-8], 100)["config"].tolist() == [1]
+
+
+def test_a_maximized_metric_picks_the_highest_median_and_diverged_runs_count_as_minus_inf():
+    """Test accuracy: the best setting has the highest median; its ties go to the fastest at
+    the highest target. Surfaces in the same table still pick the lowest f - f*."""
+    surface = _runs([(0, 0.1, 1e-3, 1e-3, 5, np.nan), (1, 0.3, 1e-5, 1e-5, 3, np.nan)])
+    network = pd.DataFrame(
+        [(0, 0.01, 0.70, 0.72, 40, 90), (0, 0.01, 0.71, 0.71, 30, 80),  # reaches 0.7 slowly
+         (1, 0.03, 0.71, 0.75, 10, 20), (1, 0.03, 0.70, 0.70, 10, 25),  # the same, faster
+         (2, 0.10, -np.inf, 0.30, np.nan, np.nan), (2, 0.10, -np.inf, 0.20, np.nan, np.nan),
+         (3, 0.003, 0.40, 0.40, 60, np.nan), (3, 0.003, 0.45, 0.45, 50, np.nan)],
+        columns=["config", "learning_rate", "final", "best", "steps_to_0.1", "steps_to_1e-08"])
+    network = network.rename(columns={"steps_to_0.1": "steps_to_0.5",
+                                      "steps_to_1e-08": "steps_to_0.7"})
+    network = network.assign(task="mnist1d-mlp", optimizer="gd", method="gd",
+                             metric="test_accuracy", maximize=True, wall_time=0.01,
+                             diverged=~np.isfinite(network["final"]))
+    runs = pd.concat([surface, network], ignore_index=True)  # NaN: targets never reached
+    targets = [0.1, 1e-8, 0.5, 0.7]
+    best = best_configs(runs, targets, 100).set_index("task")["config"]
+    assert best["sphere-2d"] == 1 and best["mnist1d-mlp"] == 1
+    table = convergence_table(runs, targets, 100).set_index("task")
+    assert table.loc["mnist1d-mlp", "median_final"] == pytest.approx(0.705)
+    assert table.loc["mnist1d-mlp", "metric"] == "test_accuracy"
+    from optbench.analysis import compact
+    shown = compact(table.reset_index().assign(compile_s=0.5))
+    assert "final median [IQR]" in shown and shown["metric"].tolist() == ["f-f*",
+                                                                            "test_accuracy"]
 
 
 def test_reference_deviation_is_relative_and_flags_one_sided_divergence():

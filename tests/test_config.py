@@ -47,6 +47,39 @@ def test_equal_configs_share_a_hash_however_spelled():
     assert parse(a.to_dict()) == a
 
 
+def test_a_task_table_may_set_its_own_steps_records_targets_and_optimizers():
+    raw = {"steps": 1000, "record_every": 10, "targets": [1e-3], "seeds": 2,
+           "tasks": [{"landscape": "rosenbrock"},
+                     {"landscape": "sphere", "steps": 300, "record_every": 50,
+                      "targets": [0.5, 0.1], "optimizers": ["adam"]}],
+           "optimizers": {"sgd": {"learning_rate": [0.1, 0.01]}, "adam": {}}}
+    cfg = parse(raw)
+    assert cfg.plan("rosenbrock-2d") == config.TaskPlan(1000, 10, (1e-3,), ("sgd", "adam"))
+    assert cfg.plan("sphere-2d") == config.TaskPlan(300, 50, (0.5, 0.1), ("adam",))
+    assert [(o.label, t.name) for o, t in cfg.blocks()] == [
+        ("sgd", "rosenbrock-2d"), ("adam", "rosenbrock-2d"), ("adam", "sphere-2d")]
+    assert cfg.optimizer_steps() == (2 * 2 * 1000) + (1 * 2 * 1000) + (1 * 2 * 300)
+    assert parse(cfg.to_dict()) == cfg
+    assert cfg.to_dict()["tasks"][0] == parse(BASE).to_dict()["tasks"][0]  # nothing added
+    assert cfg.digest() != parse({**raw, "tasks": raw["tasks"][:1] + [
+        {**raw["tasks"][1], "steps": 400}]}).digest()
+    assert parse(BASE).plans == ()  # no table sets anything: the hash of older configs
+
+
+@pytest.mark.parametrize(("task", "message"), [
+    ({"steps": 0}, r"tasks\[0\]\.steps: found 0; allowed an integer >= 1"),
+    ({"steps": 10, "record_every": 20},
+     r"tasks\[0\]\.record_every: found 20; allowed an integer in \[1, 10\]"),
+    ({"targets": []}, r"tasks\[0\]\.targets: found \[\]; allowed a non-empty list"),
+    ({"optimizers": ["sgd"]},
+     r"tasks\[0\]\.optimizers: found \['sgd'\]; allowed a list of distinct labels of "
+     r"\[optimizers\]: adam"),
+])
+def test_bad_task_plans_are_one_line_errors(task, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({**BASE, "tasks": [{"landscape": "rosenbrock", **task}]})
+
+
 @pytest.mark.parametrize("name", config.example_names())
 def test_shipped_examples_parse(name):
     cfg = config.example(name)

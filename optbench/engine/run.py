@@ -92,6 +92,7 @@ class Outcome(NamedTuple):
     diverged: jax.Array  # a metric became non-finite, or the primary one passed the threshold
     divergence_step: jax.Array  # the step at which it did; -1 if never
     params: Any  # the final parameters (when kept), else None
+    path: Any  # the parameters at each recorded step, record axis first (when kept), else None
 
 
 class _Score(NamedTuple):
@@ -135,7 +136,7 @@ def _records_path(params: Any) -> bool:
 
 
 def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
-             keep_params: bool = False) -> Callable[..., Outcome]:
+             keep_params: bool = False, keep_path: bool = False) -> Callable[..., Outcome]:
     """``run(hparams, seed, start_index, task_args, schedule) -> Outcome``: one run, pure.
 
     ``schedule`` holds the record steps (int32, from 0 to the last step), the targets and the
@@ -170,7 +171,8 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             metrics = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor_metrics,
                                    metrics)
             carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics, score=score)
-            return carry, (metrics, keep if path else jnp.zeros((0,), dtype))
+            return carry, (metrics, keep if path else jnp.zeros((0,), dtype),
+                           keep if keep_path else None)
 
         def step(t, inner: tuple) -> tuple:
             """One optimizer step; the loop carries only what a step changes."""
@@ -212,7 +214,8 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
         )
         # the first interval, [0, 0), has no steps: it records the start
         previous = jnp.concatenate([record_steps[:1], record_steps[:-1]])
-        carry, (metrics, trajectory) = jax.lax.scan(interval, carry, (previous, record_steps))
+        carry, (metrics, trajectory, kept_path) = jax.lax.scan(interval, carry,
+                                                               (previous, record_steps))
         return Outcome(
             curve=metrics[metric],
             metrics=metrics,
@@ -223,6 +226,7 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             diverged=carry.score.diverged,
             divergence_step=carry.score.divergence_step,
             params=carry.params if keep_params else None,
+            path=kept_path,
         )
 
     return run
@@ -266,13 +270,14 @@ PROGRAMS = ProgramCache({})
 
 def program_key(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
                 varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
-                chunk: int, devices: tuple, keep_params: bool) -> Hashable:
+                chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False
+                ) -> Hashable:
     """What the compiled program depends on: the update rule, the task's structure, the
     shapes of every argument and which hyperparameters vary. Not: values of data."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
     return (optimizer, type(task), task.program_key(gradient_source), np.dtype(dtype).str,
             tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
-            n_records, n_targets, chunk, devices, keep_params)
+            n_records, n_targets, chunk, devices, keep_params, keep_path)
 
 
 def _cast_floats(tree: Any, dtype: Any) -> Any:
@@ -289,13 +294,15 @@ def _tree_bytes(tree: Any) -> int:
 
 
 def bytes_per_run(optimizer: PureOptimizer, gradient_source: str, task: Task, args: Any,
-                  dtype: Any, n_records: int, hparams: dict) -> int:
+                  dtype: Any, n_records: int, hparams: dict, keep_path: bool = False) -> int:
     """An estimate of the device memory one run needs: its parameters about four times
-    (params, gradient, update, frozen anchor) plus the optimizer state, and its records."""
+    (params, gradient, update, frozen anchor) plus the optimizer state, and its records
+    (with ``keep_path``, the parameters at every record point too)."""
     key = (optimizer, type(task), task.program_key(gradient_source), np.dtype(dtype).str,
-           n_records, tuple(sorted(hparams)))
+           n_records, tuple(sorted(hparams)), keep_path)
     if key not in _BYTES_PER_RUN:
-        _BYTES_PER_RUN[key] = _bytes_per_run(optimizer, task, args, dtype, n_records, hparams)
+        _BYTES_PER_RUN[key] = _bytes_per_run(optimizer, task, args, dtype, n_records, hparams,
+                                             keep_path)
     return _BYTES_PER_RUN[key]
 
 
@@ -303,7 +310,7 @@ _BYTES_PER_RUN: dict[Hashable, int] = {}  # shapes are traced once per structure
 
 
 def _bytes_per_run(optimizer: PureOptimizer, task: Task, args: Any, dtype: Any,
-                   n_records: int, hparams: dict) -> int:
+                   n_records: int, hparams: dict, keep_path: bool) -> int:
     def shapes():
         params = task.init(args, jax.random.key(0), jnp.int32(0))
         params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
@@ -317,6 +324,8 @@ def _bytes_per_run(optimizer: PureOptimizer, task: Task, args: Any, dtype: Any,
     if len(leaves) == 1 and len(leaves[0].shape) == 1 and leaves[0].shape[0] <= 3:
         width = leaves[0].shape[0]
     records = n_records * (len(metrics) + width) * np.dtype(dtype).itemsize
+    if keep_path:
+        records += n_records * _tree_bytes(params)
     return int(4 * _tree_bytes(params) + _tree_bytes(state) + records + 1024)
 
 
@@ -353,13 +362,15 @@ def run_block(
     devices: list | None = None,
     progress: Callable[[int], None] | None = None,
     keep_params: bool = False,
+    keep_path: bool = False,
 ) -> BlockResult:
     """Run every configuration of a block: ``hparams[k][i]``, ``seeds[i]``, ``start_indices[i]``.
 
     Compile time (lowering + XLA compilation, or 0 for a program reused from this process)
     and run time (every chunk, up to its outputs on the host) are measured separately.
     ``progress`` is called with 0 once the program is compiled and the runs start, then after
-    each chunk with the optimizer steps it ran.
+    each chunk with the optimizer steps it ran. ``keep_params`` returns every run's final
+    parameters, ``keep_path`` its parameters at every record point.
     """
     with jax.enable_x64(settings.float64):
         devices = list(devices or jax.devices())
@@ -382,7 +393,7 @@ def run_block(
                     "threshold": np.asarray(settings.divergence_threshold, dtype)}
         per_run = bytes_per_run(optimizer, gradient_source, task, task_args, dtype,
                                 len(record_steps), {**fixed, **{k: v[0] for k, v in
-                                                                varying.items()}})
+                                                                varying.items()}}, keep_path)
         budget = max_memory_mb * 2**20 - data_bytes
         size = chunk_size_for(n_runs, per_run, budget / 2**20, len(devices))
         mesh = Mesh(np.asarray(devices), ("runs",))
@@ -395,10 +406,11 @@ def run_block(
         while True:  # at most a few rounds: until the compiled program's memory fits
             key = program_key(optimizer, gradient_source, task, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
-                              tuple(d.id for d in devices), keep_params)
+                              tuple(d.id for d in devices), keep_params, keep_path)
             if key not in PROGRAMS.programs:
                 reused = False
-                batched = batched_run(optimizer, gradient_source, task, dtype, keep_params)
+                batched = batched_run(optimizer, gradient_source, task, dtype, keep_params,
+                                      keep_path)
                 example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
                                runs_sharding)
                 compiled = batched.lower(*example, *shared).compile()
@@ -443,12 +455,12 @@ def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> i
 
 
 def batched_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
-                keep_params: bool = False):
+                keep_params: bool = False, keep_path: bool = False):
     """The jitted program of a block: ``(varying, seeds, start_indices, fixed, task_args,
     schedule) -> Outcome``, vmapped over the runs of ``varying``, ``seeds`` and
     ``start_indices``; ``fixed`` hyperparameters, the task's data and the schedule are
     shared by all runs."""
-    run = make_run(optimizer, gradient_source, task, dtype, keep_params)
+    run = make_run(optimizer, gradient_source, task, dtype, keep_params, keep_path)
     return jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
                             in_axes=(0, 0, 0, None, None, None)))
 

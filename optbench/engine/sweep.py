@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -26,7 +26,7 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
-from optbench.analysis import tables_for, write_tables
+from optbench.analysis import best_configs, tables_for, write_tables
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine import params as kept
 from optbench.engine.bundle import RULE, Rule, bundle
@@ -129,9 +129,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.3g} days"
 
 
-def settings_of(config: SweepConfig) -> RunSettings:
-    return RunSettings(steps=config.steps, record_every=config.record_every,
-                       targets=config.targets, divergence_threshold=config.divergence_threshold,
+def settings_of(config: SweepConfig, task_name: str) -> RunSettings:
+    """How the runs of ``task_name``'s blocks are performed and scored (its plan)."""
+    plan = config.plan(task_name)
+    return RunSettings(steps=plan.steps, record_every=plan.record_every, targets=plan.targets,
+                       divergence_threshold=config.divergence_threshold,
                        float64=config.float64, max_records=config.max_records)
 
 
@@ -235,10 +237,9 @@ def run_sweep(
     devices = jax.devices()
     check_memory(config)
     writer = jax.process_index() == 0
-    settings = settings_of(config)
-    tasks = registry.build(config.tasks)
-    _warn_unresolvable_targets(config, tasks)
-    blocks = [(o, t) for t in tasks for o in config.optimizers]
+    tasks = {t.name: t for t in registry.build(config.tasks)}
+    _warn_unresolvable_targets(config, tasks.values())
+    blocks = [(o, tasks[t.name]) for o, t in config.blocks()]
     keys = [block_key(o.label, t.name) for o, t in blocks]
     rules = Rules.of(config.optimizers, reference)
     store = None
@@ -255,14 +256,14 @@ def run_sweep(
             _say_resuming(sum(done), len(keys))
         todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
                 if not finished]
-        _run_blocks(todo, config, settings, rules, devices, store, quiet or not writer)
+        _run_blocks(todo, config, rules, devices, store, quiet or not writer)
         if store is not None:
             # programs this process compiled (or loaded from the persistent cache)
             store.finalize(keys, {"finished": _now(),
                                   "programs_compiled": PROGRAMS.compiled - compiled_before},
                            csv=config.csv)
             table, _ = tables_for(directory)
-            write_tables(table, list(config.targets), store.write)
+            write_tables(table, store.write)
     except KeyboardInterrupt:
         saved = sum(map(store.is_done, keys)) if store is not None else 0
         raise Interrupted(f"interrupted; {saved} of {len(keys)} blocks are saved in "
@@ -273,20 +274,27 @@ def run_sweep(
     return directory
 
 
+def kept_files(key: str, keep_params: bool | str) -> list[str]:
+    """The files a block keeps beside its tables (see :mod:`optbench.engine.params`)."""
+    if not keep_params:
+        return []
+    return [kept.name(key), *([kept.path_name(key)] if keep_params == "best" else [])]
+
+
 def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool,
-                     keep_params: bool = False) -> list[bool]:
+                     keep_params: bool | str = False) -> list[bool]:
     """Which blocks are finished and intact (with their kept parameters, if asked for); a
     damaged one is discarded, with a warning."""
     done = []
     damaged = store.damaged_blocks() if not rerun else {}
     params_damage = store.damage(kept.FOLDER + "/") if keep_params and not rerun else {}
     for key in keys:
+        files = kept_files(key, keep_params)
         finished = store.is_done(key) and not rerun
-        if finished and keep_params and not (store.directory / kept.name(key)).is_file():
+        if finished and not all((store.directory / f).is_file() for f in files):
             finished = False  # kept parameters asked for now, not when it ran: run it again
-        damage = damaged.get(key, []) if finished else []
-        if finished and kept.name(key) in params_damage:
-            damage = [*damage, f"{kept.name(key)} ({params_damage[kept.name(key)]})"]
+        damage = [*damaged.get(key, []), *(f"{f} ({params_damage[f]})" for f in files
+                                            if f in params_damage)] if finished else []
         if damage:
             warnings.warn(f"block {key} is damaged ({'; '.join(damage)}); computing it again",
                           stacklevel=4)
@@ -303,31 +311,49 @@ def _say_resuming(done: int, total: int) -> None:
         print(f"optbench: {done} of {total} blocks already done, resuming", file=sys.stderr)
 
 
-def _run_blocks(todo: list, config: SweepConfig, settings: RunSettings, rules: Rules,
-                devices: list, store: ResultStore | None, quiet: bool) -> None:
+def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
+                store: ResultStore | None, quiet: bool) -> None:
     """Run the blocks not yet finished, storing each as it finishes; the bar counts steps."""
-    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) for (o, t), _ in todo) * config.steps
+    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) * config.plan(t.name).steps
+                for (o, t), _ in todo)
     with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
               disable=quiet or not todo) as bar, StepProgress(bar) as progress:
         for (optimizer, task), key in todo:
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
+            settings = settings_of(config, task.name)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
-            rule, hparams = rules.select(optimizer.label, grid.hparams, task)
-            progress.block(len(grid) * config.steps)
+            rule, hparams = rules.select(optimizer.label, grid.hparams, task,
+                                         config.plan(task.name).optimizers)
+            progress.block(len(grid) * settings.steps)
             if LR_DECAY in hparams:
                 rule = decayed(rule)
             result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
                                grid.starts, config.max_memory_mb, devices, progress=progress,
-                               keep_params=config.keep_params)
+                               keep_params=bool(config.keep_params),
+                               keep_path=config.keep_params == "best")
+            frames = block_frames(result, grid, optimizer, task, settings)
             if store is not None:
                 if config.keep_params:  # before runs.parquet, which marks the block done
                     store.write(kept.name(key), kept.writer(result.outcome.params))
-                store.write_block(key, block_frames(result, grid, optimizer, task, settings), {
+                if config.keep_params == "best":
+                    store.write(kept.path_name(key), _best_path_writer(
+                        result, frames["runs"], grid, settings))
+                store.write_block(key, frames, {
                     "optimizer": optimizer.label, "task": task.name, "runs": len(grid),
                     "compile_seconds": result.compile_seconds,
                     "program_reused": result.program_reused,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
-                    "optimizer_steps": len(grid) * config.steps})
+                    "optimizer_steps": len(grid) * settings.steps,
+                    "steps": settings.steps, "targets": list(settings.targets)})
+
+
+def _best_path_writer(result: BlockResult, runs: pd.DataFrame, grid: Grid,
+                      settings: RunSettings):
+    """The writer of the parameter paths of the block's runs at its best setting."""
+    best = best_configs(runs, settings.targets, settings.steps)["config"].iloc[0]
+    rows = np.flatnonzero(grid.config_index == best)
+    path = jax.tree.map(lambda a: a[rows], result.outcome.path)
+    return kept.writer(path, **{kept.RUN: rows, kept.STEP: settings.recorded_steps})
 
 
 class StepProgress:
@@ -416,15 +442,18 @@ class Rules:
                               tuple(k for k in o.grid if k != LR_DECAY)) for o in configs},
                    defaults)
 
-    def select(self, label: str, hparams: dict[str, np.ndarray], task: Task
-               ) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
-        """The rule to run optimizer ``label``'s block with, and its hyperparameters."""
-        rules = tuple(dict.fromkeys(self.rule_of.values()))
+    def select(self, label: str, hparams: dict[str, np.ndarray], task: Task,
+               labels: Sequence[str]) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
+        """The rule to run optimizer ``label``'s block with, and its hyperparameters;
+        ``labels`` are the optimizers that run on ``task`` (only their rules are bundled)."""
+        rules = tuple(dict.fromkeys(self.rule_of[other] for other in labels))
         rule = self.rule_of[label]
         if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
             return rule[0], hparams
         n = len(next(iter(hparams.values())))
-        return bundle(rules), {**{k: np.full(n, v) for k, v in self.defaults.items()},
+        names = {name for _, own in rules for name in own}
+        return bundle(rules), {**{k: np.full(n, v) for k, v in self.defaults.items()
+                                  if k in names},
                                **hparams, RULE: np.full(n, rules.index(rule))}
 
 
@@ -435,29 +464,27 @@ def _agree(done: list[bool]) -> list[bool]:
     return [bool(v) for v in multihost_utils.broadcast_one_to_all(np.asarray(done, bool))]
 
 
-def _warn_unresolvable_targets(config: SweepConfig, tasks: list[Task]) -> None:
+def _warn_unresolvable_targets(config: SweepConfig, tasks: Iterable[Task]) -> None:
     """In float32, f - f_min below about eps * |f_min| is rounding, not progress."""
     if config.float64:
         return
     for task in tasks:
         if getattr(task, "f_min", None) is None:
             continue
-        lost = unresolvable_targets(config.targets, task.f_min)
-        if lost:
-            resolution = float32_resolution(task.f_min)
-            warnings.warn(f"{task.name}: in float32, f - f_min is resolved only to about "
-                          f"{resolution:.1e}; targets {', '.join(f'{t:g}' for t in lost)} "
-                          "measure rounding (set float64 = true)", stacklevel=3)
+        message = float32_warning(task.name, config.plan(task.name).targets, task.f_min)
+        if message:
+            warnings.warn(message + " (set float64 = true)", stacklevel=3)
 
 
-def float32_resolution(f_min: float) -> float:
-    """The smallest f - f_min that float32 resolves near a minimum of value ``f_min``."""
-    return float(np.finfo(np.float32).eps) * abs(f_min)
-
-
-def unresolvable_targets(targets, f_min: float) -> list[float]:
-    """The targets below float32's resolution of f - f_min at ``f_min``."""
-    return [t for t in targets if t < float32_resolution(f_min)]
+def float32_warning(task: str, targets: Iterable[float], f_min: float) -> str | None:
+    """The warning for the targets of ``task`` below float32's resolution of f - f_min near
+    ``f_min`` (they measure rounding, not progress); None if there are none."""
+    resolution = float(np.finfo(np.float32).eps) * abs(f_min)
+    lost = [t for t in targets if t < resolution]
+    if not lost:
+        return None
+    return (f"{task}: in float32, f - f_min is resolved only to about {resolution:.1e}; "
+            f"targets {', '.join(f'{t:g}' for t in lost)} measure rounding")
 
 
 def _versions() -> dict[str, str]:

@@ -57,8 +57,8 @@ def mnist1d() -> Dataset:
         try:
             from mnist1d.data import get_dataset_args, make_dataset
         except ImportError as error:  # pragma: no cover - depends on the install
-            raise NNError("mnist1d tasks need the mnist1d package: pip install "
-                          "'optbench[nn]'") from error
+            raise NNError("mnist1d tasks need the mnist1d package (a dependency of "
+                          "optbench): pip install mnist1d") from error
         data = make_dataset(get_dataset_args())  # the generator; never its download path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
@@ -74,8 +74,8 @@ def _sklearn(loader: str):
     try:
         from sklearn import datasets, model_selection
     except ImportError as error:  # pragma: no cover - depends on the install
-        raise NNError("scikit-learn datasets need scikit-learn: pip install "
-                      "'optbench[nn]'") from error
+        raise NNError("scikit-learn datasets need scikit-learn (a dependency of "
+                      "optbench): pip install scikit-learn") from error
     return getattr(datasets, loader)(return_X_y=True), model_selection.train_test_split
 
 

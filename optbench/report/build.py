@@ -19,7 +19,7 @@ import pandas as pd
 
 from optbench import optimizers
 from optbench.analysis import compact, compile_column, write_tables
-from optbench.engine.sweep import float32_resolution, unresolvable_targets
+from optbench.engine.sweep import float32_warning
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
 from optbench.store import write_atomic
@@ -152,14 +152,15 @@ def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
         return [("Convergence table", "<p>No finished blocks.</p>", [])]
     table = data.convergence.copy()
     table["compile_s"] = compile_column(table, data.timings.values())
-    write_tables(table, data.targets, lambda name, write: write_atomic(folder / name, write))
+    write_tables(table, lambda name, write: write_atomic(folder / name, write))
     files = ["convergence.md", "convergence.csv", "convergence.tex"]
     note = ("<p>Per (task, optimizer) at its best setting: lowest median final value over "
-            "seeds and starts (ties: lowest ERT at the tightest target). The best setting "
+            "seeds and starts, highest for a maximized metric such as test accuracy (ties: "
+            "lowest ERT at the tightest target). The best setting "
             "names every hyperparameter that varies in the sweep or differs from the "
             "optimizer's default. ERT: steps spent by all runs / successful runs (COCO). "
             "The CSV and LaTeX files have every target.</p>")
-    return [("Convergence table", note + page._table(compact(table, data.targets)), files)]
+    return [("Convergence table", note + page._table(compact(table)), files)]
 
 
 def warnings(data: ReportData) -> list[str]:
@@ -183,12 +184,10 @@ def warnings(data: ReportData) -> list[str]:
             surface = data.surface(task)
             if surface is None:
                 continue
-            f_min = surface.f_min if surface.bounded else 0.0
-            lost = unresolvable_targets(data.targets, f_min)
-            if lost:
-                out.append(f"{task}: in float32, f − f_min is resolved only to about "
-                           f"{float32_resolution(f_min):.1e}; targets "
-                           f"{', '.join(f'{t:g}' for t in lost)} measure rounding")
+            message = float32_warning(task, data.plans[0].get(task, data.targets),
+                                      surface.f_min if surface.bounded else 0.0)
+            if message:
+                out.append(message)
     return out
 
 
@@ -202,7 +201,7 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         "steps per run": config.get("steps"),
         "seeds": ", ".join(str(s) for s in config.get("seeds", [])),
         "records": f"every {record} step(s)" if config.get("record_every") else record,
-        "targets (f − f_min)": ", ".join(f"{t:g}" for t in data.targets),
+        "targets (f − f_min)": ", ".join(f"{t:g}" for t in config.get("targets", [])),
         "precision": "float64" if config.get("float64") else "float32",
         "runs in the store": len(data.runs),
         "device": f"{meta.get('device_count', '?')} × {meta.get('device_kind', '?')}, "

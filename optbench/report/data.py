@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from optbench import landscapes
-from optbench.analysis import best_configs, convergence_table
+from optbench.analysis import all_targets, best_configs, convergence_table, plans
 from optbench.errors import OptbenchError
 from optbench.store import REFERENCE, ResultStore, block_key
 
@@ -39,7 +39,7 @@ class ReportData:
     _convergence: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.best = (best_configs(self.runs, self.targets, self.steps) if len(self.runs)
+        self.best = (best_configs(self.runs, *self.plans) if len(self.runs)
                      else pd.DataFrame(columns=["task", "optimizer", "config"]))
 
     @property
@@ -47,12 +47,19 @@ class ReportData:
         return self.meta["config"]
 
     @property
+    def plans(self) -> tuple[dict[str, list[float]], dict[str, int]]:
+        """Each task's targets and step budget (:func:`optbench.analysis.plans`)."""
+        return plans(self.meta)
+
+    @property
     def targets(self) -> list[float]:
-        return list(self.config["targets"])
+        """Every target of the sweep, largest first (the tasks' own, where they set them)."""
+        return all_targets(self.plans[0]) or list(self.config["targets"])
 
     @property
     def steps(self) -> int:
-        return int(self.config["steps"])
+        """The largest step budget of the finished blocks (the sweep's, if none)."""
+        return max(self.plans[1].values(), default=int(self.config["steps"]))
 
     @property
     def optimizers(self) -> list[str]:
@@ -72,7 +79,7 @@ class ReportData:
     def convergence(self) -> pd.DataFrame:
         """The convergence table (:func:`optbench.analysis.convergence_table`), computed once."""
         if self._convergence is None:
-            self._convergence = convergence_table(self.runs, self.targets, self.steps)
+            self._convergence = convergence_table(self.runs, *self.plans)
         return self._convergence
 
     def best_runs(self) -> pd.DataFrame:

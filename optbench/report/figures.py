@@ -13,12 +13,14 @@ import pandas as pd
 import seaborn as sns
 
 from optbench.analysis import reference_deviation
+from optbench.engine import params as kept
 from optbench.report import slices, style
 from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
 
 BEST = ("each optimizer at its best setting on the task (lowest median final value over "
-        "seeds and starts; ties: lowest ERT at the tightest target)")
+        "seeds and starts, highest for a maximized metric such as test accuracy; ties: "
+        "lowest ERT at the tightest target)")
 NETWORK_METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
@@ -193,8 +195,10 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
 def ecdf(data: ReportData) -> list[Drawn]:
     """COCO-style data profile: fraction of (task, target, run) solved by each step."""
     runs = data.best_runs()
-    columns = [target_column(t) for t in data.targets if target_column(t) in runs]
-    if runs.empty or not columns:
+    own_targets = data.plans[0]
+    columns = {task: [target_column(t) for t in own_targets.get(task, data.targets)
+                      if target_column(t) in runs] for task in data.tasks}
+    if runs.empty or not any(columns.values()):
         raise Skip("no steps-to-target columns in the runs table")
     steps = np.unique(np.geomspace(1, max(data.steps, 1), 200).round())
     look = style.looks(data.optimizers)
@@ -204,8 +208,8 @@ def ecdf(data: ReportData) -> list[Drawn]:
         if mine.empty:
             continue
         per_task = []
-        for _, group in mine.groupby("task"):
-            hits = group[columns].to_numpy(float).ravel()  # (runs x targets) pairs
+        for task, group in mine.groupby("task"):
+            hits = group[columns[task]].to_numpy(float).ravel()  # (runs x targets) pairs
             hits = np.where(np.isnan(hits), np.inf, np.maximum(hits, 1))
             per_task.append((hits[None, :] <= steps[:, None]).mean(axis=1))
         ax.step(steps, np.mean(per_task, axis=0), where="post", color=look[optimizer].color,
@@ -220,7 +224,8 @@ def ecdf(data: ReportData) -> list[Drawn]:
     return [Drawn("ecdf", "Data profile (ECDF of steps to target)", (
         f"The fraction of (run, target) pairs solved by each step, averaged over the "
         f"{runs['task'].nunique()} task(s) with equal weight, {BEST}. Targets on f − f_min "
-        f"(or the task's metric): {targets}. A pair is solved at the first step the run's "
+        f"(or the task's metric; each task its own where it sets them): {targets}. A pair "
+        "is solved at the first step the run's "
         "value reached the target before any divergence (COCO's runtime ECDF)."), figure)]
 
 
@@ -342,9 +347,56 @@ def _slice_figure(data: ReportData, task: str, found: list[slices.Slices]) -> Dr
         "Gaussian random directions, filter-normalized as in Li et al. (2018): each output "
         "unit's (neuron's or conv filter's) part is scaled to that unit's norm in θ, and "
         "biases are not moved; every optimizer gets the same random draw, normalized to its "
-        "own θ, so α = 1 is a step as large as the weights. The training path projected on "
-        "its top-2 PCA directions is not drawn: the sweep keeps only the final parameters, "
-        "not those at the record points."), figure)
+        "own θ, so α = 1 is a step as large as the weights. The training path on its top-2 "
+        "PCA directions is the next figure (with keep_params = \"best\")."), figure)
+
+
+def training_paths(data: ReportData) -> list[Drawn]:
+    """Li et al. 2018, section 7: each optimizer's training path projected on its top-2 PCA
+    directions, over the training loss on that plane (see :mod:`optbench.report.slices`)."""
+    if not any(slices.params_folder(data.directory).glob("*.path.npz")):
+        raise Skip('no kept parameter paths in this folder (keep_params = "best" keeps the '
+                   "path of each network block's best setting)")
+    from optbench.tasks.network import KINDS  # the network task kinds (imports jax)
+
+    kinds = {t["name"]: t.get("kind") for t in data.config["tasks"]}
+    chosen = {t: slices.chosen_runs(data.best_runs(), t, data.optimizers, data.directory,
+                                    kept.path_name)
+              for t in data.tasks if kinds.get(t) in KINDS}
+    found = {t: slices.task_paths(data.directory, data.config, t, c)
+             for t, c in chosen.items() if c}
+    found = {t: f for t, f in found.items() if f}
+    if not found:
+        raise Skip("kept paths, but none of a network task's best runs")
+    return [_path_figure(data, task, planes) for task, planes in found.items()]
+
+
+def _path_figure(data: ReportData, task: str, planes: list[slices.PathPlane]) -> Drawn:
+    look = style.looks(data.optimizers)
+    figure, axes = style.grid(len(planes), cols=3, legend_rows=_rows(data))
+    for ax, p in zip(axes, planes, strict=True):
+        values = np.log10(np.clip(np.nan_to_num(p.values_2d, nan=1e30), 1e-12, 1e30))
+        ax.contourf(*p.axes, values, levels=15, cmap=style.HEATMAP_CMAP)
+        lines = ax.contour(*p.axes, values, levels=8, colors="white", linewidths=0.5,
+                           linestyles="solid")
+        ax.clabel(lines, fontsize=7, fmt="%.1f")
+        ax.plot(*p.coords.T, marker=".", color=look[p.optimizer].color,
+                linestyle=look[p.optimizer].linestyle, label=p.optimizer, linewidth=1.6)
+        ax.plot(*p.coords[0], marker="o", color="white", markeredgecolor="black")
+        ax.plot(0, 0, marker="*", color="white", markeredgecolor="black", markersize=11)
+        ax.set_xlabel(f"PC1 ({p.explained[0]:.0%} of the path's variance)")
+        ax.set_ylabel(f"PC2 ({p.explained[1]:.0%})")
+        ax.set_title(f"{p.optimizer}: log10 train loss")
+    style.legend_below(figure, *_handles(figure, data))
+    runs = ", ".join(f"{p.optimizer}: {p.run_id}" for p in planes)
+    return Drawn(f"training-paths-{task}", f"Training paths on {task}", (
+        f"Each optimizer's parameters at the record points, {BEST}, lowest seed ({runs}), "
+        "projected on the top-2 principal directions of that path (PCA of the points "
+        "relative to the final one, as in Li et al. 2018, section 7), over log10 of the "
+        "training loss on that plane (labelled contours; each panel its own scale). The "
+        "path starts at the circle and ends at the star; axes are distances in parameter "
+        "space, and the share of the path's variance that each direction holds is in its "
+        "label: near 100 % together, the path is almost flat in this plane."), figure)
 
 
 def gradient_norms(data: ReportData) -> list[Drawn]:
@@ -451,6 +503,7 @@ FIGURES: list[tuple[str, Draw]] = [
     ("Success heatmap", success_heatmap),
     ("Comparison with optax", optax_comparison),
     ("Loss-landscape slices", landscape_slices),
+    ("Training paths (PCA)", training_paths),
     ("Per-layer gradient norms", gradient_norms),
     ("Initialization × activation", init_activation),
     ("Train/test gap", generalization_gap),

@@ -1,11 +1,16 @@
 """Loss-landscape slices around kept parameters (Li et al. 2018, "Visualizing the Loss
-Landscape of Neural Nets"): the training loss along filter-normalized random directions.
+Landscape of Neural Nets"): the training loss along filter-normalized random directions, and
+on the plane of a training path's top-2 PCA directions.
 
 A direction is drawn from a standard normal and rescaled unit by unit: the slice of each
 output unit (a dense layer's neuron, a conv layer's filter: the kernel's last axis) gets the
 norm of that unit in the parameters, so that the slice's scale is that of the weights and
 networks of different scales compare. Biases and other 1-D parameters are not moved (Li et
 al. zero them too).
+
+Random directions in a high-dimensional space are nearly orthogonal to a training path, so
+the path is drawn on its own plane instead (Li et al., section 7): the top-2 principal
+directions of the path's points relative to its final point, through which it is projected.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from optbench.config import parse
 from optbench.engine import params as kept
@@ -85,18 +91,32 @@ class Slices:
     values_2d: np.ndarray
 
 
+@dataclass
+class PathPlane:
+    """One run's training path on the plane of its top-2 PCA directions, and the training
+    loss on that plane; coordinates are parameter-space distances from the final point."""
+
+    optimizer: str
+    run_id: str
+    steps: np.ndarray  # the recorded steps
+    coords: np.ndarray  # (record points, 2): the path, projected; the final point at 0
+    explained: np.ndarray  # (2,): the share of the path's variance along each direction
+    axes: tuple[np.ndarray, np.ndarray]  # the grid's coordinates along each direction
+    values_2d: np.ndarray  # the loss on the grid (rows: the second direction)
+
+
 def params_folder(directory: Path) -> Path:
     return Path(directory) / kept.FOLDER
 
 
-def chosen_runs(best_runs, task: str, optimizers: list[str], directory: Path
-                ) -> list[tuple[str, str, int]]:
+def chosen_runs(best_runs, task: str, optimizers: list[str], directory: Path,
+                kept_file=kept.name) -> list[tuple[str, str, int]]:
     """(optimizer, run_id, row) of each optimizer's best setting's lowest seed (first start),
-    for the optimizers whose kept parameters exist."""
+    for the optimizers whose kept file (``kept_file(block key)``) exists."""
     out = []
     for optimizer in optimizers:
         runs = best_runs[(best_runs["task"] == task) & (best_runs["optimizer"] == optimizer)]
-        if runs.empty or not (directory / kept.name(block_key(optimizer, task))).is_file():
+        if runs.empty or not (directory / kept_file(block_key(optimizer, task))).is_file():
             continue
         first = runs.sort_values(["seed", "start"]).iloc[0]
         out.append((optimizer, first["run_id"], int(first["run_id"].rsplit("/", 1)[1])))
@@ -110,20 +130,28 @@ def build_task(config: dict, task: str):
     return registry.build([spec])[0], sweep.float64
 
 
+def _training_loss(config: dict, task: str):
+    """The task's training loss (a function of parameters), an example of its parameters
+    and its float dtype, rebuilt from the stored config."""
+    built, float64 = build_task(config, task)
+    dtype = np.float64 if float64 else np.float32
+    args = jax.tree.map(lambda a: np.asarray(a).astype(dtype)
+                        if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
+                        built.args("full batch"))
+    like = built.init(args, jax.random.key(0), jnp.int32(0))
+    return functools.partial(_train_loss, built, args), like, dtype, float64
+
+
+def _train_loss(task, args, params):
+    return task.train_loss(args, params)
+
+
 def task_slices(directory: Path, config: dict, task: str, chosen: list[tuple[str, str, int]]
                 ) -> list[Slices]:
     """The 1-D and 2-D slices of the training loss around each chosen run's parameters; the
     same random draw of directions for every run, normalized to each run's parameters."""
-    built, float64 = build_task(config, task)
+    loss, like, dtype, float64 = _training_loss(config, task)
     with jax.enable_x64(float64):
-        dtype = np.float64 if float64 else np.float32
-        args = jax.tree.map(lambda a: np.asarray(a).astype(dtype)
-                            if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
-                            built.args("full batch"))
-        like = built.init(args, jax.random.key(0), jnp.int32(0))
-        def loss(p):
-            return built.train_loss(args, p)
-
         k1, k2 = jax.random.split(jax.random.key(DIRECTION_SEED))
         a1 = np.linspace(-RADIUS, RADIUS, POINTS_1D)
         a2 = np.linspace(-RADIUS, RADIUS, POINTS_2D)
@@ -137,3 +165,48 @@ def task_slices(directory: Path, config: dict, task: str, chosen: list[tuple[str
                               a2, np.asarray(slice_2d(loss, params, d1, d2,
                                                       jnp.asarray(a2, dtype)))))
         return out
+
+
+def pca_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top-2 principal directions (2, P) of ``points`` (n, P), the points relative to
+    the last one projected on them (n, 2), and each direction's share of the variance."""
+    relative = points - points[-1]
+    _, singular, directions = np.linalg.svd(relative - relative.mean(axis=0),
+                                            full_matrices=False)
+    directions = np.pad(directions[:2], ((0, max(0, 2 - len(directions[:2]))), (0, 0)))
+    variance = singular**2
+    explained = np.pad(variance[:2], (0, max(0, 2 - len(variance[:2])))) / max(
+        variance.sum(), np.finfo(float).tiny)
+    return directions, relative @ directions.T, explained
+
+
+def task_paths(directory: Path, config: dict, task: str, chosen: list[tuple[str, str, int]]
+               ) -> list[PathPlane]:
+    """Each chosen run's kept path on its own PCA plane, with the training loss on a
+    ``POINTS_2D`` x ``POINTS_2D`` grid that covers the path with a margin."""
+    loss, like, dtype, float64 = _training_loss(config, task)
+    out = []
+    with jax.enable_x64(float64):
+        for optimizer, run_id, row in chosen:
+            runs, steps, path = kept.load_path(directory / kept.path_name(
+                block_key(optimizer, task)), like)
+            if row not in runs:
+                continue
+            mine = _take(path, int(np.flatnonzero(runs == row)[0]))
+            flat = np.stack([ravel_pytree(_take(mine, k))[0] for k in range(len(steps))])
+            directions, coords, explained = pca_plane(flat.astype(np.float64))
+            reach = 1.25 * np.maximum(np.abs(coords).max(axis=0), 1e-6)  # per direction
+            final = jax.tree.map(lambda a: jnp.asarray(a, dtype), _take(mine, -1))
+            unravel = ravel_pytree(final)[1]
+            d1, d2 = (unravel(jnp.asarray(d * r, dtype))
+                      for d, r in zip(directions, reach, strict=True))
+            grid = np.linspace(-1.0, 1.0, POINTS_2D)
+            values = np.asarray(slice_2d(loss, final, d1, d2, jnp.asarray(grid, dtype)))
+            out.append(PathPlane(optimizer, run_id, steps, coords, explained,
+                                 (grid * reach[0], grid * reach[1]), values))
+    return out
+
+
+def _take(tree: Any, index: int) -> Any:
+    """Row ``index`` of every leaf."""
+    return jax.tree.map(lambda a: a[index], tree)

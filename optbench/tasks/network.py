@@ -291,8 +291,9 @@ class NetworkTask:
             gradient_source, min(self.config.batch_size, n_train))
 
     def program_key(self, gradient_source: str) -> Hashable:
-        c = self.config
-        return ("network", self.model, self.loss_name, c.batch_size, c.augment,
+        c = self.config  # the batch actually drawn: GD's, SGD's and a mini-batch's differ
+        return ("network", self.model, self.loss_name,
+                self.batch_size(gradient_source, self.n_train), c.augment,
                 c.clip_global_norm, c.train_size)
 
     def init(self, args, key: jax.Array, start_index: jax.Array):

@@ -186,3 +186,39 @@ def test_data_task_runs_through_a_sweep_and_records_its_metrics(tmp_path):
     assert {"train_loss", "test_loss"} <= set(curves.columns)
     assert not (folder / "trajectories.parquet").exists()
     assert data_task.RegressionTask.kind in set(runs["kind"])
+
+
+def test_a_task_with_its_own_plan_runs_as_if_swept_alone(tmp_path):
+    """A [[tasks]] table's own steps, record_every, targets and optimizers: its blocks equal
+    a sweep that has them as its settings, and the tables score each task on its own
+    targets and budget (blank at the other task's)."""
+    from optbench.analysis import tables_for
+    from optbench.store import ResultStore
+
+    sphere = {"landscape": "sphere", "start": [1.0, -0.5]}
+    mixed = run_sweep({
+        "name": "mixed", "steps": 40, "record_every": 10, "targets": [1e-2],
+        "tasks": [{"landscape": "rosenbrock"},
+                  {**sphere, "steps": 12, "record_every": 4, "targets": [0.5, 0.1],
+                   "optimizers": ["adam"]}],
+        "optimizers": {"sgd": {"learning_rate": 1e-3}, "adam": {"learning_rate": 0.1}}},
+        tmp_path / "mixed", quiet=True, compile_cache=False)
+    alone = run_sweep({"name": "alone", "steps": 12, "record_every": 4, "targets": [0.5, 0.1],
+                       "tasks": [sphere], "optimizers": {"adam": {"learning_rate": 0.1}}},
+                      tmp_path / "alone", quiet=True, compile_cache=False)
+    store, reference = ResultStore(mixed), ResultStore(alone)
+    runs, curves = store.table("runs"), store.table("curves")
+    assert sorted(zip(runs["optimizer"], runs["task"], strict=True)) == [
+        ("adam", "rosenbrock-2d"), ("adam", "sphere-2d"), ("sgd", "rosenbrock-2d")]
+    own = curves[curves["run_id"] == "adam/sphere-2d/0"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(own[["step", "f_gap"]],
+                                  reference.table("curves")[["step", "f_gap"]])
+    assert curves.groupby(curves["run_id"].str.split("/").str[1])["step"].max().to_dict() == {
+        "rosenbrock-2d": 40, "sphere-2d": 12}
+    assert store.meta()["blocks"]["adam__sphere-2d"]["targets"] == [0.5, 0.1]
+    table, text = tables_for(mixed)
+    sphere_row = table.set_index(["task", "optimizer"]).loc[("sphere-2d", "adam")]
+    assert np.isnan(sphere_row["success@0.01"]) and sphere_row["success@0.5"] == 1.0
+    rosen_row = table.set_index(["task", "optimizer"]).loc[("rosenbrock-2d", "sgd")]
+    assert np.isnan(rosen_row["success@0.5"]) and rosen_row["ert@0.01"] == np.inf
+    assert "sphere-2d" in text

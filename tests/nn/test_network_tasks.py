@@ -134,3 +134,24 @@ def test_chunked_evaluation_equals_one_batch(monkeypatch):
     chunked = jax.jit(task.evaluate)(args, params)
     for name, value in whole.items():
         np.testing.assert_allclose(chunked[name], value, rtol=1e-5, err_msg=name)
+
+
+def test_gd_sgd_and_minibatch_train_on_their_own_batches(tmp_path):
+    """GD (full batch), SGD (one example) and mini-batch SGD in one sweep each equal that
+    optimizer swept alone: their programs are not shared although the rest is."""
+    from optbench.engine.run import PROGRAMS
+
+    def final_losses(names, folder):
+        PROGRAMS.clear()
+        out = optbench.sweep({"name": folder, "steps": 6, "record_every": 3, "seeds": 1,
+                              "tasks": [{"kind": "wine-ann", "depth": 1, "width": 8}],
+                              "optimizers": {n: {"learning_rate": 0.05} for n in names}},
+                             results_root=tmp_path, quiet=True, yes=True, compile_cache=False)
+        runs = pd.read_parquet(out / "runs.parquet")
+        return runs.set_index("optimizer")["final_train_loss"]
+
+    together = final_losses(["gd", "sgd", "minibatch"], "together")
+    assert together.nunique() == 3
+    for name in together.index:
+        alone = final_losses([name], f"alone-{name}")
+        np.testing.assert_allclose(together[name], alone[name], rtol=1e-6, err_msg=name)

@@ -33,11 +33,71 @@ def wine_results(tmp_path_factory):
                      compile_cache=False)
 
 
-def test_keep_params_must_be_a_boolean():
-    with pytest.raises(ConfigError, match=r"keep_params: found 'best'; allowed true or false"):
-        parse({**WINE, "keep_params": "best"})
+def test_keep_params_is_a_boolean_or_best():
+    with pytest.raises(ConfigError, match=r"keep_params: found 'all'; allowed true, false or "
+                                          r"\"best\""):
+        parse({**WINE, "keep_params": "all"})
+    assert parse({**WINE, "keep_params": "best"}).keep_params == "best"
     # a setting of what is written, not of the results: the hash ignores it
     assert parse(WINE).digest() == parse({**WINE, "keep_params": False}).digest()
+    assert parse(WINE).digest() == parse({**WINE, "keep_params": "best"}).digest()
+
+
+@pytest.fixture(scope="module")
+def wine_paths(tmp_path_factory):
+    return run_sweep({**WINE, "name": "wine-paths", "keep_params": "best", "seeds": 2},
+                     tmp_path_factory.mktemp("sweeps") / "wine-paths", quiet=True,
+                     compile_cache=False)
+
+
+def test_best_keeps_the_path_of_the_best_setting_at_the_record_points(wine_paths):
+    """The kept path ends at the kept final parameters, and the train loss along it is the
+    recorded curve of each of the best setting's runs."""
+    store = ResultStore(wine_paths)
+    assert kept.path_name("adam__wine-ann") in store.manifest().files and not store.damage()
+    task, _ = slices.build_task(store.meta()["config"], "wine-ann")
+    args = task.args("full batch")
+    like = task.init(args, jax.random.key(0), jnp.int32(0))
+    runs, steps, path = kept.load_path(wine_paths / kept.path_name("adam__wine-ann"), like)
+    table = store.table("runs").set_index("run_id")
+    best = table.loc[[f"adam/wine-ann/{r}" for r in runs]]
+    assert list(steps) == [0, 10, 20] and len(runs) == 2  # 2 seeds of one learning rate
+    assert best["learning_rate"].nunique() == 1
+    medians = table[table["optimizer"] == "adam"].groupby("learning_rate")["final"].median()
+    assert best["learning_rate"].iloc[0] == medians.idxmax()  # accuracy: the highest
+    final = kept.load(wine_paths / kept.name("adam__wine-ann"), like)
+    for leaf_path, leaf_final in zip(jax.tree.leaves(path), jax.tree.leaves(final),
+                                     strict=True):
+        np.testing.assert_array_equal(leaf_path[:, -1], leaf_final[runs])
+    curves = store.table("curves").set_index(["run_id", "step"])["train_loss"]
+    evaluate = jax.jit(lambda p: task.evaluate(args, p)["train_loss"])
+    for j, row in enumerate(runs):
+        for k, step in enumerate(steps):
+            point = jax.tree.map(lambda a, j=j, k=k: a[j, k], path)
+            np.testing.assert_allclose(evaluate(point), curves[(f"adam/wine-ann/{row}", step)],
+                                       rtol=1e-5)
+
+
+def test_the_pca_plane_holds_a_flat_path_exactly():
+    """Points on a 2-D affine plane in 50-D: two directions hold all of the variance, and
+    the projection keeps the distances from the last point."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(50, 2)))[0].T
+    coefficients = rng.normal(size=(12, 2))
+    points = 3.0 + coefficients @ basis
+    directions, coords, explained = slices.pca_plane(points)
+    np.testing.assert_allclose(explained.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(coords, axis=1),
+                               np.linalg.norm(points - points[-1], axis=1), rtol=1e-10)
+    np.testing.assert_allclose(directions @ directions.T, np.eye(2), atol=1e-12)
+
+
+def test_report_draws_the_training_paths(wine_paths, tmp_path):
+    folder = shutil.copytree(wine_paths, tmp_path / "wine")
+    index = write_report(folder, workers=1)
+    assert_valid_images(index.parent, ["training-paths-wine-ann", "landscape-slices-wine-ann"])
+    text = " ".join(parse_page(index).text)
+    assert "Training paths on wine-ann" in text and "principal directions" in text
 
 
 def test_kept_parameters_are_in_the_manifest_and_load_in_the_tasks_shapes(wine_results):
@@ -95,6 +155,7 @@ def test_report_draws_the_slices_when_parameters_are_kept(wine_results, tmp_path
     text = " ".join(parse_page(index).text)
     assert "Loss-landscape slices on wine-ann" in text and "filter-normalized" in text
     assert "PCA" in text and "no kept network parameters" not in text
+    assert "Skipped: no kept parameter paths in this folder" in text
 
 
 def test_without_keep_params_the_slices_are_skipped_and_resume_adds_them(tmp_path):
