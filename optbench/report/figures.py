@@ -453,28 +453,83 @@ def generalization_gap(data: ReportData) -> list[Drawn]:
         "overfitting."), figure)]
 
 
+SOURCES = ("gd", "sgd", "minibatch")  # full batch, one example, a mini-batch
+
+
 def gradient_sources(data: ReportData) -> list[Drawn]:
-    """GD vs SGD vs mini-batch SGD: the same curves, only those three, per task."""
-    wanted = ("gd", "sgd", "minibatch")
-    methods = data.runs.groupby("task")["method"].agg(set) if "method" in data.runs else {}
-    tasks = [t for t in data.tasks if set(wanted) <= methods.get(t, set())]
-    metric = "f_gap" if "f_gap" in data.curves else None
-    if not tasks or metric is None:
+    """GD vs SGD vs mini-batch SGD: on each surface that ran all three, per step; on each
+    dataset whose networks ran all three (one task, or one per method with its own step
+    budget), per training example seen."""
+    if "method" not in data.runs:
         raise Skip("no task was run with all of gd, sgd and minibatch")
     runs = data.best_runs()
-    runs = runs[runs["method"].isin(wanted) & runs["task"].isin(tasks)]
-    stats = _curve_quartiles(data, runs, metric)
+    runs = runs[runs["method"].isin(SOURCES)]
+    surfaces = runs[runs["kind"] == "surface"] if "kind" in runs else runs.iloc[:0]
+    networks = runs[runs["dataset"].notna()] if "dataset" in runs else runs.iloc[:0]
+    tasks = [t for t in data.tasks
+             if set(SOURCES) <= set(surfaces.loc[surfaces["task"] == t, "method"])]
+    datasets = [] if networks.empty else [d for d, group in networks.groupby("dataset", sort=False)
+                                          if set(SOURCES) <= set(group["method"])]
+    drawn = []
+    if tasks and "f_gap" in data.curves:
+        drawn.append(_sources_per_step(data, surfaces[surfaces["task"].isin(tasks)], tasks))
+    if datasets:
+        drawn.append(_sources_per_example(data, networks[networks["dataset"].isin(datasets)],
+                                          datasets))
+    if not drawn:
+        raise Skip("no task (or, for networks, no dataset) was run with all of gd, sgd and "
+                   "minibatch")
+    return drawn
+
+
+def _sources_per_step(data: ReportData, runs: pd.DataFrame, tasks: list[str]) -> Drawn:
+    stats = _curve_quartiles(data, runs, "f_gap")
     figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
-        _metric_panel(ax, data, stats[stats["task"] == task], metric)
+        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap")
         noise = data.task_config(task).get("noise", 0.0)
         ax.set_title(f"{task} (gradient noise {noise:g})")
     style.legend_below(figure, *_handles(figure, data))
-    return [Drawn("gradient-sources", "GD vs SGD vs mini-batch SGD", (
+    return Drawn("gradient-sources", "GD vs SGD vs mini-batch SGD", (
         "Full-batch gradient descent, single-sample SGD and mini-batch SGD on each task that "
         f"ran all three, {BEST}: median and inter-quartile range over seeds. On a surface "
         "with gradient noise, SGD sees the per-sample noise and a mini-batch of B samples "
-        "1/√B of it."), figure)]
+        "1/√B of it."), figure)
+
+
+def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[str]) -> Drawn:
+    """Train loss and the primary metric against training examples seen: a GD step sees
+    the whole training split, an SGD step one example, a mini-batch step its batch."""
+    per_step = np.select([runs["method"] == "gd", runs["method"] == "sgd"],
+                         [runs["n_train"], 1], runs["batch_size"])
+    runs = runs.assign(per_step=per_step)
+    metric = runs["metric"].iloc[0]
+    look = style.looks(data.optimizers)
+    figure, axes = style.grid(2 * len(datasets), cols=2, legend_rows=_rows(data))
+    for k, dataset in enumerate(datasets):
+        mine = runs[runs["dataset"] == dataset]
+        for ax, column in zip(axes[2 * k:2 * k + 2], ("train_loss", metric), strict=True):
+            stats = _curve_quartiles(data, mine, column)
+            for (task, optimizer), s in stats.groupby(["task", "optimizer"], sort=False):
+                seen = s["step"] * mine.loc[mine["task"] == task, "per_step"].iloc[0]
+                ax.plot(seen, s["median"], color=look[optimizer].color,
+                        linestyle=look[optimizer].linestyle, label=optimizer, linewidth=1.5)
+                ax.fill_between(seen, s["q25"], s["q75"], color=look[optimizer].color,
+                                alpha=0.15, linewidth=0)
+            style.log_axis(ax, "x")
+            if column.endswith("loss"):
+                style.log_axis(ax, "y")
+            ax.set_xlabel("training examples seen (log)")
+            ax.set_ylabel(style.metric_label(column))
+            ax.set_title(dataset)
+    style.legend_below(figure, *_handles(figure, data))
+    return Drawn("gradient-sources-examples", "GD vs SGD vs mini-batch SGD per example seen", (
+        f"Networks on each dataset that ran all three, {BEST}: the train loss and "
+        f"{metric.replace('_', ' ')} against the training examples the optimizer has seen "
+        "(a GD step sees the whole training split, an SGD step one example, a mini-batch "
+        "step its batch), median and inter-quartile range over seeds. Equal x is an equal "
+        "budget of examples (the nn-gd-sgd-minibatch example gives each method its own "
+        "task with the step count that makes the three budgets equal)."), figure)
 
 
 def init_activation(data: ReportData) -> list[Drawn]:

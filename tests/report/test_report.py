@@ -212,3 +212,22 @@ def test_bad_target_and_workers_are_one_line_errors(surface_results, capsys):
 def test_target_picks_the_heatmap_target(surface_copy):
     index = write_report(surface_copy, target=1.0, workers=1)
     assert "Success rate at target 1" in " ".join(parse(index).text)
+
+
+def test_networks_compare_gd_sgd_and_minibatch_per_example_seen(tmp_path):
+    """One wine task per method, each with its own steps so that the examples seen are
+    equal (142 per GD step, 16 per mini-batch step, 1 per SGD step): drawn per example."""
+    from optbench.engine import run_sweep
+
+    tasks = [{"kind": "wine-ann", "name": f"wine-{m}", "width": 8, "optimizers": [m],
+              "steps": steps, "record_every": steps // 2, "batch_size": 16}
+             for m, steps in (("gd", 2), ("minibatch", 18), ("sgd", 284))]
+    folder = run_sweep({"name": "sources", "seeds": 1, "targets": [0.9], "tasks": tasks,
+                        "optimizers": {m: {"learning_rate": 0.05}
+                                       for m in ("gd", "minibatch", "sgd")}},
+                       tmp_path / "sources", quiet=True, compile_cache=False)
+    index = write_report(folder, workers=1)
+    assert_valid_images(index.parent, ["gradient-sources-examples"])
+    text = " ".join(parse(index).text)
+    assert "GD vs SGD vs mini-batch SGD per example seen" in text
+    assert "no task was run with all of gd" not in text
