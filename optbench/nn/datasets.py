@@ -14,13 +14,13 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from optbench.nn.errors import NNError
 
 SPLIT_SEED = 0  # the fixed seed of the scikit-learn sets' 80/20 split
-PROBLEMS = ("classification", "binary", "regression")
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,8 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    problem: str  # one of PROBLEMS
+    problem: Literal["classification", "binary", "regression"]
     outputs: int
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
 
 
 def cache_folder() -> Path:
@@ -147,17 +143,6 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise NNError(f"{path}: IDX header says shape {shape} of {dtype}, but the file holds "
                       f"{len(body)} data bytes")
     return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` as an IDX file (uint8, int8, int16, int32, float32 or float64)."""
-    codes = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k
-             for k, v in _IDX_TYPES.items()}
-    array = np.asarray(array)
-    big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
-    header = bytes([0, 0, codes[big], array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape)
-    Path(path).write_bytes(header + array.astype(big).tobytes())
 
 
 def idx_images(data_dir: str | Path, name: str) -> Dataset:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -139,6 +139,8 @@ class NetworkConfig:
                           self.stride, self.padding, self.pool, self.width, **common)
 
 
+# the defaults of the knobs that no kind sets: the dataclass's, spelled once above
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(NetworkConfig) if f.default is not MISSING}
 _COMMON = {"name", "activation", "initializer", "batch_size", "width", "dropout",
            "weight_scale", "clip_global_norm", "train_size"}
 _MLP_FIELDS = {"depth"}
@@ -159,7 +161,7 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
     spec = KINDS[kind]
     allowed = _fields_of(spec)
     validate.table(raw, path, allowed)
-    get = {**spec.defaults, **raw}.get
+    get = {**_FIELD_DEFAULTS, **spec.defaults, **raw}.get
     fields: dict[str, Any] = {
         "kind": kind,
         "name": validate.name(get("name", kind), f"{path}.name"),
@@ -170,13 +172,13 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
         "batch_size": validate.integer(get("batch_size"), f"{path}.batch_size", 1),
         "width": validate.integer(get("width"), f"{path}.width",
                                   0 if spec.model == "cnn" else 1),
-        "dropout": validate.number(get("dropout", 0.0), f"{path}.dropout", 0.0, high=0.95),
-        "weight_scale": validate.number(get("weight_scale", 1.0), f"{path}.weight_scale",
+        "dropout": validate.number(get("dropout"), f"{path}.dropout", 0.0, high=0.95),
+        "weight_scale": validate.number(get("weight_scale"), f"{path}.weight_scale",
                                         0.0, low_open=True),
-        "clip_global_norm": validate.number(get("clip_global_norm", 0.0),
+        "clip_global_norm": validate.number(get("clip_global_norm"),
                                             f"{path}.clip_global_norm", 0.0),
-        "train_size": validate.integer(get("train_size", 0), f"{path}.train_size", 0),
-        "augment": validate.boolean(get("augment", False), f"{path}.augment"),
+        "train_size": validate.integer(get("train_size"), f"{path}.train_size", 0),
+        "augment": validate.boolean(get("augment"), f"{path}.augment"),
     }
     if spec.model == "mlp":
         fields["depth"] = validate.integer(get("depth"), f"{path}.depth", 0, 1000)

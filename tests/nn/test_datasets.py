@@ -8,6 +8,19 @@ import pytest
 from optbench.nn import datasets
 from optbench.nn.errors import NNError
 
+# the IDX format's type codes (LeCun's MNIST page); multi-byte values are big-endian
+IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
+             np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+
+
+def write_idx(path, array):
+    """An IDX file of ``array``, written independently of the reader under test."""
+    array = np.asarray(array)
+    big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
+    header = bytes([0, 0, IDX_CODES[big], array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype(big).tobytes())
+
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32,
                                    np.float64])
@@ -15,7 +28,7 @@ def test_idx_round_trip(tmp_path, dtype):
     array = (np.arange(2 * 3 * 4) - 5).reshape(2, 3, 4).astype(dtype)
     if dtype == np.uint8:
         array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    datasets.write_idx(tmp_path / "a", array)
+    write_idx(tmp_path / "a", array)
     back = datasets.read_idx(tmp_path / "a")
     assert back.dtype == np.dtype(dtype) and back.shape == array.shape
     np.testing.assert_array_equal(back, array)
@@ -28,7 +41,7 @@ def test_malformed_idx_names_the_path(tmp_path):
     bad.write_bytes(b"\x01\x02\x03\x04rest")
     with pytest.raises(NNError, match=f"{bad}: not an IDX file"):
         datasets.read_idx(bad)
-    datasets.write_idx(tmp_path / "short", np.zeros((4, 5), np.uint8))
+    write_idx(tmp_path / "short", np.zeros((4, 5), np.uint8))
     (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-3])
     with pytest.raises(NNError, match=r"short: IDX header says shape \(4, 5\)"):
         datasets.read_idx(tmp_path / "short")
@@ -38,9 +51,9 @@ def write_tiny_mnist(folder, n_train=12, n_test=6):
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        datasets.write_idx(folder / f"{prefix}-images-idx3-ubyte",
+        write_idx(folder / f"{prefix}-images-idx3-ubyte",
                            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        datasets.write_idx(folder / f"{prefix}-labels-idx1-ubyte",
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte",
                            (np.arange(n) % 10).astype(np.uint8))
     return folder
 

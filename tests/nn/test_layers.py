@@ -53,6 +53,33 @@ def test_conv_equals_naive_loop_and_size_formula(spatial, stride, pad):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("spatial,stride,padding", [(1, 2, 1), (1, 1, "SAME"), (2, 1, "SAME"),
+                                                    (2, 2, 0), (2, 3, "VALID"), (2, 2, "SAME")])
+def test_conv_gradient_equals_the_library_convolutions(spatial, stride, padding):
+    """The gradient taken through the unfolded form equals autodiff of
+    lax.conv_general_dilated, for the input and the kernel, under vmap over kernels too."""
+    rng = np.random.default_rng(spatial + 7 * stride)
+    x = jnp.asarray(rng.normal(size=(3, *(8,) * spatial, 2)))
+    w = jnp.asarray(rng.normal(size=(4, *(3,) * spatial, 2, 5)))  # 4 runs' kernels
+    target = jnp.asarray(rng.normal(size=functional.conv(
+        {"w": w[0], "b": jnp.zeros(5)}, x, stride, padding).shape))
+
+    def library(w, x):
+        pads = functional._lax_padding(padding, spatial)
+        strides = (stride,) * spatial
+        out = jax.lax.conv_general_dilated(x, w, strides, pads,
+                                           dimension_numbers=functional._CONV_DIMS[spatial])
+        return jnp.sum((out - target) ** 2)
+
+    def ours(w, x):
+        return jnp.sum((functional.conv({"w": w, "b": 0.0}, x, stride, padding) - target) ** 2)
+
+    for f in (library, ours):
+        f.grads = jax.jit(jax.vmap(jax.grad(f, argnums=(0, 1)), in_axes=(0, None)))(w, x)
+    for got, want in zip(ours.grads, library.grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-4)
+
+
 def test_same_padding_keeps_ceil_n_over_s():
     x = jnp.ones((1, 7, 7, 2))
     w = {"w": jnp.ones((3, 3, 2, 5)), "b": jnp.zeros(5)}
