@@ -232,6 +232,10 @@ class ResultStore:
             raise StoreConflict(f"{self.directory} holds no sweep results (no meta.json)"
                                 ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            if not self.manifest_path.exists():  # no record of the config to rebuild from
+                raise StoreDamaged(f"{self.meta_path} is damaged ({error}) in a folder "
+                                   "written before manifests; rerun the sweep with --force "
+                                   "to start again") from None
             raise StoreDamaged(f"{self.meta_path} is damaged ({error}); rerun the sweep with "
                                "the same config to rebuild it from the intact blocks, or "
                                "with --force to start again") from None
@@ -285,13 +289,10 @@ class ResultStore:
                     f"one {digest}); use another folder or --force to replace them")
             self.clear()
         fresh = found != digest
-        if fresh or manifest is None:
+        if fresh:
             self._append({"sweep": digest, "config": config.to_dict()})
-        if not fresh and manifest is None:  # a folder from before manifests: adopt its files
-            for name in self._legacy_files():
-                if (self.directory / name).is_file():
-                    size, sha = file_digest(self.directory / name)
-                    self._append({"file": name, "size": size, "sha256": sha})
+        elif manifest is None:  # a folder from before manifests: adopt its files
+            self._adopt(digest, config.to_dict())
         if not fresh and (damaged is not None or not self.meta_path.exists()):
             warnings.warn(f"{self.meta_path} was damaged or missing; rebuilt from the config "
                           "(the intact blocks are kept)", stacklevel=4)
@@ -358,7 +359,10 @@ class ResultStore:
         it made if they are left empty. Nothing a user put here is touched."""
         nested = self.directory / REFERENCE
         if (nested / MANIFEST).exists() or (nested / "meta.json").exists():
-            ResultStore(nested).clear()
+            with ResultStore(nested) as reference:
+                reference.lock()  # not while `table --reference` writes there
+                reference.clear()
+                (nested / LOCK).unlink()  # ours: the folder can go once it is empty
         self.remove_temporary()
         owned = self.owned_files()
         for name in sorted(owned, key=lambda n: n == MANIFEST):  # the manifest last
@@ -393,9 +397,23 @@ class ResultStore:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def _adopt(self, digest: str, config: dict) -> None:
+        """Start the manifest of a folder written before manifests: its config and the files
+        sweeps wrote then, so that a later ``--force`` deletes them too."""
+        self._append({"sweep": digest, "config": config})
+        for name in self._legacy_files():
+            if (self.directory / name).is_file():
+                size, sha = file_digest(self.directory / name)
+                self._append({"file": name, "size": size, "sha256": sha})
+
     def write(self, name: str, write: Callable[[Path], Any]) -> None:
         """Write the file ``name`` (relative to the folder) atomically, recorded in the
-        manifest with its size and hash before it is renamed into place."""
+        manifest with its size and hash before it is renamed into place (a folder written
+        before manifests adopts its files first)."""
+        if not self.manifest_path.exists() and self.meta_path.exists():
+            meta = self.meta()
+            self._adopt(meta["config_hash"], meta["config"])
+
         def record(tmp: Path) -> None:
             size, sha = file_digest(tmp)
             self._append({"file": name, "size": size, "sha256": sha})

@@ -79,3 +79,11 @@ def test_peakmem_benchmark_records_at_most_200_points(suite):
     result = suite["sweep"]._block("adam", n_lr=1, n_start=2, steps=5000, record_every=None)
     assert result.outcome.curve.shape[1] <= 200
     assert jax.numpy.isfinite(result.outcome.final).all()
+
+
+def test_network_block_benchmark_trains_every_seed(suite):
+    result = suite["sweep"]._network_block("mnist1d-cnn", seeds=2, steps=20)
+    start, end = result.outcome.metrics["train_loss"][:, 0], result.outcome.metrics[
+        "train_loss"][:, -1]
+    assert result.outcome.curve.shape == (2, 2) and not start[0] == start[1]  # two seeds
+    assert np.all(end < start)  # 20 Adam steps lower the training loss

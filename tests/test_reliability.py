@@ -26,6 +26,7 @@ from optbench.store import (
     MANIFEST,
     ResultStore,
     StoreConflict,
+    StoreDamaged,
     StoreLocked,
     write_json,
 )
@@ -84,6 +85,36 @@ def test_force_deletes_only_what_the_sweep_wrote(folder):
                 (folder / MANIFEST).read_text().splitlines()}
     assert {"meta.json", "runs.parquet", "convergence.md", "blocks/gd__booth-2d/runs.parquet"
             } <= recorded and not recorded & set(mine)
+
+
+def test_a_folder_from_before_manifests_is_adopted_by_table_write_then_forced(folder,
+                                                                              capsys):
+    """No manifest (written before manifests existed): `table --write` records the sweep's
+    files first, so that a later --force with another config deletes the old blocks too."""
+    (folder / MANIFEST).unlink()
+    assert main(["table", str(folder), "--write"]) == 0
+    recorded = {json.loads(line).get("file") for line in
+                (folder / MANIFEST).read_text().splitlines()}
+    assert f"blocks/{KEY}/runs.parquet" in recorded and "convergence.md" in recorded
+    run_sweep(ONE_BLOCK, folder, quiet=True, force=True)
+    assert sorted(p.name for p in (folder / "blocks").iterdir()) == [KEY]
+
+
+def test_a_damaged_meta_without_manifest_points_to_force(folder):
+    (folder / MANIFEST).unlink()
+    _truncate(folder / "meta.json")
+    with pytest.raises(StoreDamaged, match="written before manifests; rerun the sweep with "
+                                           "--force"):
+        run_sweep(SMALL, folder, quiet=True)
+    run_sweep(SMALL, folder, quiet=True, force=True)
+    assert ResultStore(folder).meta()["config_hash"] == parse(SMALL).digest()
+
+
+def test_force_removes_the_optax_reference_folder(folder):
+    assert main(["table", str(folder), "--reference", "optax", "--quiet"]) == 0
+    assert (folder / "reference-optax" / "runs.parquet").is_file()
+    run_sweep(ONE_BLOCK, folder, quiet=True, force=True)
+    assert not (folder / "reference-optax").exists()
 
 
 def test_a_foreign_folder_is_refused_even_with_force(tmp_path):

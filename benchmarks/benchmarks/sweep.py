@@ -113,3 +113,32 @@ class PeakMemLongSweep:
 
     def peakmem_block(self, steps):
         _block("adam", n_lr=8, n_start=8, steps=steps, record_every=None)
+
+
+def _network_block(kind, seeds=8, steps=200):
+    """Adam on a network task: ``seeds`` runs x ``steps`` steps, recorded at the ends only,
+    so that the time is training (the step loop), not evaluation."""
+    from optbench.tasks import registry
+
+    (task,) = registry.build([registry.parse({"kind": kind}, "benchmark")])
+    spec = optimizers.get("adam")
+    settings = RunSettings(steps=steps, record_every=steps, targets=(0.5,),
+                           divergence_threshold=1e10)
+    hparams = {k: np.full(seeds, v) for k, v in spec.defaults.items()}
+    return run_block(spec.pure, spec.gradient, task, settings, hparams, np.arange(seeds),
+                     np.zeros(seeds, int))
+
+
+class TimeNetworkBlock:
+    """8 seeds of the MNIST-1D MLP and CNN x 200 Adam steps under the engine's step loop
+    (where XLA's CPU convolution gradients once ran 5-15x slower than outside a loop)."""
+
+    params = (["mnist1d-mlp", "mnist1d-cnn"],)
+    param_names = ["kind"]
+    timeout = 300
+
+    def setup(self, kind):
+        _network_block(kind)
+
+    def time_block(self, kind):
+        _network_block(kind)
