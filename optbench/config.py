@@ -223,8 +223,7 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     tasks_raw = raw.get("tasks")
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise ConfigError("tasks", tasks_raw, "a non-empty list of tables ([[tasks]])")
-    tasks = tuple(task_registry.parse(_without(t, PLAN_KEYS), f"tasks[{i}]")
-                  for i, t in enumerate(tasks_raw))
+    tasks = tuple(_task(t, f"tasks[{i}]") for i, t in enumerate(tasks_raw))
     validate.unique([t.name.lower() for t in tasks], "tasks",
                     "distinct task names, ignoring case (set `name` to tell them apart)")
     optimizers_raw = raw.get("optimizers")
@@ -260,8 +259,17 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     )
 
 
-def _without(raw: Any, keys: tuple[str, ...]) -> Any:
-    return {k: v for k, v in raw.items() if k not in keys} if isinstance(raw, Mapping) else raw
+def _task(raw: Any, path: str) -> Any:
+    """A ``[[tasks]]`` table's kind config (its plan keys aside)."""
+    own = {k: v for k, v in raw.items() if k not in PLAN_KEYS} if isinstance(raw, Mapping) \
+        else raw
+    try:
+        return task_registry.parse(own, path)
+    except ConfigError as error:
+        if error.found is not UNKNOWN_KEY:
+            raise
+        raise ConfigError(error.path, UNKNOWN_KEY, f"{error.allowed}; and in any task "
+                                                   f"{', '.join(PLAN_KEYS)}") from None
 
 
 def _targets(raw: Any, path: str) -> tuple[float, ...]:
@@ -284,7 +292,7 @@ def _plan(raw: Mapping[str, Any], path: str, labels: list[str]) -> TaskPlan:
         targets = _targets(targets, f"{path}.targets")
     chosen = raw.get("optimizers")
     if chosen is not None:
-        if not (isinstance(chosen, list) and chosen and set(chosen) <= set(labels)
+        if not (isinstance(chosen, list) and chosen and all(c in labels for c in chosen)
                 and len(set(chosen)) == len(chosen)):
             raise ConfigError(f"{path}.optimizers", chosen,
                               f"a list of distinct labels of [optimizers]: {', '.join(labels)}")

@@ -71,6 +71,9 @@ def test_a_task_table_may_set_its_own_steps_records_targets_and_optimizers():
     ({"steps": 10, "record_every": 20},
      r"tasks\[0\]\.record_every: found 20; allowed an integer in \[1, 10\]"),
     ({"targets": []}, r"tasks\[0\]\.targets: found \[\]; allowed a non-empty list"),
+    ({"optimizers": [["adam"]]}, r"tasks\[0\]\.optimizers: found \[\['adam'\]\]"),
+    ({"stepz": 3}, r"tasks\[0\]\.stepz: unknown key; allowed keys .*dim.*; and in any task "
+                   r"steps, record_every, targets, optimizers"),
     ({"optimizers": ["sgd"]},
      r"tasks\[0\]\.optimizers: found \['sgd'\]; allowed a list of distinct labels of "
      r"\[optimizers\]: adam"),
