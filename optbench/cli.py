@@ -102,9 +102,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from optbench.config import example, load
     from optbench.engine.distributed import initialize
 
-    if (args.config is None) == (args.example is None):
-        raise OptbenchError("give a CONFIG.toml or --example NAME (not both)")
-    config = example(args.example) if args.example else load(args.config)
+    if [args.config, args.example, args.best_of].count(None) != 2:
+        raise OptbenchError("give one of CONFIG.toml, --example NAME or --best-of DIR")
+    if args.seeds is not None and args.best_of is None:
+        raise OptbenchError("--seeds applies to --best-of DIR only (a config sets its seeds)")
+    if args.best_of:
+        from optbench.config import parse
+        from optbench.tuning import rerun_best
+
+        config = parse(rerun_best(args.best_of, args.seeds or 5), source="--best-of")
+    else:
+        config = example(args.example) if args.example else load(args.config)
     initialize(args.coordinator, args.num_processes, args.process_id, args.distributed,
                args.join_timeout)
     return _sweep_and_report(config, args, report=args.report)
@@ -270,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("sweep", help="run a sweep from a TOML config")
     p.add_argument("config", nargs="?", help="the sweep's TOML file")
     p.add_argument("--example", help="a config shipped with optbench instead of a file")
+    p.add_argument("--best-of", metavar="DIR",
+                   help="stage 2 of DeepOBS-style tuning: rerun each (task, optimizer)'s best "
+                   "setting in the finished sweep DIR on --seeds seeds")
+    p.add_argument("--seeds", type=int_option(1), metavar="N",
+                   help="seeds of the --best-of rerun (default 5)")
     _sweep_options(p)
     cluster = p.add_argument_group("several processes (jax.distributed; see the README)")
     cluster.add_argument("--coordinator", metavar="HOST:PORT",

@@ -3,8 +3,9 @@
 Every error names the source, the field path, what was found and what is allowed, in one
 line (see :mod:`optbench.validate`). Unknown keys are errors. Each ``[[tasks]]`` table is
 parsed by its kind (``kind = "surface"`` by default; :mod:`optbench.tasks.registry`); it may
-also set its own ``steps``, ``record_every``, ``targets`` and ``optimizers`` (a
-:class:`TaskPlan`), so that one sweep gives a network and a surface each a fitting budget.
+also set its own ``steps``, ``record_every``, ``targets``, ``optimizers`` and ``grids`` (a
+:class:`TaskPlan`), so that one sweep gives a network and a surface each a fitting budget,
+and each task its own hyperparameters (``optbench sweep --best-of``).
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ class TaskPlan:
     record_every: int | None = None
     targets: tuple[float, ...] | None = None
     optimizers: tuple[str, ...] | None = None
+    # an optimizer's grids on this task, in place of the sweep's (same hyperparameters)
+    grids: Mapping[str, OptimizerConfig] | None = None
 
     def to_dict(self) -> dict:
         """The keys that were set, as the ``[[tasks]]`` table spells them."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in asdict(self).items() if v is not None}
+        data = {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items() if v is not None and k != "grids"}
+        if self.grids:
+            data["grids"] = {label: {k: list(v) for k, v in o.grid.items()}
+                             for label, o in self.grids.items()}
+        return data
 
 
 PLAN_KEYS = tuple(f.name for f in fields(TaskPlan))
@@ -122,16 +129,22 @@ class SweepConfig:
             record_every=self.record_every if own.record_every is None else own.record_every,
             targets=self.targets if own.targets is None else own.targets,
             optimizers=(tuple(o.label for o in self.optimizers) if own.optimizers is None
-                        else own.optimizers))
+                        else own.optimizers),
+            grids=own.grids or {})
 
     @property
     def _plans(self) -> tuple[TaskPlan, ...]:
         return self.plans or (TaskPlan(),) * len(self.tasks)
 
     def blocks(self) -> list[tuple[OptimizerConfig, Any]]:
-        """The (optimizer, task config) pairs the sweep runs, task by task."""
-        return [(o, t) for t in self.tasks for o in self.optimizers
-                if o.label in self.plan(t.name).optimizers]
+        """The (optimizer, task config) pairs the sweep runs, task by task; an optimizer
+        with its grids on that task where the task's table sets them."""
+        pairs = []
+        for t in self.tasks:
+            plan = self.plan(t.name)
+            pairs += [(plan.grids.get(o.label, o), t) for o in self.optimizers
+                      if o.label in plan.optimizers]
+        return pairs
 
     def optimizer_steps(self) -> int:
         """Total optimizer steps the sweep would run."""
@@ -234,7 +247,7 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     opts = tuple(_optimizer(label, o) for label, o in optimizers_raw.items())
     validate.unique([o.label.lower() for o in opts], "optimizers",
                     "distinct labels, ignoring case")
-    plans = tuple(_plan(t, f"tasks[{i}]", [o.label for o in opts])
+    plans = tuple(_plan(t, f"tasks[{i}]", opts, optimizers_raw)
                   for i, t in enumerate(tasks_raw))
     return SweepConfig(
         name=sweep_name,
@@ -279,8 +292,10 @@ def _targets(raw: Any, path: str) -> tuple[float, ...]:
                          for i, t in enumerate(raw)}, reverse=True))
 
 
-def _plan(raw: Mapping[str, Any], path: str, labels: list[str]) -> TaskPlan:
-    """A ``[[tasks]]`` table's own steps, record_every, targets and optimizers."""
+def _plan(raw: Mapping[str, Any], path: str, opts: tuple[OptimizerConfig, ...],
+          optimizers_raw: Mapping[str, Any]) -> TaskPlan:
+    """A ``[[tasks]]`` table's own steps, record_every, targets, optimizers and grids."""
+    labels = [o.label for o in opts]
     steps = raw.get("steps")
     if steps is not None:
         steps = validate.integer(steps, f"{path}.steps", 1)
@@ -297,7 +312,29 @@ def _plan(raw: Mapping[str, Any], path: str, labels: list[str]) -> TaskPlan:
             raise ConfigError(f"{path}.optimizers", chosen,
                               f"a list of distinct labels of [optimizers]: {', '.join(labels)}")
         chosen = tuple(chosen)
-    return TaskPlan(steps, record_every, targets, chosen)
+    grids = raw.get("grids")
+    if grids is not None:
+        grids = _grids(grids, f"{path}.grids", opts, optimizers_raw)
+    return TaskPlan(steps, record_every, targets, chosen, grids)
+
+
+def _grids(raw: Any, path: str, opts: tuple[OptimizerConfig, ...],
+           optimizers_raw: Mapping[str, Any]) -> dict[str, OptimizerConfig]:
+    """A task's own grids: per optimizer label, values for hyperparameters of its grid,
+    validated as in its ``[optimizers.LABEL]`` table."""
+    by_label = {o.label: o for o in opts}
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError(path, raw, "a table of optimizer labels, e.g. grids.adam = "
+                                     "{ learning_rate = 0.01 }")
+    out = {}
+    for label, override in raw.items():
+        if label not in by_label:
+            raise ConfigError(f"{path}.{label}", label,
+                              f"a label of [optimizers]: {', '.join(by_label)}")
+        validate.table(override, f"{path}.{label}", by_label[label].grid)
+        out[label] = _optimizer(label, {**optimizers_raw[label], **override},
+                                f"{path}.{label}")
+    return out
 
 
 def _keep_params(raw: Any) -> bool | str:
@@ -313,8 +350,8 @@ def _compile_cache(raw: Any) -> bool | str:
     raise ConfigError("compile_cache", raw, "true, false or a folder path")
 
 
-def _optimizer(label: str, raw: Any) -> OptimizerConfig:
-    path = f"optimizers.{label}"
+def _optimizer(label: str, raw: Any, path: str | None = None) -> OptimizerConfig:
+    path = path or f"optimizers.{label}"
     if not validate.NAME.match(label) or "__" in label:
         raise ConfigError(path, label, "a label of letters, digits, '_', '.', '-' without '__'")
     if not isinstance(raw, Mapping):

@@ -54,8 +54,8 @@ def test_a_task_table_may_set_its_own_steps_records_targets_and_optimizers():
                       "targets": [0.5, 0.1], "optimizers": ["adam"]}],
            "optimizers": {"sgd": {"learning_rate": [0.1, 0.01]}, "adam": {}}}
     cfg = parse(raw)
-    assert cfg.plan("rosenbrock-2d") == config.TaskPlan(1000, 10, (1e-3,), ("sgd", "adam"))
-    assert cfg.plan("sphere-2d") == config.TaskPlan(300, 50, (0.5, 0.1), ("adam",))
+    assert cfg.plan("rosenbrock-2d") == config.TaskPlan(1000, 10, (1e-3,), ("sgd", "adam"), {})
+    assert cfg.plan("sphere-2d") == config.TaskPlan(300, 50, (0.5, 0.1), ("adam",), {})
     assert [(o.label, t.name) for o, t in cfg.blocks()] == [
         ("sgd", "rosenbrock-2d"), ("adam", "rosenbrock-2d"), ("adam", "sphere-2d")]
     assert cfg.optimizer_steps() == (2 * 2 * 1000) + (1 * 2 * 1000) + (1 * 2 * 300)
@@ -64,6 +64,31 @@ def test_a_task_table_may_set_its_own_steps_records_targets_and_optimizers():
     assert cfg.digest() != parse({**raw, "tasks": raw["tasks"][:1] + [
         {**raw["tasks"][1], "steps": 400}]}).digest()
     assert parse(BASE).plans == ()  # no table sets anything: the hash of older configs
+
+
+def test_a_task_table_may_set_its_own_grids():
+    raw = {"tasks": [{"landscape": "rosenbrock", "grids": {"adam": {"learning_rate": 0.1}}},
+                     {"landscape": "sphere"}],
+           "optimizers": {"adam": {"learning_rate": [1e-3, 1e-2], "b1": [0.8, 0.9]},
+                          "sgd": {}}}
+    cfg = parse(raw)
+    grids = {(o.label, t.name): o.grid for o, t in cfg.blocks()}
+    assert grids[("adam", "rosenbrock-2d")]["learning_rate"] == (0.1,)
+    assert grids[("adam", "rosenbrock-2d")]["b1"] == (0.8, 0.9)  # the sweep's, not set
+    assert grids[("adam", "sphere-2d")]["learning_rate"] == (1e-3, 1e-2)
+    assert parse(cfg.to_dict()) == cfg and cfg.optimizer_steps() == (2 + 1 + 4 + 1) * 1000
+
+
+@pytest.mark.parametrize(("grids", "message"), [
+    ({"adamw": {"learning_rate": 0.1}},
+     r"tasks\[0\]\.grids\.adamw: found 'adamw'; allowed a label of \[optimizers\]: adam"),
+    ({"adam": {"momentum": 0.9}}, r"tasks\[0\]\.grids\.adam\.momentum: unknown key"),
+    ({"adam": {"b1": 1.5}}, r"tasks\[0\]\.grids\.adam\.b1: found 1\.5; allowed values in"),
+    ([1], r"tasks\[0\]\.grids: found \[1\]; allowed a table of optimizer labels"),
+])
+def test_bad_task_grids_are_one_line_errors(grids, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({**BASE, "tasks": [{"landscape": "rosenbrock", "grids": grids}]})
 
 
 @pytest.mark.parametrize(("task", "message"), [

@@ -1,0 +1,60 @@
+"""Two-stage (DeepOBS-style) tuning: stage 2 reruns each (task, optimizer)'s best setting of
+a finished sweep on more seeds."""
+
+import pandas as pd
+import pytest
+
+from optbench.analysis import tables_for
+from optbench.cli import main
+from optbench.config import parse
+from optbench.engine import run_sweep
+from optbench.tuning import rerun_best
+
+STAGE_1 = {
+    "name": "stage-1",
+    "steps": 30,
+    "record_every": 10,
+    "seeds": 2,
+    "targets": [1e-1, 1e-3],
+    "tasks": [{"landscape": "sphere", "start": [1.0, -1.0]},
+              {"landscape": "rosenbrock", "start": [-1.2, 1.0], "optimizers": ["adam"]}],
+    "optimizers": {"adam": {"learning_rate": [1e-3, 0.1], "b1": [0.5, 0.9]},
+                   "sgd": {"learning_rate": [0.01, 0.3]}},
+}
+
+
+@pytest.fixture(scope="module")
+def stage_1(tmp_path_factory):
+    return run_sweep(STAGE_1, tmp_path_factory.mktemp("tuning") / "stage-1", quiet=True,
+                     compile_cache=False)
+
+
+def test_stage_2_fixes_each_tasks_best_setting_and_takes_more_seeds(stage_1, tmp_path):
+    config = rerun_best(stage_1, seeds=3)
+    table, _ = tables_for(stage_1)
+    best = table.set_index(["task", "optimizer"])["setting"]
+    stage_2 = run_sweep(config, tmp_path / "stage-2", quiet=True, compile_cache=False)
+    runs = pd.read_parquet(stage_2 / "runs.parquet")
+    assert sorted(runs.groupby(["task", "optimizer"]).groups) == sorted(best.index)
+    for (task, optimizer), group in runs.groupby(["task", "optimizer"]):
+        assert sorted(group["seed"]) == [0, 1, 2] and group["config"].nunique() == 1
+        row = group.iloc[0]
+        hparams = {"learning_rate": row["learning_rate"]}
+        if optimizer == "adam":
+            hparams["b1"] = row["b1"]
+        shown = ", ".join(f"{k}={v:.3g}" for k, v in hparams.items())
+        assert best[(task, optimizer)] == shown  # stage 1's best setting, as its table says
+    assert parse(config).name == "stage-1-best"
+
+
+def test_best_of_from_the_command_line(stage_1, tmp_path, capsys):
+    out = tmp_path / "rerun"
+    assert main(["sweep", "--best-of", str(stage_1), "--seeds", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    assert (out / "runs.parquet").is_file() and "results:" in capsys.readouterr().out
+    assert main(["sweep", "--seeds", "2", "--example", "default"]) == 2
+    assert "--seeds applies to --best-of DIR only" in capsys.readouterr().err
+    assert main(["sweep", "--best-of", str(stage_1), "--example", "default"]) == 2
+    assert "give one of CONFIG.toml, --example NAME or --best-of DIR" in \
+        capsys.readouterr().err
+    assert main(["sweep", "--best-of", str(tmp_path / "none")]) == 2
