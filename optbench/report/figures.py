@@ -400,18 +400,25 @@ def _path_figure(data: ReportData, task: str, planes: list[slices.PathPlane]) ->
 
 
 def gradient_norms(data: ReportData) -> list[Drawn]:
-    columns = [c for c in data.curves if c.startswith("grad_norm")]
-    if not columns:
+    layers = sorted((c for c in data.curves if c.startswith("grad_norm_layer")),
+                    key=lambda c: int(c.removeprefix("grad_norm_layer")))
+    if not layers or "grad_norm" not in data.curves:
         raise Skip("no per-layer gradient-norm columns (grad_norm_*) in the curves")
     runs = data.best_runs()
-    figure, axes = style.grid(len(data.tasks), cols=3)
-    palette = sns.color_palette("rocket", len(columns))
-    for ax, task in zip(axes, data.tasks, strict=True):
-        mine = runs[runs["task"] == task]
-        curves = data.curves[data.curves["run_id"].isin(mine["run_id"])]
-        for color, column in zip(palette, columns, strict=True):
-            median = curves.groupby("step")[column].median()
-            ax.plot(median.index, median.to_numpy(), color=color, label=column)
+    curves = data.curves.dropna(subset=["grad_norm"])
+    tasks = [t for t in data.tasks
+             if runs.loc[runs["task"] == t, "run_id"].isin(curves["run_id"]).any()]
+    figure, axes = style.grid(len(tasks), cols=3)
+    palette = sns.color_palette("rocket", len(layers))  # dark: the first layer
+    for ax, task in zip(axes, tasks, strict=True):
+        mine = curves[curves["run_id"].isin(runs.loc[runs["task"] == task, "run_id"])]
+        medians = mine.groupby("step")[["grad_norm", *layers]].median()
+        ax.plot(medians.index, medians["grad_norm"], color="black", linestyle="--",
+                label="all layers")
+        for color, column in zip(palette, layers, strict=True):
+            if medians[column].notna().any():  # shallower networks lack the deep layers
+                ax.plot(medians.index, medians[column], color=color,
+                        label=f"layer {column.removeprefix('grad_norm_layer')}")
         style.log_axis(ax, "y")
         ax.set_xlabel(style.STEP)
         ax.set_ylabel("gradient norm (log)")
@@ -419,9 +426,11 @@ def gradient_norms(data: ReportData) -> list[Drawn]:
     axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="layer")
     figure.tight_layout()
     return [Drawn("gradient-norms", "Per-layer gradient norms", (
-        f"The median over the best settings' runs of each layer's gradient norm against step "
-        f"({BEST}); a norm falling by decades from the last layer to the first shows "
-        "vanishing gradients, a rising one exploding gradients."), figure)]
+        "The median, over the runs at each optimizer's best setting, of each weighted "
+        "layer's gradient norm (layer 1 is the first dense or conv layer, darkest) and of "
+        "the whole gradient (dashed), against step, on each network task; a norm falling "
+        "by decades from the last layer to the first shows vanishing gradients, a rising "
+        "one exploding gradients."), figure)]
 
 
 def generalization_gap(data: ReportData) -> list[Drawn]:
@@ -533,18 +542,24 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
 
 
 def init_activation(data: ReportData) -> list[Drawn]:
-    if not {"init", "activation"} <= set(data.runs):
-        raise Skip("no runs varying initialization and activation (init, activation columns)")
-    column = "final_test_accuracy" if "final_test_accuracy" in data.runs else "final"
-    grid = data.best_runs().pivot_table(index="init", columns="activation", values=column,
-                                        aggfunc="median")
+    """The course's initialization study: the final metric per initializer and activation."""
+    runs = data.best_runs()
+    if not {"initializer", "activation"} <= set(runs):
+        raise Skip("no network runs (initializer and activation columns)")
+    runs = runs[runs["initializer"].notna() & runs["activation"].notna()]
+    if runs["initializer"].nunique() < 2 or runs["activation"].nunique() < 2:
+        raise Skip("the network tasks do not vary both initializer and activation")
+    metric = runs["metric"].iloc[0]
+    grid = runs.pivot_table(index="initializer", columns="activation", values="final",
+                            aggfunc="median")
     figure, ax = plt.subplots(figsize=(1.8 + 1.2 * grid.shape[1], 1.2 + 0.5 * grid.shape[0]))
     sns.heatmap(grid, annot=True, fmt=".3g", cmap=style.HEATMAP_CMAP, ax=ax,
-                cbar_kws={"label": column.replace("_", " ")})
+                cbar_kws={"label": f"final {metric.replace('_', ' ')}"})
     figure.tight_layout()
     return [Drawn("init-activation", "Initialization × activation", (
-        f"The median {column.replace('_', ' ')} over the best settings' runs, per weight "
-        "initialization and activation."), figure)]
+        f"The median final {metric.replace('_', ' ')} over the runs at each optimizer's "
+        "best setting, per weight initialization and activation (tasks that differ in "
+        "both, e.g. the nn-initialization example)."), figure)]
 
 
 Draw = Callable[[ReportData], list[Drawn]]

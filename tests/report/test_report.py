@@ -231,3 +231,22 @@ def test_networks_compare_gd_sgd_and_minibatch_per_example_seen(tmp_path):
     text = " ".join(parse(index).text)
     assert "GD vs SGD vs mini-batch SGD per example seen" in text
     assert "no task was run with all of gd" not in text
+
+
+def test_initialization_study_draws_init_by_activation_and_layer_norms(tmp_path):
+    """Networks that differ in initializer and activation (as nn-initialization does): the
+    heatmap and the per-layer gradient norms are drawn from the runs' own columns."""
+    from optbench.engine import run_sweep
+
+    tasks = [{"kind": "wine-ann", "name": f"{a}-{i}", "activation": a, "initializer": i,
+              "depth": 2, "width": 8}
+             for a in ("tanh", "relu") for i in ("zeros", "he_normal")]
+    folder = run_sweep({"name": "init", "steps": 10, "record_every": 5, "seeds": 1,
+                        "targets": [0.9], "tasks": tasks,
+                        "optimizers": {"adam": {"learning_rate": 0.01}}},
+                       tmp_path / "init", quiet=True, compile_cache=False)
+    index = write_report(folder, workers=1)
+    assert_valid_images(index.parent, ["init-activation", "gradient-norms"])
+    text = " ".join(parse(index).text)
+    assert "per weight initialization and activation" in text
+    assert "layer 1 is the first dense or conv layer" in text
