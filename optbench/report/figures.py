@@ -455,11 +455,14 @@ def generalization_gap(data: ReportData) -> list[Drawn]:
         ax.set_xlabel(style.STEP)
         ax.set_ylabel("test − train loss (the task's loss)")
         ax.set_title(task)
+    limits = [ax.get_ylim() for ax in axes]
+    for ax in axes:  # one scale, so that the gaps compare across tasks
+        ax.set_ylim(min(lo for lo, _ in limits), max(hi for _, hi in limits))
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("generalization-gap", "Train/test gap", (
-        f"Test loss minus train loss against step, median over seeds, {BEST}. With dropout "
-        "tasks in the sweep, compare tasks with and without dropout: a smaller gap is less "
-        "overfitting."), figure)]
+        f"Test loss minus train loss against step, median over seeds, {BEST}, on one scale "
+        "for all panels. With dropout tasks in the sweep, compare tasks with and without "
+        "dropout: a smaller gap is less overfitting."), figure)]
 
 
 SOURCES = ("gd", "sgd", "minibatch")  # full batch, one example, a mini-batch
