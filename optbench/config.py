@@ -236,7 +236,9 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     tasks_raw = raw.get("tasks")
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise ConfigError("tasks", tasks_raw, "a non-empty list of tables ([[tasks]])")
-    tasks = tuple(_task(t, f"tasks[{i}]") for i, t in enumerate(tasks_raw))
+    # (index of the table in the file, the table or one it stands for)
+    tables = [(i, table) for i, t in enumerate(tasks_raw) for table in _expanded(t, i)]
+    tasks = tuple(_task(t, f"tasks[{i}]") for i, t in tables)
     validate.unique([t.name.lower() for t in tasks], "tasks",
                     "distinct task names, ignoring case (set `name` to tell them apart)")
     optimizers_raw = raw.get("optimizers")
@@ -247,8 +249,7 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     opts = tuple(_optimizer(label, o) for label, o in optimizers_raw.items())
     validate.unique([o.label.lower() for o in opts], "optimizers",
                     "distinct labels, ignoring case")
-    plans = tuple(_plan(t, f"tasks[{i}]", opts, optimizers_raw)
-                  for i, t in enumerate(tasks_raw))
+    plans = tuple(_plan(t, f"tasks[{i}]", opts, optimizers_raw) for i, t in tables)
     return SweepConfig(
         name=sweep_name,
         tasks=tasks,
@@ -270,6 +271,14 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
         keep_params=_keep_params(raw.get("keep_params", _default("keep_params"))),
         plans=plans if any(p != TaskPlan() for p in plans) else (),
     )
+
+
+def _expanded(raw: Any, index: int) -> list[Any]:
+    """``tasks[index]`` as the tables it stands for (lists in a network's knobs)."""
+    try:
+        return task_registry.expand(raw)
+    except ConfigError as error:  # an unknown kind
+        raise ConfigError(f"tasks[{index}].{error.path}", error.found, error.allowed) from None
 
 
 def _task(raw: Any, path: str) -> Any:

@@ -400,7 +400,12 @@ def build(configs: Sequence[NetworkConfig]) -> list[NetworkTask]:
     return [task_of(c) for c in configs]
 
 
+# the knobs a table may list to stand for one task per value (lists of lists for channels
+# and kernel would be ambiguous: a CNN's layers are one list)
+SWEEPABLE = ("activation", "initializer", "depth", "width", "dropout", "weight_scale",
+             "batch_size", "clip_global_norm", "train_size", "augment")
+
 for _kind, _spec in KINDS.items():
     registry.register(registry.TaskKind(
         name=_kind, description=_spec.description,
-        parse=functools.partial(parse, _kind), build=build))
+        parse=functools.partial(parse, _kind), build=build, sweepable=SWEEPABLE))

@@ -3,6 +3,7 @@ so that a new kind plugs in without touching the engine or the config parser's c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +21,16 @@ class TaskKind:
     ``parse(raw, path)`` validates a table (without its ``kind`` key) into a frozen config with
     a ``name`` field and ``to_dict()``, raising :class:`~optbench.validate.ConfigError` at
     ``path``. ``build(configs)`` turns every config of this kind in a sweep into tasks, in
-    order; seeing them together lets a kind share programs between its tasks.
+    order; seeing them together lets a kind share programs between its tasks. A table may
+    give a list of values for each field in ``sweepable``: it stands for one task per
+    combination (see :func:`expand`).
     """
 
     name: str
     description: str
     parse: Callable[[Mapping[str, Any], str], Any]
     build: Callable[[Sequence[Any]], list[Task]]
+    sweepable: tuple[str, ...] = ()
 
 
 _KINDS: dict[str, TaskKind] = {}
@@ -50,6 +54,28 @@ def get(name: str, path: str = "kind") -> TaskKind:
     if not isinstance(name, str) or name not in _KINDS:
         raise ConfigError(path, name, f"one of {', '.join(_KINDS)}")
     return _KINDS[name]
+
+
+def expand(raw: Any) -> list[Any]:
+    """A ``[[tasks]]`` table with lists in its kind's ``sweepable`` fields as one table per
+    combination, each named ``<name>-<value>-...`` after the values that vary (a number
+    with its field's name, e.g. ``mnist1d-mlp-tanh-dropout0.5``); other tables as they
+    are."""
+    if not isinstance(raw, Mapping):
+        return [raw]
+    kind = get(raw.get("kind", DEFAULT_KIND), "kind")
+    swept = [f for f in kind.sweepable if isinstance(raw.get(f), list) and raw[f]
+             and all(isinstance(v, str | int | float) for v in raw[f])]
+    if not swept:
+        return [raw]
+    base = raw.get("name", kind.name)
+    tables = []
+    for values in itertools.product(*(raw[f] for f in swept)):
+        parts = [v if isinstance(v, str) else f"{f}{v}" for f, v in zip(swept, values,
+                                                                       strict=True)]
+        tables.append({**raw, **dict(zip(swept, values, strict=True)),
+                       "name": "-".join([str(base), *map(str, parts)])})
+    return tables
 
 
 def parse(raw: Any, path: str) -> Any:

@@ -155,3 +155,25 @@ def test_gd_sgd_and_minibatch_train_on_their_own_batches(tmp_path):
     for name in together.index:
         alone = final_losses([name], f"alone-{name}")
         np.testing.assert_allclose(together[name], alone[name], rtol=1e-6, err_msg=name)
+
+
+def test_lists_in_a_networks_knobs_stand_for_one_task_per_combination():
+    sweep = config.parse({
+        "tasks": [{"kind": "wine-ann", "name": "mlp", "activation": ["tanh", "relu"],
+                   "dropout": [0.0, 0.5], "steps": 7},
+                  {"landscape": "sphere"}],
+        "optimizers": {"adam": {}}})
+    assert [t.name for t in sweep.tasks] == [
+        "mlp-tanh-dropout0.0", "mlp-tanh-dropout0.5", "mlp-relu-dropout0.0",
+        "mlp-relu-dropout0.5", "sphere-2d"]
+    assert [(t.activation, t.dropout) for t in sweep.tasks[:4]] == [
+        ("tanh", 0.0), ("tanh", 0.5), ("relu", 0.0), ("relu", 0.5)]
+    assert all(sweep.plan(t.name).steps == 7 for t in sweep.tasks[:4])  # the table's plan
+    assert config.parse(sweep.to_dict()) == sweep
+    with pytest.raises(ConfigError, match=r"tasks\[1\]\.activation: found 'gelu'"):
+        config.parse({"tasks": [{"landscape": "sphere"},
+                                {"kind": "wine-ann", "activation": ["relu", "gelu"]}],
+                      "optimizers": {"adam": {}}})
+    with pytest.raises(ConfigError, match=r"tasks\[0\]\.dropout: found \[\]"):
+        config.parse({"tasks": [{"kind": "wine-ann", "dropout": []}],
+                      "optimizers": {"adam": {}}})
