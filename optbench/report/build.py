@@ -212,7 +212,10 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         "started / finished": f"{meta.get('started', '?')} / {meta.get('finished', '?')}",
     }
     run = pd.DataFrame({"": list(rows), "value": [str(v) for v in rows.values()]})
-    task_rows = [{k: str(v) for k, v in t.items()} for t in config.get("tasks", [])]
+    by_kind: dict[str, list[dict]] = {}  # one table per kind: their fields differ
+    for t in config.get("tasks", []):
+        by_kind.setdefault(t.get("kind", "surface"), []).append(
+            {k: str(t[k]) for k in sorted(t, key=lambda k: k != "name") if k != "kind"})
     optimizer_rows = []
     for label, spec in config.get("optimizers", {}).items():
         name = spec.get("optimizer", label)
@@ -223,7 +226,8 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
             "defaults": ", ".join(f"{k}={v:g}" for k, v in
                                   optimizers.hyperparameter_defaults(name).items()),
         })
-    return run, {"Tasks": pd.DataFrame(task_rows), "Optimizers": pd.DataFrame(optimizer_rows)}
+    tasks = {f"Tasks ({kind})": pd.DataFrame(rows) for kind, rows in by_kind.items()}
+    return run, {**tasks, "Optimizers": pd.DataFrame(optimizer_rows)}
 
 
 def _grid_cell(name: str, value: Any) -> str:
