@@ -142,9 +142,10 @@ class Sequential:
         return tuple(params)
 
     def apply(self, params: Sequence[dict], x: jax.Array, *, key: jax.Array | None = None,
-              train: bool = False) -> jax.Array:
+              train: bool = False, dropout: float | jax.Array | None = None) -> jax.Array:
         """Outputs for a batch ``x`` of shape ``(batch, *input_shape)``; ``key`` draws the
-        dropout masks when ``train``."""
+        dropout masks when ``train``, at each dropout layer's rate or at ``dropout`` (which
+        may be traced: a program argument)."""
         for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             if isinstance(layer, Dense):
                 x = functional.dense(p, x)
@@ -156,7 +157,7 @@ class Sequential:
             elif isinstance(layer, Activation):
                 x = activations.apply(layer.name, x, p.get("slope"))
             elif isinstance(layer, Dropout):
-                x = functional.dropout(x, layer.rate,
+                x = functional.dropout(x, layer.rate if dropout is None else dropout,
                                        None if key is None else jax.random.fold_in(key, i),
                                        train)
             else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,6 +44,10 @@ from optbench.tasks import registry
 from optbench.validate import ConfigError
 
 EVAL_ELEMENTS = 2**22  # activations per run and chunk when evaluating a split
+# knobs that are program arguments, not part of the compiled network (whether there is
+# dropout or clipping at all is): a sweep over them compiles once
+DATA_KNOBS = ("dropout", "weight_scale", "clip_global_norm")
+STAND_IN_DROPOUT = 0.5  # the compiled model's dropout rate; the task's own is passed in
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,7 @@ class NetworkTask:
     per_step_metric: ClassVar[bool] = False
     config: NetworkConfig
     data: datasets.Dataset
-    model: models.Sequential
+    model: models.Sequential  # with stand-ins for DATA_KNOBS (see task_of)
     n_starts: int = 1
 
     @property
@@ -284,9 +288,10 @@ class NetworkTask:
         return min(self.config.train_size or len(self.data.x_train), len(self.data.x_train))
 
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
-        n = self.n_train
+        n, c = self.n_train, self.config
         return {"x": self._x(self.data.x_train[:n]), "y": self.data.y_train[:n],
-                "x_test": self._x(self.data.x_test), "y_test": self.data.y_test}
+                "x_test": self._x(self.data.x_test), "y_test": self.data.y_test,
+                **{knob: np.float64(getattr(c, knob)) for knob in DATA_KNOBS}}
 
     def batch_size(self, gradient_source: str, n_train: int) -> int:
         return {"full batch": n_train, "one sample": 1}.get(
@@ -296,13 +301,17 @@ class NetworkTask:
         c = self.config  # the batch actually drawn: GD's, SGD's and a mini-batch's differ
         return ("network", self.model, self.loss_name,
                 self.batch_size(gradient_source, self.n_train), c.augment,
-                c.clip_global_norm, c.train_size)
+                c.clip_global_norm > 0, c.train_size)
 
     def init(self, args, key: jax.Array, start_index: jax.Array):
-        return self.model.init(key, args["x"].dtype)
+        """The model's initial parameters, kernels times the task's weight scale."""
+        params = self.model.init(key, args["x"].dtype)
+        return tuple({**p, "w": p["w"] * jnp.asarray(args["weight_scale"], p["w"].dtype)}
+                     if "w" in p else p for p in params)
 
-    def _loss(self, params, x, y, key=None, train=False) -> jax.Array:
-        return losses.get(self.loss_name)(self.model.apply(params, x, key=key, train=train), y)
+    def _loss(self, params, x, y, key=None, train=False, dropout=None) -> jax.Array:
+        out = self.model.apply(params, x, key=key, train=train, dropout=dropout)
+        return losses.get(self.loss_name)(out, y)
 
     def loss_and_grad(self, args, params, key: jax.Array, step: jax.Array,
                       gradient_source: str):
@@ -316,9 +325,10 @@ class NetworkTask:
             x, y = x[rows], y[rows]
         if self.config.augment:  # a mirrored digit is no digit: flip clothes only
             x = augment.augment(k_aug, x, flip=self.data.name == "fashion-mnist")
-        value, grads = jax.value_and_grad(self._loss)(params, x, y, k_drop, True)
+        value, grads = jax.value_and_grad(self._loss)(params, x, y, k_drop, True,
+                                                      args["dropout"])
         if self.config.clip_global_norm > 0:
-            grads, _ = optax.clip_by_global_norm(self.config.clip_global_norm).update(
+            grads, _ = optax.clip_by_global_norm(args["clip_global_norm"]).update(
                 grads, optax.EmptyState())
         return value, grads
 
@@ -392,8 +402,12 @@ class NetworkTask:
 
 
 def task_of(config: NetworkConfig) -> NetworkTask:
+    """The task of ``config``: its model carries stand-ins for the knobs that are program
+    data (:data:`DATA_KNOBS`), so that tasks differing only in them share one program."""
     data = _dataset(config.spec.dataset, config.data_dir)
-    return NetworkTask(config, data, config.model(data.outputs))
+    stand_ins = replace(config, dropout=STAND_IN_DROPOUT if config.dropout > 0 else 0.0,
+                        weight_scale=1.0)
+    return NetworkTask(config, data, stand_ins.model(data.outputs))
 
 
 def build(configs: Sequence[NetworkConfig]) -> list[NetworkTask]:

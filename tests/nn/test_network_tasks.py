@@ -177,3 +177,41 @@ def test_lists_in_a_networks_knobs_stand_for_one_task_per_combination():
     with pytest.raises(ConfigError, match=r"tasks\[0\]\.dropout: found \[\]"):
         config.parse({"tasks": [{"kind": "wine-ann", "dropout": []}],
                       "optimizers": {"adam": {}}})
+
+
+def test_dropout_weight_scale_and_clip_are_data_one_program_for_all(tmp_path):
+    """Tasks that differ only in dropout rate, weight scale or clipping norm share one
+    compiled program, and each equals the same task swept alone."""
+    from optbench.engine.run import PROGRAMS
+
+    knobs = [{"dropout": 0.2, "weight_scale": 1.0, "clip_global_norm": 0.5},
+             {"dropout": 0.5, "weight_scale": 3.0, "clip_global_norm": 2.0}]
+    tasks = [{"kind": "wine-ann", "name": f"wine-{i}", "depth": 1, "width": 8, **k}
+             for i, k in enumerate(knobs)]
+
+    def sweep(tables, folder):
+        PROGRAMS.clear()
+        out = optbench.sweep({"name": folder, "steps": 6, "record_every": 3, "seeds": 1,
+                              "tasks": tables,
+                              "optimizers": {"minibatch": {"learning_rate": 0.1}}},
+                             results_root=tmp_path, quiet=True, yes=True, compile_cache=False)
+        runs = pd.read_parquet(out / "runs.parquet")
+        return runs.set_index("task")["final_train_loss"], PROGRAMS.compiled
+
+    together, compiled = sweep(tasks, "together")
+    assert compiled == 1 and together.nunique() == 2
+    for table in tasks:
+        alone, _ = sweep([table], f"alone-{table['name']}")
+        np.testing.assert_allclose(together[table["name"]], alone[table["name"]], rtol=1e-6)
+
+
+def test_weight_scale_multiplies_the_initial_kernels_only():
+    one = tiny("wine-ann", activation="prelu")
+    three = tiny("wine-ann", activation="prelu", weight_scale=3.0)
+    key = jax.random.key(5)
+    p1 = one.init(jax.tree.map(jnp.asarray, one.args("mini-batch")), key, 0)
+    p3 = three.init(jax.tree.map(jnp.asarray, three.args("mini-batch")), key, 0)
+    for a, b in zip(p1, p3, strict=True):
+        for name in a:
+            factor = 3.0 if name == "w" else 1.0  # biases and PReLU slopes are not scaled
+            np.testing.assert_allclose(b[name], factor * a[name], rtol=1e-6)
