@@ -327,7 +327,7 @@ def test_progress_moves_within_a_chunk_at_the_measured_rate():
 
 
 INTERRUPTIBLE = {
-    "name": "interrupt", "steps": 100_000, "seeds": 4,
+    "name": "interrupt", "steps": 1_000_000, "seeds": 4,  # ~0.2 s a block: time to interrupt
     "tasks": [{"landscape": "sphere", "dim": 2}, {"landscape": "booth"}],
     "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]}, "adam": {}},
 }

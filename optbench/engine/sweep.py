@@ -6,15 +6,17 @@ process runs the same blocks, each on its shard of the run axis, and only proces
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -256,7 +258,8 @@ def run_sweep(
             _say_resuming(sum(done), len(keys))
         todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
                 if not finished]
-        _run_blocks(todo, config, rules, devices, store, quiet or not writer)
+        with ctrl_c_between_chunks() as stop:
+            _run_blocks(todo, config, rules, devices, store, quiet or not writer, stop)
         if store is not None:
             # programs this process compiled (or loaded from the persistent cache)
             store.finalize(keys, {"finished": _now(),
@@ -311,14 +314,47 @@ def _say_resuming(done: int, total: int) -> None:
         print(f"optbench: {done} of {total} blocks already done, resuming", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def ctrl_c_between_chunks() -> Iterator[threading.Event]:
+    """Ctrl-C (SIGINT) as a request that the sweep honours between chunks, as a
+    KeyboardInterrupt raised there: raised wherever Python happened to be, it can land in
+    one of JAX's garbage-collection callbacks, which swallow it, and the sweep would run on.
+    A second Ctrl-C interrupts at once. Outside the main thread, Ctrl-C is left as it is."""
+    asked = threading.Event()
+
+    def request(signum, frame):
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+
+    try:
+        previous = signal.signal(signal.SIGINT, request)
+    except ValueError:  # not the main thread: signals are delivered to that one only
+        yield asked
+        return
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
-                store: ResultStore | None, quiet: bool) -> None:
-    """Run the blocks not yet finished, storing each as it finishes; the bar counts steps."""
+                store: ResultStore | None, quiet: bool, stop: threading.Event) -> None:
+    """Run the blocks not yet finished, storing each as it finishes; the bar counts steps.
+    Once ``stop`` is set, the next chunk's end raises KeyboardInterrupt."""
     steps = sum(len(make_grid(o, config.seeds, t.n_starts)) * config.plan(t.name).steps
                 for (o, t), _ in todo)
     with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
               disable=quiet or not todo) as bar, StepProgress(bar) as progress:
+
+        def chunk_done(steps: int) -> None:
+            progress(steps)
+            if stop.is_set():
+                raise KeyboardInterrupt
+
         for (optimizer, task), key in todo:
+            if stop.is_set():
+                raise KeyboardInterrupt
             bar.set_postfix_str(f"{optimizer.label} on {task.name}")
             settings = settings_of(config, task.name)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
@@ -328,7 +364,7 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
             if LR_DECAY in hparams:
                 rule = decayed(rule)
             result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
-                               grid.starts, config.max_memory_mb, devices, progress=progress,
+                               grid.starts, config.max_memory_mb, devices, progress=chunk_done,
                                keep_params=bool(config.keep_params),
                                keep_path=config.keep_params == "best")
             frames = block_frames(result, grid, optimizer, task, settings)
