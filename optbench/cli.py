@@ -29,6 +29,22 @@ def optimizer_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def optimizer_sources() -> list[str]:
+    """Each optimizer's source and how implementations differ, as lines of at most
+    :data:`optbench.render.WIDTH` columns."""
+    import textwrap
+
+    from optbench import optimizers
+    from optbench.render import WIDTH
+
+    lines = []
+    for name in optimizers.names():
+        spec = optimizers.get(name)
+        text = f"{name}: {spec.reference}" + (f". {spec.notes}" if spec.notes else "")
+        lines += textwrap.wrap(text, WIDTH, subsequent_indent="    ")
+    return lines
+
+
 def landscape_table(kind: str | None = None) -> pd.DataFrame:
     """One row per registered landscape: class, supported dimensions, minimum."""
     from optbench import landscapes
@@ -69,6 +85,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                             "(optbench list landscapes --kind KIND)")
     if args.what in ("all", "optimizers"):
         _print_table("Optimizers", optimizer_table())
+        print("\nSources, and where implementations differ")
+        print("\n".join(optimizer_sources()))
     if args.what in ("all", "landscapes"):
         _print_table("Landscapes", landscape_table(args.kind))
     if args.what in ("all", "tasks"):

@@ -15,6 +15,7 @@ def test_list_prints_optimizers_and_landscapes(capsys):
     printed = capsys.readouterr().out
     assert max(map(len, printed.splitlines())) <= 100
     assert "optax.sgd(learning_rate," in printed and "nesterov=True)" in printed  # wrapped
+    assert "adam: Kingma & Ba (2015), Algorithm 1. eps outside the sqrt" in printed
     out = printed
     assert "himmelblau" in out and "multimodal" in out and "unbounded" in out
 
