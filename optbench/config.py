@@ -283,8 +283,9 @@ def _expanded(raw: Any, index: int) -> list[Any]:
 
 def _task(raw: Any, path: str) -> Any:
     """A ``[[tasks]]`` table's kind config (its plan keys aside)."""
-    own = {k: v for k, v in raw.items() if k not in PLAN_KEYS} if isinstance(raw, Mapping) \
-        else raw
+    own = raw
+    if isinstance(raw, Mapping):
+        own = {k: v for k, v in raw.items() if k not in PLAN_KEYS}
     try:
         return task_registry.parse(own, path)
     except ConfigError as error:

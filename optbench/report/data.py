@@ -6,6 +6,7 @@ or partial sweep shows what exists and lists what is missing.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ class ReportData:
     def config(self) -> dict:
         return self.meta["config"]
 
-    @property
+    @functools.cached_property
     def plans(self) -> tuple[dict[str, list[float]], dict[str, int]]:
         """Each task's targets and step budget (:func:`optbench.analysis.plans`)."""
         return plans(self.meta)

@@ -287,18 +287,28 @@ def optax_comparison(data: ReportData) -> list[Drawn]:
         "deviation means one of the two diverged where the other did not."), figure)]
 
 
+def _network_tasks(data: ReportData) -> list[str]:
+    """The sweep's network tasks with results (the loss-landscape figures need their
+    training loss)."""
+    from optbench.tasks.network import KINDS  # the network task kinds (imports jax)
+
+    kinds = {t["name"]: t.get("kind") for t in data.config["tasks"]}
+    return [t for t in data.tasks if kinds.get(t) in KINDS]
+
+
+def _log10_loss(values: np.ndarray) -> np.ndarray:
+    """log10 of a loss grid for contours, non-finite values drawn as very high."""
+    return np.log10(np.clip(np.nan_to_num(values, nan=1e30), 1e-12, 1e30))
+
+
 def landscape_slices(data: ReportData) -> list[Drawn]:
     """Li et al. 2018: the training loss around each optimizer's trained parameters, 1-D and
     2-D, along filter-normalized random directions (see :mod:`optbench.report.slices`)."""
     if not slices.params_folder(data.directory).is_dir():
         raise Skip("no kept network parameters in this folder (loss-landscape slices need a "
                    "network task that keeps its trained parameters)")
-    from optbench.tasks.network import KINDS  # the network task kinds (imports jax)
-
-    kinds = {t["name"]: t.get("kind") for t in data.config["tasks"]}
-    tasks = [t for t in data.tasks if kinds.get(t) in KINDS]
     chosen = {t: slices.chosen_runs(data.best_runs(), t, data.optimizers, data.directory)
-              for t in tasks}
+              for t in _network_tasks(data)}
     chosen = {t: c for t, c in chosen.items() if c}
     if not chosen:
         raise Skip("kept parameters, but of no network task (loss-landscape slices need a "
@@ -320,8 +330,7 @@ def _slice_figure(data: ReportData, task: str, found: list[slices.Slices]) -> Dr
     axes[0].set_xlabel("α (filter-normalized direction)")
     axes[0].set_ylabel("train loss (log)")
     axes[0].set_title(f"{task}: 1-D slices")
-    logs = [np.log10(np.clip(np.nan_to_num(s.values_2d, nan=1e30), 1e-12, 1e30))
-            for s in found]
+    logs = [_log10_loss(s.values_2d) for s in found]
     levels = np.linspace(min(v.min() for v in logs), max(v.max() for v in logs), 17)
     for ax, s, values in zip(axes[1:], found, logs, strict=True):  # one scale for all
         ax.contourf(s.alphas_2d, s.alphas_2d, values, levels=levels, cmap=style.HEATMAP_CMAP)
@@ -357,12 +366,9 @@ def training_paths(data: ReportData) -> list[Drawn]:
     if not any(slices.params_folder(data.directory).glob("*.path.npz")):
         raise Skip('no kept parameter paths in this folder (keep_params = "best" keeps the '
                    "path of each network block's best setting)")
-    from optbench.tasks.network import KINDS  # the network task kinds (imports jax)
-
-    kinds = {t["name"]: t.get("kind") for t in data.config["tasks"]}
     chosen = {t: slices.chosen_runs(data.best_runs(), t, data.optimizers, data.directory,
                                     kept.path_name)
-              for t in data.tasks if kinds.get(t) in KINDS}
+              for t in _network_tasks(data)}
     found = {t: slices.task_paths(data.directory, data.config, t, c)
              for t, c in chosen.items() if c}
     found = {t: f for t, f in found.items() if f}
@@ -375,7 +381,7 @@ def _path_figure(data: ReportData, task: str, planes: list[slices.PathPlane]) ->
     look = style.looks(data.optimizers)
     figure, axes = style.grid(len(planes), cols=3, legend_rows=_rows(data))
     for ax, p in zip(axes, planes, strict=True):
-        values = np.log10(np.clip(np.nan_to_num(p.values_2d, nan=1e30), 1e-12, 1e30))
+        values = _log10_loss(p.values_2d)
         ax.contourf(*p.axes, values, levels=15, cmap=style.HEATMAP_CMAP)
         lines = ax.contour(*p.axes, values, levels=8, colors="white", linewidths=0.5,
                            linestyles="solid")
@@ -515,11 +521,11 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
     per_step = np.select([runs["method"] == "gd", runs["method"] == "sgd"],
                          [runs["n_train"], 1], runs["batch_size"])
     runs = runs.assign(per_step=per_step)
-    metric = runs["metric"].iloc[0]
     look = style.looks(data.optimizers)
     figure, axes = style.grid(2 * len(datasets), cols=2, legend_rows=_rows(data))
     for k, dataset in enumerate(datasets):
         mine = runs[runs["dataset"] == dataset]
+        metric = mine["metric"].iloc[0]  # test_accuracy, or test_r2 for regression
         for ax, column in zip(axes[2 * k:2 * k + 2], ("train_loss", metric), strict=True):
             stats = _curve_quartiles(data, mine, column)
             for (task, optimizer), s in stats.groupby(["task", "optimizer"], sort=False):
@@ -536,8 +542,9 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
             ax.set_title(dataset)
     style.legend_below(figure, *_handles(figure, data))
     return Drawn("gradient-sources-examples", "GD vs SGD vs mini-batch SGD per example seen", (
-        f"Networks on each dataset that ran all three, {BEST}: the train loss and "
-        f"{metric.replace('_', ' ')} against the training examples the optimizer has seen "
+        f"Networks on each dataset that ran all three, {BEST}: the train loss and the "
+        "task's metric (test accuracy, or R²) against the training examples the optimizer "
+        "has seen "
         "(a GD step sees the whole training split, an SGD step one example, a mini-batch "
         "step its batch), median and inter-quartile range over seeds. Equal x is an equal "
         "budget of examples (the nn-gd-sgd-minibatch example gives each method its own "
