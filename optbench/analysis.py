@@ -29,9 +29,11 @@ from optbench.store import ResultStore, target_column
 GROUP = ["task", "optimizer"]
 LEGEND = """\
 Best setting: per task and optimizer, the hyperparameters with the lowest median final value
-over seeds and starts (the highest for a maximized metric such as test accuracy; ties: lowest
-ERT at the tightest target); it names every hyperparameter that the sweep varied or set away
-from the optimizer's default ("defaults": none).
+over seeds and starts (the highest for a maximized metric such as test accuracy; diverged runs
+count as the worst value). Ties go to the lowest share of diverged runs, then the lowest ERT
+at the tightest target, then the next; so no other setting is as good on the median and
+diverges less. It names every hyperparameter that the sweep varied or set away from the
+optimizer's default ("defaults": none).
 succ: the share of runs that reached f - f* <= target (a maximized metric: >= target) before
 diverging.
 ERT (expected running time, COCO): the steps spent by all runs - the steps to the target for
@@ -79,8 +81,10 @@ def best_configs(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     """Per (task, optimizer): the config index with the lowest median final value (the
     highest where the task's metric is maximized, such as a network's test accuracy).
 
-    Ties (common: many settings reach exactly 0 in float32) go to the lowest ERT at the
-    tightest target, then the next tightest, and so on, then to the best median best value.
+    Ties (common: many settings reach exactly 0 in float32, or every median is inf) go to
+    the lowest share of diverged runs, so the choice is never dominated (another setting as
+    good on the median that diverges less), then to the lowest ERT at the tightest target,
+    the next tightest, and so on, then to the best median best value.
     ``targets`` and ``steps`` are the sweep's, or each task's (:func:`plans`).
     """
     return pd.concat([_best_configs(part, _of(targets, task), _of(steps, task))
@@ -94,13 +98,15 @@ def _best_configs(runs: pd.DataFrame, targets: Sequence[float], steps: int) -> p
     configs = runs.assign(final=sign * runs["final"], best=sign * runs["best"]).groupby(
         [*GROUP, "config"], sort=False)
     keys = configs["final"].median().rename("median_final").to_frame()
+    keys["diverged"] = configs["diverged"].mean()
     tightest_first = sorted(targets, reverse=maximize)
     by = [runs[c] for c in [*GROUP, "config"]]
     for target in tightest_first:
         keys[f"ert_{target:g}"] = ert_by(runs[target_column(target)], by, steps)
     keys["median_best"] = configs["best"].median()
     order = keys.reset_index().sort_values(
-        ["median_final", *(f"ert_{t:g}" for t in tightest_first), "median_best"], kind="stable")
+        ["median_final", "diverged", *(f"ert_{t:g}" for t in tightest_first), "median_best"],
+        kind="stable")
     return order.drop_duplicates(GROUP)[[*GROUP, "config"]].reset_index(drop=True)
 
 
@@ -248,14 +254,19 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
 def reference_deviation(curves: pd.DataFrame, reference: pd.DataFrame,
                         runs: pd.DataFrame) -> pd.Series:
     """Per optimizer: the max over its runs of ``max_t |f_t - g_t| / max_t |g_t|``, where
-    ``f`` is optbench's recorded curve and ``g`` the reference implementation's. A step
+    ``f`` is optbench's recorded curve of the run's primary metric (``f_gap`` on a surface,
+    e.g. ``test_accuracy`` on a network) and ``g`` the reference implementation's. A step
     where only one of the two is finite counts as an infinite deviation."""
     both = curves.merge(reference, on=["run_id", "step"], suffixes=("", "_ref"))
-    finite, finite_ref = np.isfinite(both["f_gap"]), np.isfinite(both["f_gap_ref"])
-    both["diff"] = np.where(finite != finite_ref, np.inf,
-                            (both["f_gap"] - both["f_gap_ref"]).abs())
+    metric = both["run_id"].map(runs.set_index("run_id")["metric"])
+    value, value_ref = (pd.Series(np.nan, index=both.index) for _ in range(2))
+    for name in metric.dropna().unique():
+        rows = metric == name
+        value[rows], value_ref[rows] = both.loc[rows, name], both.loc[rows, f"{name}_ref"]
+    finite, finite_ref = np.isfinite(value), np.isfinite(value_ref)
+    both["diff"] = np.where(finite != finite_ref, np.inf, (value - value_ref).abs())
+    both["scale"] = value_ref.abs()
     both = both[finite | finite_ref]
-    both["scale"] = both["f_gap_ref"].abs()
     per_run = both.groupby("run_id")[["diff", "scale"]].max()
     per_run = per_run["diff"] / per_run["scale"].where(per_run["scale"] > 0, 1.0)
     optimizer = runs.set_index("run_id")["optimizer"]

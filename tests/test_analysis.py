@@ -48,6 +48,22 @@ def test_ties_go_to_the_faster_setting():
     assert best_configs(runs, [0.1, 1e-8], 100)["config"].tolist() == [1]
 
 
+def test_the_best_setting_is_never_dominated_on_median_and_share_diverged():
+    """Every median is inf (the nesterov-on-Rosenbrock case): the setting with half its runs
+    diverged beats the one with three quarters, whatever their ERT or listing order."""
+    inf = np.inf
+    runs = _runs([
+        (0, 3.2e-4, 1e-9, 1e-9, 2, 4), (0, 3.2e-4, inf, 1.0, np.nan, np.nan),
+        (0, 3.2e-4, inf, 1.0, np.nan, np.nan), (0, 3.2e-4, inf, 1.0, np.nan, np.nan),
+        (1, 1e-4, 1e-3, 1e-3, 50, np.nan), (1, 1e-4, 1e-2, 1e-2, 60, np.nan),
+        (1, 1e-4, inf, 1.0, np.nan, np.nan), (1, 1e-4, inf, 1.0, np.nan, np.nan),
+    ])
+    assert best_configs(runs, [0.1, 1e-8], 100)["config"].tolist() == [1]
+    maximized = runs.assign(final=-runs["final"], best=-runs["best"], maximize=True,
+                            metric="test_accuracy")
+    assert best_configs(maximized, [0.1, 1e-8], 100)["config"].tolist() == [1]
+
+
 def test_a_maximized_metric_picks_the_highest_median_and_diverged_runs_count_as_minus_inf():
     """Test accuracy: the best setting has the highest median; its ties go to the fastest at
     the highest target. Surfaces in the same table still pick the lowest f - f*."""
@@ -79,12 +95,31 @@ def test_a_maximized_metric_picks_the_highest_median_and_diverged_runs_count_as_
 def test_reference_deviation_is_relative_and_flags_one_sided_divergence():
     from optbench.analysis import reference_deviation
 
-    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "optimizer": ["gd", "gd", "adam"]})
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "optimizer": ["gd", "gd", "adam"],
+                         "metric": "f_gap"})
     curves = pd.DataFrame({"run_id": ["a", "a", "b", "b", "c", "c"], "step": [0, 10] * 3,
                            "f_gap": [4.0, 2.0, 1.0, 1.0, 3.0, np.inf]})
     reference = curves.assign(f_gap=[4.0, 2.0 + 4e-6, 1.0, 1.0, 3.0, 1.0])
     deviation = reference_deviation(curves, reference, runs)
     assert deviation["gd"] == pytest.approx(1e-6) and deviation["adam"] == np.inf
+
+
+def test_reference_deviation_reads_each_runs_own_metric():
+    """A sweep of networks only has no f_gap column: each run is compared on its metric."""
+    from optbench.analysis import reference_deviation
+
+    runs = pd.DataFrame({"run_id": ["a", "b"], "optimizer": ["adam", "sgd"],
+                         "metric": ["test_accuracy", "f_gap"]})
+    curves = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "step": [0, 10] * 2,
+                           "test_accuracy": [0.1, 0.5, np.nan, np.nan],
+                           "f_gap": [np.nan, np.nan, 2.0, 1.0]})
+    reference = curves.assign(test_accuracy=[0.1, 0.4, np.nan, np.nan],
+                              f_gap=[np.nan, np.nan, 2.0, 1.0])
+    deviation = reference_deviation(curves, reference, runs)
+    assert deviation["adam"] == pytest.approx(0.1 / 0.4) and deviation["sgd"] == 0.0
+    networks_only = reference_deviation(curves.drop(columns="f_gap").iloc[:2],
+                                         reference.drop(columns="f_gap").iloc[:2], runs)
+    assert networks_only["adam"] == pytest.approx(0.25)
 
 
 def test_best_setting_names_fixed_hyperparameters_that_differ_from_the_default():
