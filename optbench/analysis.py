@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import render
-from optbench.optimizers import hyperparameter_defaults, hyperparameter_names
+from optbench.optimizers import hyperparameters as registry_hyperparameters
 from optbench.optimizers.schedule import LR_DECAY
 from optbench.store import ResultStore, target_column
 
@@ -43,18 +43,32 @@ fail (1 of 4 runs reaching the target at step 200 of 1000: (200 + 3 x 1000) / 1 
 "-": no run reached the target."""
 
 
-def setting(runs: pd.DataFrame, row: pd.Series, optimizer: str) -> str:
-    """The hyperparameters of ``optimizer``'s setting in ``row`` worth naming, e.g.
-    ``learning_rate=0.01, momentum=0.95``: those that take more than one value in the sweep,
-    or that differ from the optimizer's default; "defaults" when there are none."""
-    rows = runs[runs["optimizer"] == optimizer]
-    method = row["method"]
-    defaults = {**hyperparameter_defaults(method), LR_DECAY: 0.0}
-    names = [n for n in (*hyperparameter_names(method), LR_DECAY)
+Hyperparameters = Mapping[str, Mapping[str, float | None]]  # label -> name -> default
+
+
+def setting(runs: pd.DataFrame, row: pd.Series, hyperparameters: Mapping[str, float | None]
+            ) -> str:
+    """The hyperparameters of the setting in ``row`` worth naming, e.g.
+    ``learning_rate=0.01, momentum=0.95``: those that take more than one value among its
+    optimizer's runs, or that differ from their default (``hyperparameters``: name ->
+    default, None if required); "defaults" when there are none."""
+    rows = runs[runs["optimizer"] == row["optimizer"]]
+    defaults = {**hyperparameters, LR_DECAY: 0.0}
+    names = [n for n, default in defaults.items()
              if n in row.index and pd.notna(row[n]) and (
-        rows[n].nunique() > 1 or n not in defaults
-        or not np.isclose(row[n], defaults[n], rtol=1e-12, atol=0))]
+        rows[n].nunique() > 1 or default is None
+        or not np.isclose(row[n], default, rtol=1e-12, atol=0))]
     return ", ".join(f"{n}={row[n]:.3g}" for n in names) or "defaults"
+
+
+def recorded_hyperparameters(meta: Mapping, runs: pd.DataFrame) -> dict:
+    """Each optimizer label's hyperparameters and defaults, as its sweep recorded them in
+    meta.json, so that reading imports no optimizer code; for a store written before that,
+    looked up in the registry by each label's method."""
+    if "hyperparameters" in meta:
+        return dict(meta["hyperparameters"])
+    methods = runs.drop_duplicates("optimizer").set_index("optimizer")["method"]
+    return {label: registry_hyperparameters(method) for label, method in methods.items()}
 
 
 PerTask = Mapping[str, Any]  # task name -> its value (its own targets, or step budget)
@@ -131,10 +145,11 @@ def all_targets(targets: Sequence[float] | PerTask) -> list[float]:
 
 
 def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
-                      steps: int | PerTask) -> pd.DataFrame:
-    """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``),
-    with success, median steps and ERT at every target of the sweep: NaN at a target that
-    is not its task's own."""
+                      steps: int | PerTask, hyperparameters: Hyperparameters
+                      ) -> pd.DataFrame:
+    """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``,
+    from ``hyperparameters``: :func:`recorded_hyperparameters`), with success, median steps
+    and ERT at every target of the sweep: NaN at a target that is not its task's own."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
     rows = []
@@ -143,7 +158,7 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
         row = {
             "task": task,
             "optimizer": optimizer,
-            "setting": setting(runs, group.iloc[0], optimizer),
+            "setting": setting(runs, group.iloc[0], hyperparameters[optimizer]),
             "metric": group["metric"].iloc[0],  # f_gap, or e.g. test_accuracy (maximized)
             "runs": len(group),
             "median_final": final.median(),
@@ -240,7 +255,8 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     """
     store = ResultStore(directory)
     meta = store.meta()
-    table = convergence_table(store.table("runs"), *plans(meta))
+    runs = store.table("runs")
+    table = convergence_table(runs, *plans(meta), recorded_hyperparameters(meta, runs))
     table["compile_s"] = compile_column(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)

@@ -238,7 +238,7 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
         raise ConfigError("tasks", tasks_raw, "a non-empty list of tables ([[tasks]])")
     # (index of the table in the file, the table or one it stands for)
     tables = [(i, table) for i, t in enumerate(tasks_raw) for table in _expanded(t, i)]
-    tasks = tuple(_task(t, f"tasks[{i}]") for i, t in tables)
+    tasks = tuple(parse_task(t, f"tasks[{i}]") for i, t in tables)
     validate.unique([t.name.lower() for t in tasks], "tasks",
                     "distinct task names, ignoring case (set `name` to tell them apart)")
     optimizers_raw = raw.get("optimizers")
@@ -281,8 +281,9 @@ def _expanded(raw: Any, index: int) -> list[Any]:
         raise ConfigError(f"tasks[{index}].{error.path}", error.found, error.allowed) from None
 
 
-def _task(raw: Any, path: str) -> Any:
-    """A ``[[tasks]]`` table's kind config (its plan keys aside)."""
+def parse_task(raw: Any, path: str) -> Any:
+    """A ``[[tasks]]`` table's kind config (its plan keys aside); a stored sweep's task is
+    rebuilt from it without its optimizers' code."""
     own = raw
     if isinstance(raw, Mapping):
         own = {k: v for k, v in raw.items() if k not in PLAN_KEYS}

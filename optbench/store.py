@@ -209,6 +209,7 @@ class ResultStore:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         self._lock_fd: int | None = None
+        _refuse_a_file(self.directory)
 
     @property
     def meta_path(self) -> Path:
@@ -548,6 +549,18 @@ class ResultStore:
 
 def _is_temporary(path: Path) -> bool:
     return path.name.startswith(TMP_PREFIX) and path.name.endswith(".tmp") and path.is_file()
+
+
+def _refuse_a_file(directory: Path) -> None:
+    """A :class:`StoreConflict` if ``directory``, or the nearest of its parents that exists,
+    is not a folder (a results folder given as a file's path, or below one)."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is" if path == directory else f"lies below {path}, which is"
+                raise StoreConflict(f"{directory} {where} a file, not a folder; give a "
+                                    "folder for the results")
+            return
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from optbench.cli import main
 
@@ -65,3 +66,66 @@ def test_unknown_example_and_bad_kind(tmp_path, capsys):
     assert "allowed one of adaptive-methods-multimodal" in capsys.readouterr().err
     assert main(["list", "landscapes", "--kind", "bumpy"]) == 2
     assert "valid kinds: convex" in capsys.readouterr().err
+
+
+def test_a_file_where_a_results_folder_belongs_is_a_one_line_error(tmp_path, capsys):
+    """--out FILE, --out FILE/sub, and a reader given a file: exit 2, one line, the file
+    untouched and nothing written beside it."""
+    config = tmp_path / "c.toml"
+    config.write_text('steps = 2\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
+                      '[optimizers.gd]\nlearning_rate = 0.1\n')
+    a_file = tmp_path / "FILE"
+    a_file.write_text("mine")
+    commands = [["sweep", str(config), "--out", str(a_file)],
+                ["sweep", str(config), "--out", str(a_file / "sub")],
+                ["table", str(a_file)], ["report", str(a_file)],
+                ["store", "check", str(a_file)]]
+    for command in commands:
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "a file, not a folder" in err, (command, err)
+    assert a_file.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE", "c.toml"]
+
+
+def test_a_learning_rate_of_zero_is_warned_about_once_and_runs(tmp_path, recwarn):
+    config = tmp_path / "c.toml"
+    config.write_text('steps = 2\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
+                      '[[tasks]]\nlandscape = "booth"\n'
+                      '[optimizers.gd]\nlearning_rate = [0, 0.1]\n'
+                      '[optimizers.adam]\nlearning_rate = 0.1\n')
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    said = [str(w.message) for w in recwarn]
+    assert sum("optimizers.gd.learning_rate: the grid holds 0" in m for m in said) == 1
+    assert not any("optimizers.adam" in m for m in said)
+
+
+def test_reading_a_sweep_imports_no_optimizer_code(tmp_path, monkeypatch, capsys):
+    """A sweep of a user's factory, read after its module is gone: table and report work
+    from what the store holds (the factory's defaults are in meta.json)."""
+    import importlib
+
+    from optbench.optimizers import optax_adapter
+
+    (tmp_path / "gone_optimizer.py").write_text(
+        "import optax\n\ndef signed(learning_rate, damping=0.5):\n"
+        "    return optax.chain(optax.scale_by_sign(), optax.scale(-damping * learning_rate))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "c.toml"
+    config.write_text('steps = 3\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
+                      '[optimizers.mine]\noptimizer = "gone_optimizer:signed"\n'
+                      'learning_rate = [0.1, 0.2]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    monkeypatch.setitem(sys.modules, "gone_optimizer", None)  # importing it now fails
+    optax_adapter.load_factory.cache_clear()
+    optax_adapter.factory_spec.cache_clear()
+    with pytest.raises(ImportError):
+        importlib.import_module("gone_optimizer")
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 0
+    assert "| mine " in capsys.readouterr().out
+    assert main(["report", str(out), "--workers", "1"]) == 0, capsys.readouterr().err
+    page = (out / "report" / "index.html").read_text()
+    assert "damping=0.5" in page  # the factory's default, from meta.json

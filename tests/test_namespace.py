@@ -2,6 +2,7 @@
 (an unrelated PyPI project has that name); every submodule imports in a fresh interpreter,
 outside the checkout, so the installed package is what is tested."""
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -49,3 +50,17 @@ def test_pyproject_lists_every_package_of_the_checkout():
     data = {"optbench.examples", "optbench.gallery.cases"}  # folders of shipped TOML files
     assert found | data | {"optbench.landscapes"} == set(listed["packages"])
     assert (root / listed["package-dir"]["optbench.landscapes"] / "__init__.py").is_file()
+
+
+def test_the_source_checkout_imports_as_it_stands():
+    """``PYTHONPATH=.`` from the repository root (the README's recipe for benchmarking your
+    own optimizer): the checkout's ``optbench/`` comes first and must import whole."""
+    root = Path(__file__).resolve().parents[1]
+    code = ("import optbench, optbench.landscapes.valleys as v; from optbench import cli; "
+            "print(optbench.__file__, len(optbench.landscapes.names()), v.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    path, count, name = done.stdout.split()
+    assert Path(path).parent == root / "optbench"
+    assert int(count) == len(landscapes.names()) and name == "optbench.landscapes.valleys"

@@ -9,9 +9,10 @@ of equal shape; with several devices (or processes) the run axis is sharded over
 Everything that is data is an argument of the program, not a constant in it: the task's
 :meth:`~optbench.tasks.base.Task.args` (datasets, ``f_min``, the noise scale, which surface),
 the record steps, the targets and the divergence threshold. Compiled programs are cached in
-the process by structure alone (:func:`program_key`), so blocks that differ only in data
-share one compilation, and JAX's persistent cache (:func:`use_compilation_cache`) shares
-them between processes.
+the process by structure alone (:func:`program_key`: the task's
+:class:`~optbench.tasks.base.Program`, the only task code traced), so blocks that differ
+only in data share one compilation, and JAX's persistent cache
+(:func:`use_compilation_cache`) shares them between processes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from optbench.errors import OptbenchError
 from optbench.optimizers.base import PureOptimizer
-from optbench.tasks.base import Task
+from optbench.tasks.base import Program, Task
 
 TRAJECTORY_MAX_DIM = 3  # parameter paths are recorded for flat parameters of this size or less
 NEVER = -1  # hit_step / divergence_step of something that did not happen
@@ -135,17 +136,19 @@ def _records_path(params: Any) -> bool:
     return len(leaves) == 1 and leaves[0].ndim == 1 and leaves[0].size <= TRAJECTORY_MAX_DIM
 
 
-def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
+def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
              keep_params: bool = False, keep_path: bool = False) -> Callable[..., Outcome]:
     """``run(hparams, seed, start_index, task_args, schedule) -> Outcome``: one run, pure.
 
-    ``schedule`` holds the record steps (int32, from 0 to the last step), the targets and the
-    divergence threshold. At each record point the task is evaluated and scored; a task with
+    ``program`` is the task's compiled part (:meth:`~optbench.tasks.base.Task.program`), the
+    only task code traced. ``schedule`` holds the record steps (int32, from 0 to the last
+    step), the targets and the divergence threshold. At each record point the task is
+    evaluated and scored; a task with
     ``per_step_metric`` is also scored at every step, so its steps-to-target and divergence
     step are exact. A run that diverged is put back to its last valid recorded point and stays
     there (frozen), flagged with the step it diverged at; the other runs are not affected.
     """
-    maximize, metric = task.maximize, task.metric
+    maximize, metric = program.maximize, program.metric
 
     def cast(tree):
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
@@ -156,12 +159,12 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
         hparams = cast(hparams)
         init_key, step_key = jax.random.split(jax.random.key(seed))
         step_key = jax.random.fold_in(step_key, start_index)
-        params = cast(task.init(task_args, init_key, start_index))
+        params = cast(program.init(task_args, init_key, start_index))
         path = _records_path(params)
 
         def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
             """Evaluate at a record point, score it, and freeze the run if it diverged."""
-            metrics = cast(task.evaluate(task_args, carry.params))
+            metrics = cast(program.evaluate(task_args, carry.params))
             bad = _is_bad(metrics[metric], threshold, maximize)
             for value in metrics.values():
                 bad = bad | ~jnp.isfinite(value)
@@ -177,10 +180,10 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
         def step(t, inner: tuple) -> tuple:
             """One optimizer step; the loop carries only what a step changes."""
             params, state, score = inner
-            value, grads = task.loss_and_grad(task_args, params, step_key, t, gradient_source)
+            value, grads = program.loss_and_grad(task_args, params, step_key, t)
             updates, state = optimizer.update(grads, state, params, hparams)
-            params = task.project(task_args, optax.apply_updates(params, updates))
-            if task.per_step_metric:
+            params = program.project(task_args, optax.apply_updates(params, updates))
+            if program.per_step_metric:
                 score = _score(score, value, _is_bad(value, threshold, maximize), t, targets,
                                maximize)
             return params, state, score
@@ -188,7 +191,7 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
         def interval(carry: _Carry, bounds: tuple) -> tuple[_Carry, tuple]:
             """The steps from the last record point to the next one, then that record."""
             first, stop = bounds
-            if task.per_step_metric:
+            if program.per_step_metric:
                 params, state, score = jax.lax.fori_loop(
                     first, stop, step, (carry.params, carry.state, carry.score))
             else:
@@ -199,7 +202,7 @@ def make_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: 
             return record(carry, stop)
 
         no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),
-                                  jax.eval_shape(task.evaluate, task_args, params))
+                                  jax.eval_shape(program.evaluate, task_args, params))
         carry = _Carry(
             params=params,
             state=optimizer.init(params, hparams),
@@ -268,14 +271,15 @@ class ProgramCache:
 PROGRAMS = ProgramCache({})
 
 
-def program_key(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
+def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
                 varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
                 chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False
                 ) -> Hashable:
-    """What the compiled program depends on: the update rule, the task's structure, the
-    shapes of every argument and which hyperparameters vary. Not: values of data."""
+    """What the compiled program depends on: the update rule, the task's program (the only
+    task code traced, so equal programs trace alike), the shapes of every argument and which
+    hyperparameters vary. Not: values of data."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
-    return (optimizer, type(task), task.program_key(gradient_source), np.dtype(dtype).str,
+    return (optimizer, type(program), program, np.dtype(dtype).str,
             tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
             n_records, n_targets, chunk, devices, keep_params, keep_path)
 
@@ -293,36 +297,33 @@ def _tree_bytes(tree: Any) -> int:
                for a in jax.tree.leaves(tree))
 
 
-def bytes_per_run(optimizer: PureOptimizer, gradient_source: str, task: Task, args: Any,
+def bytes_per_run(optimizer: PureOptimizer, program: Program, args: Any,
                   dtype: Any, n_records: int, hparams: dict, keep_path: bool = False) -> int:
     """An estimate of the device memory one run needs: its parameters about four times
     (params, gradient, update, frozen anchor) plus the optimizer state, and its records
     (with ``keep_path``, the parameters at every record point too)."""
-    key = (optimizer, type(task), task.program_key(gradient_source), np.dtype(dtype).str,
-           n_records, tuple(sorted(hparams)), keep_path)
+    key = (optimizer, type(program), program, np.dtype(dtype).str, n_records,
+           tuple(sorted(hparams)), keep_path)
     if key not in _BYTES_PER_RUN:
-        _BYTES_PER_RUN[key] = _bytes_per_run(optimizer, task, args, dtype, n_records, hparams,
-                                             keep_path)
+        _BYTES_PER_RUN[key] = _bytes_per_run(optimizer, program, args, dtype, n_records,
+                                             hparams, keep_path)
     return _BYTES_PER_RUN[key]
 
 
 _BYTES_PER_RUN: dict[Hashable, int] = {}  # shapes are traced once per structure
 
 
-def _bytes_per_run(optimizer: PureOptimizer, task: Task, args: Any, dtype: Any,
+def _bytes_per_run(optimizer: PureOptimizer, program: Program, args: Any, dtype: Any,
                    n_records: int, hparams: dict, keep_path: bool) -> int:
     def shapes():
-        params = task.init(args, jax.random.key(0), jnp.int32(0))
+        params = program.init(args, jax.random.key(0), jnp.int32(0))
         params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
         hp = {k: jnp.asarray(v, dtype) for k, v in hparams.items()}
         state = optimizer.init(params, hp)
-        return params, state, task.evaluate(args, params)
+        return params, state, program.evaluate(args, params)
 
     params, state, metrics = jax.eval_shape(shapes)
-    width = 0
-    leaves = jax.tree.leaves(params)
-    if len(leaves) == 1 and len(leaves[0].shape) == 1 and leaves[0].shape[0] <= 3:
-        width = leaves[0].shape[0]
+    width = jax.tree.leaves(params)[0].shape[0] if _records_path(params) else 0
     records = n_records * (len(metrics) + width) * np.dtype(dtype).itemsize
     if keep_path:
         records += n_records * _tree_bytes(params)
@@ -331,10 +332,11 @@ def _bytes_per_run(optimizer: PureOptimizer, task: Task, args: Any, dtype: Any,
 
 def parameter_count(task: Task) -> int:
     """How many numbers one run's parameters hold."""
-    key = (type(task), task.program_key("any"))
+    program = task.program("any")
+    key = (type(program), program)
     if key not in _PARAMETER_COUNT:
         args = _cast_floats(task.args("any"), np.float32)
-        params = jax.eval_shape(lambda: task.init(args, jax.random.key(0), jnp.int32(0)))
+        params = jax.eval_shape(lambda: program.init(args, jax.random.key(0), jnp.int32(0)))
         _PARAMETER_COUNT[key] = sum(int(np.prod(leaf.shape))
                                     for leaf in jax.tree.leaves(params))
     return _PARAMETER_COUNT[key]
@@ -391,7 +393,8 @@ def run_block(
         schedule = {"record_steps": record_steps.astype(np.int32),
                     "targets": np.asarray(settings.targets, dtype),
                     "threshold": np.asarray(settings.divergence_threshold, dtype)}
-        per_run = bytes_per_run(optimizer, gradient_source, task, task_args, dtype,
+        program = task.program(gradient_source)
+        per_run = bytes_per_run(optimizer, program, task_args, dtype,
                                 len(record_steps), {**fixed, **{k: v[0] for k, v in
                                                                 varying.items()}}, keep_path)
         budget = max_memory_mb * 2**20 - data_bytes
@@ -404,13 +407,12 @@ def run_block(
         started = time.perf_counter()
         reused = True
         while True:  # at most a few rounds: until the compiled program's memory fits
-            key = program_key(optimizer, gradient_source, task, dtype, varying, fixed,
+            key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
                               tuple(d.id for d in devices), keep_params, keep_path)
             if key not in PROGRAMS.programs:
                 reused = False
-                batched = batched_run(optimizer, gradient_source, task, dtype, keep_params,
-                                      keep_path)
+                batched = batched_run(optimizer, program, dtype, keep_params, keep_path)
                 example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
                                runs_sharding)
                 compiled = batched.lower(*example, *shared).compile()
@@ -454,13 +456,13 @@ def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> i
     return max(n_devices, min(fit, size - n_devices))
 
 
-def batched_run(optimizer: PureOptimizer, gradient_source: str, task: Task, dtype: Any,
+def batched_run(optimizer: PureOptimizer, program: Program, dtype: Any,
                 keep_params: bool = False, keep_path: bool = False):
     """The jitted program of a block: ``(varying, seeds, start_indices, fixed, task_args,
     schedule) -> Outcome``, vmapped over the runs of ``varying``, ``seeds`` and
     ``start_indices``; ``fixed`` hyperparameters, the task's data and the schedule are
     shared by all runs."""
-    run = make_run(optimizer, gradient_source, task, dtype, keep_params, keep_path)
+    run = make_run(optimizer, program, dtype, keep_params, keep_path)
     return jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
                             in_axes=(0, 0, 0, None, None, None)))
 

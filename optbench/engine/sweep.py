@@ -41,7 +41,7 @@ from optbench.engine.run import (
     use_compilation_cache,
 )
 from optbench.errors import Interrupted, OptbenchError
-from optbench.optimizers import PureOptimizer
+from optbench.optimizers import PureOptimizer, hyperparameters
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.store import REFERENCE, ResultStore, block_key, target_column
@@ -241,6 +241,7 @@ def run_sweep(
     writer = jax.process_index() == 0
     tasks = {t.name: t for t in registry.build(config.tasks)}
     _warn_unresolvable_targets(config, tasks.values())
+    _warn_zero_learning_rates(config)
     blocks = [(o, tasks[t.name]) for o, t in config.blocks()]
     keys = [block_key(o.label, t.name) for o, t in blocks]
     rules = Rules.of(config.optimizers, reference)
@@ -249,7 +250,9 @@ def run_sweep(
         store = ResultStore.open(directory, config, force=force, meta={
             **_versions(), "device_kind": devices[0].device_kind, "device_count": len(devices),
             "process_count": jax.process_count(), "git_commit": _git_commit(),
-            "reference": reference, "started": _now()})
+            "reference": reference, "started": _now(), "planned_blocks": keys,
+            "hyperparameters": {o.label: hyperparameters(o.optimizer)
+                                for o in config.optimizers}})
     compiled_before = PROGRAMS.compiled
     try:
         done = _agree(_finished_blocks(store, keys, rerun, config.keep_params) if writer
@@ -510,6 +513,16 @@ def _warn_unresolvable_targets(config: SweepConfig, tasks: Iterable[Task]) -> No
         message = float32_warning(task.name, config.plan(task.name).targets, task.f_min)
         if message:
             warnings.warn(message + " (set float64 = true)", stacklevel=3)
+
+
+def _warn_zero_learning_rates(config: SweepConfig) -> None:
+    """A learning rate of 0 in a grid: those runs never move (legal: a schedule may start
+    at 0), so say so once per optimizer."""
+    labels = dict.fromkeys(o.label for o, _ in config.blocks()
+                           if 0.0 in o.grid.get("learning_rate", ()))
+    for label in labels:
+        warnings.warn(f"optimizers.{label}.learning_rate: the grid holds 0, whose runs never "
+                      "move from their start", stacklevel=3)
 
 
 def float32_warning(task: str, targets: Iterable[float], f_min: float) -> str | None:

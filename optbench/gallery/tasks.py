@@ -14,7 +14,7 @@ that defines success: the average loss for the online task, the final loss for t
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -102,41 +102,24 @@ def parse_online_linear(raw: Mapping[str, Any], path: str) -> OnlineLinearConfig
     return OnlineLinearConfig(coefficients, bounds, start, task)
 
 
-@dataclass(frozen=True, eq=False)
-class OnlineLinearTask:
+@dataclass(frozen=True)
+class OnlineLinearProgram:
     """``f_t(x) = c_t * sum(x)`` on a box, ``c_t = coefficients[step mod period]``.
 
     Scored on the average loss ``F(x) = mean(c) * sum(x)`` over one period: its gap
-    ``F(x) - min_box F`` is ``f_gap``; ``x_mean`` is the mean coordinate.
+    ``F(x) - min_box F`` is ``f_gap``; ``x_mean`` is the mean coordinate. Everything it reads
+    is in ``args``, so it has no fields.
     """
 
-    kind: ClassVar[str] = "online-linear"
     metric: ClassVar[str] = "f_gap"
     maximize: ClassVar[bool] = False
     per_step_metric: ClassVar[bool] = False
-    n_starts: ClassVar[int] = 1
-
-    config: OnlineLinearConfig
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def program_key(self, gradient_source: str) -> Hashable:
-        return ("online-linear", self.config.dim, len(self.config.coefficients))
-
-    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
-        low, high = np.asarray(self.config.bounds, float).T
-        mean = float(np.mean(self.config.coefficients))
-        return {"coefficients": np.asarray(self.config.coefficients, float),
-                "mean": np.float64(mean), "low": low, "high": high,
-                "best": np.where(mean > 0, low, high), "start": np.asarray(self.config.start)}
 
     def init(self, args, key: jax.Array, start_index: jax.Array) -> jax.Array:
         return args["start"]
 
-    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array,
-                      gradient_source: str) -> tuple[jax.Array, jax.Array]:
+    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array
+                      ) -> tuple[jax.Array, jax.Array]:
         coefficients = args["coefficients"]
         c = coefficients[step % coefficients.shape[0]]
         return c * jnp.sum(params), jnp.full_like(params, c)
@@ -148,8 +131,40 @@ class OnlineLinearTask:
     def project(self, args, params: jax.Array) -> jax.Array:
         return jnp.clip(params, args["low"], args["high"])
 
+
+@dataclass(frozen=True, eq=False)
+class _ConfigTask:
+    """A gallery task: its config, whose data are all the program reads."""
+
+    n_starts: ClassVar[int] = 1
+    kind: ClassVar[str]
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
     def describe(self) -> dict:
         return {"task": self.name, "kind": self.kind, "dim": self.config.dim}
+
+
+@dataclass(frozen=True, eq=False)
+class OnlineLinearTask(_ConfigTask):
+    """An :class:`OnlineLinearProgram` with its coefficients, box and start."""
+
+    kind: ClassVar[str] = "online-linear"
+    metric: ClassVar[str] = OnlineLinearProgram.metric
+    maximize: ClassVar[bool] = OnlineLinearProgram.maximize
+
+    def program(self, gradient_source: str) -> OnlineLinearProgram:
+        return OnlineLinearProgram()
+
+    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
+        low, high = np.asarray(self.config.bounds, float).T
+        mean = float(np.mean(self.config.coefficients))
+        return {"coefficients": np.asarray(self.config.coefficients, float),
+                "mean": np.float64(mean), "low": low, "high": high,
+                "best": np.where(mean > 0, low, high), "start": np.asarray(self.config.start)}
 
 
 # --------------------------------------------------------------------------------------
@@ -192,39 +207,24 @@ def parse_moving_target(raw: Mapping[str, Any], path: str) -> MovingTargetConfig
     )
 
 
-@dataclass(frozen=True, eq=False)
-class MovingTargetTask:
+@dataclass(frozen=True)
+class MovingTargetProgram:
     """``f_t(x) = |x - c_t|^2 / 2``, ``c_t = before`` for ``step < jump_step``, else ``after``.
 
     Scored on the final objective: ``f_gap = |x - after|^2 / 2``; ``distance`` is
-    ``|x - after|`` and ``distance_before`` is ``|x - before|``.
+    ``|x - after|`` and ``distance_before`` is ``|x - before|``. Everything it reads is in
+    ``args``, so it has no fields.
     """
 
-    kind: ClassVar[str] = "moving-target"
     metric: ClassVar[str] = "f_gap"
     maximize: ClassVar[bool] = False
     per_step_metric: ClassVar[bool] = False
-    n_starts: ClassVar[int] = 1
-
-    config: MovingTargetConfig
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def program_key(self, gradient_source: str) -> Hashable:
-        return ("moving-target", self.config.dim)
-
-    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
-        c = self.config
-        return {"before": np.asarray(c.before), "after": np.asarray(c.after),
-                "jump_step": np.int32(c.jump_step), "start": np.asarray(c.start)}
 
     def init(self, args, key: jax.Array, start_index: jax.Array) -> jax.Array:
         return args["start"]
 
-    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array,
-                      gradient_source: str) -> tuple[jax.Array, jax.Array]:
+    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array
+                      ) -> tuple[jax.Array, jax.Array]:
         target = jnp.where(step < args["jump_step"], args["before"], args["after"])
         residual = params - target
         return 0.5 * jnp.sum(residual**2), residual
@@ -237,8 +237,22 @@ class MovingTargetTask:
     def project(self, args, params: jax.Array) -> jax.Array:
         return params
 
-    def describe(self) -> dict:
-        return {"task": self.name, "kind": self.kind, "dim": self.config.dim}
+
+@dataclass(frozen=True, eq=False)
+class MovingTargetTask(_ConfigTask):
+    """A :class:`MovingTargetProgram` with its two minima, jump step and start."""
+
+    kind: ClassVar[str] = "moving-target"
+    metric: ClassVar[str] = MovingTargetProgram.metric
+    maximize: ClassVar[bool] = MovingTargetProgram.maximize
+
+    def program(self, gradient_source: str) -> MovingTargetProgram:
+        return MovingTargetProgram()
+
+    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
+        c = self.config
+        return {"before": np.asarray(c.before), "after": np.asarray(c.after),
+                "jump_step": np.int32(c.jump_step), "start": np.asarray(c.start)}
 
 
 def _build(task_type):

@@ -7,7 +7,8 @@ Every initializer takes ``(key, shape, dtype)``; for a kernel of shape ``(*windo
 | name | distribution | variance |
 |---|---|---|
 | zeros | 0 | 0 |
-| uniform | U(±1/√fan_in) (LeCun 1998; torch's default) | 1/(3 fan_in) |
+| uniform | U(±1/√fan_in) (torch's default for Linear and Conv kernels) | 1/(3 fan_in) |
+| lecun_normal, lecun_uniform | LeCun et al. 1998, "Efficient BackProp" | 1/fan_in |
 | xavier_normal, xavier_uniform | Glorot & Bengio 2010 | 2/(fan_in + fan_out) |
 | he_normal, he_uniform | He et al. 2015 | 2/fan_in |
 
@@ -27,6 +28,8 @@ from optbench.nn.errors import NNError
 INITIALIZERS = {
     "zeros": initializers.zeros,
     "uniform": initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+    "lecun_normal": initializers.lecun_normal(),
+    "lecun_uniform": initializers.lecun_uniform(),
     "xavier_normal": initializers.glorot_normal(),
     "xavier_uniform": initializers.glorot_uniform(),
     "he_normal": initializers.he_normal(),
@@ -55,5 +58,6 @@ def variance(name: str, shape: tuple[int, ...]) -> float:
     """The theoretical variance of one weight drawn by ``name`` for ``shape``."""
     fan_in, fan_out = fans(shape)
     return {"zeros": 0.0, "uniform": 1 / (3 * fan_in),
+            "lecun_normal": 1 / fan_in, "lecun_uniform": 1 / fan_in,
             "xavier_normal": 2 / (fan_in + fan_out), "xavier_uniform": 2 / (fan_in + fan_out),
             "he_normal": 2 / fan_in, "he_uniform": 2 / fan_in}[check(name)]

@@ -27,6 +27,7 @@ from optbench.optimizers.registry import (
     get,
     hyperparameter_defaults,
     hyperparameter_names,
+    hyperparameters,
     names,
     resolve,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "get",
     "hyperparameter_defaults",
     "hyperparameter_names",
+    "hyperparameters",
     "minibatch",
     "momentum",
     "names",

@@ -62,3 +62,11 @@ def hyperparameter_defaults(name: str) -> Mapping[str, float]:
     if optax_adapter.is_factory_path(name):
         return optax_adapter.float_defaults(name)
     return get(name).defaults
+
+
+def hyperparameters(name: str) -> dict[str, float | None]:
+    """Each hyperparameter of optimizer ``name`` with its default (None: required), as a
+    sweep records them in meta.json so that readers never import optimizer code."""
+    defaults = hyperparameter_defaults(name)
+    return {n: (float(defaults[n]) if n in defaults else None)
+            for n in hyperparameter_names(name)}

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from optbench import optimizers
 from optbench.analysis import compact, compile_column, write_tables
 from optbench.engine.sweep import float32_warning
 from optbench.report import figures, page, style
@@ -224,7 +223,7 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
             "label": label, "optimizer": name,
             "grid": "; ".join(_grid_cell(k, v) for k, v in settings.items()),
             "defaults": ", ".join(f"{k}={v:g}" for k, v in
-                                  optimizers.hyperparameter_defaults(name).items()),
+                                  data.hyperparameters.get(label, {}).items() if v is not None),
         })
     tasks = {f"Tasks ({kind})": pd.DataFrame(rows) for kind, rows in by_kind.items()}
     return run, {**tasks, "Optimizers": pd.DataFrame(optimizer_rows)}

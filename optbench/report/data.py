@@ -14,9 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from optbench import landscapes
-from optbench.analysis import all_targets, best_configs, convergence_table, plans
+from optbench.analysis import (
+    all_targets,
+    best_configs,
+    convergence_table,
+    plans,
+    recorded_hyperparameters,
+)
 from optbench.errors import OptbenchError
-from optbench.store import REFERENCE, ResultStore, block_key
+from optbench.store import REFERENCE, ResultStore
 
 
 class NotResults(OptbenchError, ValueError):
@@ -73,6 +79,12 @@ class ReportData:
         present = set(self.runs["task"])
         return [t["name"] for t in self.config["tasks"] if t.get("name") in present]
 
+    @functools.cached_property
+    def hyperparameters(self) -> dict:
+        """Each optimizer's hyperparameters and defaults, from the store (reading imports
+        no optimizer code; :func:`optbench.analysis.recorded_hyperparameters`)."""
+        return recorded_hyperparameters(self.meta, self.runs)
+
     def task_config(self, task: str) -> dict:
         return next(t for t in self.config["tasks"] if t.get("name") == task)
 
@@ -80,7 +92,8 @@ class ReportData:
     def convergence(self) -> pd.DataFrame:
         """The convergence table (:func:`optbench.analysis.convergence_table`), computed once."""
         if self._convergence is None:
-            self._convergence = convergence_table(self.runs, *self.plans)
+            self._convergence = convergence_table(self.runs, *self.plans,
+                                                  self.hyperparameters)
         return self._convergence
 
     def best_runs(self) -> pd.DataFrame:
@@ -106,8 +119,11 @@ def load(directory: str | Path) -> ReportData:
                          "give the folder a sweep wrote, e.g. results/default")
     try:
         meta = store.meta()
-        config = meta["config"]
-        keys = [block_key(o, t["name"]) for t in config["tasks"] for o in config["optimizers"]]
+        if not isinstance(meta["config"], dict):
+            raise TypeError("its config is not a table")
+        # the blocks the config planned (SweepConfig.blocks(), recorded by the sweep); a
+        # rebuilt meta.json knows only the finished ones
+        keys = list(meta.get("planned_blocks") or meta["blocks"])
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise NotResults(f"{directory}/meta.json is not an optbench sweep's meta "
                          f"({error!r})") from None

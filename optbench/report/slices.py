@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from optbench.config import parse
+from optbench.config import parse_task
 from optbench.engine import params as kept
 from optbench.store import block_key
 from optbench.tasks import registry
@@ -124,10 +124,10 @@ def chosen_runs(best_runs, task: str, optimizers: list[str], directory: Path,
 
 
 def build_task(config: dict, task: str):
-    """The task named ``task``, rebuilt from the stored config."""
-    sweep = parse(config)
-    (spec,) = [t for t in sweep.tasks if t.name == task]
-    return registry.build([spec])[0], sweep.float64
+    """The task named ``task`` and whether the sweep ran in float64, rebuilt from the
+    stored config (its task table alone: reading imports no optimizer code)."""
+    (table,) = [t for t in config["tasks"] if t.get("name") == task]
+    return registry.build([parse_task(table, "tasks")])[0], bool(config.get("float64"))
 
 
 def _training_loss(config: dict, task: str):
@@ -138,12 +138,13 @@ def _training_loss(config: dict, task: str):
     args = jax.tree.map(lambda a: np.asarray(a).astype(dtype)
                         if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
                         built.args("full batch"))
-    like = built.init(args, jax.random.key(0), jnp.int32(0))
-    return functools.partial(_train_loss, built, args), like, dtype, float64
+    program = built.program("full batch")
+    like = program.init(args, jax.random.key(0), jnp.int32(0))
+    return functools.partial(_train_loss, program, args), like, dtype, float64
 
 
-def _train_loss(task, args, params):
-    return task.train_loss(args, params)
+def _train_loss(program, args, params):
+    return program.train_loss(args, params)
 
 
 def task_slices(directory: Path, config: dict, task: str, chosen: list[tuple[str, str, int]]

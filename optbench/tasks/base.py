@@ -1,19 +1,20 @@
 """The task interface: what the sweep engine runs an optimizer on.
 
-One shape serves synthetic surfaces and data-driven tasks alike. Parameters are any pytree;
-a task's data and every number that may differ between tasks sharing a program (the noise
-scale, ``f_min``, which surface) live in :meth:`Task.args`, which the engine passes to the
-compiled program as an argument, so that tasks differing only in data share one program.
+One shape serves synthetic surfaces and data-driven tasks alike. Parameters are any pytree.
+A task is split in two: its :class:`Program` (the code the engine compiles, a hashable value
+that is the compile cache's key) and its data, :meth:`Task.args`: the datasets and every
+number that may differ between tasks sharing a program (the noise scale, ``f_min``, which
+surface), passed to the compiled program as an argument, so that tasks differing only in
+data share one program.
 
 Scoring resolution: a task whose ``per_step_metric`` is true (a surface: the value returned
 with the gradient is the exact objective) is scored at every step, so steps-to-target and the
 divergence step are exact to the step. Other tasks (networks, whose batch loss is noisy) are
-scored on :meth:`Task.evaluate` at the record points only.
+scored on :meth:`Program.evaluate` at the record points only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any, ClassVar, Protocol
 
 import jax
@@ -24,8 +25,44 @@ Args = Any  # a pytree of numpy arrays and scalars
 GRADIENT_SOURCES = ("full batch", "one sample", "mini-batch", "any")
 
 
+class Program(Protocol):
+    """The traced part of a task: everything its compiled code reads, as a hashable value.
+
+    The engine traces only a program's methods and caches compiled programs by the program's
+    value (with the shapes of its arguments), so two tasks with equal programs run the same
+    code by construction: whatever the code could read differently is a field, and a field
+    that differs makes the programs unequal. Everything else (datasets, numbers) comes in
+    ``args``, the program's runtime data. Programs are frozen dataclasses compared by value.
+    """
+
+    metric: str  # the primary metric: a key of evaluate()'s dict
+    maximize: bool  # targets are then "reach >= t", and the best is the largest
+    per_step_metric: bool  # loss_and_grad's value is the exact primary metric
+
+    def init(self, args: Args, key: jax.Array, start_index: jax.Array) -> Params:
+        """The starting parameters of one run (``key`` is the run's seed key)."""
+        ...
+
+    def loss_and_grad(self, args: Args, params: Params, key: jax.Array, step: jax.Array
+                      ) -> tuple[jax.Array, Params]:
+        """The loss and gradient of the batch for ``step``, from the gradient source the
+        program was made for: the full batch (GD), one example (SGD) or a mini-batch.
+        ``key`` is the run's key for its whole stream of batches: draw step ``step``'s from
+        ``jax.random.fold_in(key, step)``, and only where randomness is needed (deriving a
+        key costs more than a small task's gradient)."""
+        ...
+
+    def evaluate(self, args: Args, params: Params) -> dict[str, jax.Array]:
+        """Scalar metrics at a record point; includes ``metric``."""
+        ...
+
+    def project(self, args: Args, params: Params) -> Params:
+        """Back onto the feasible set after each update (identity if unconstrained)."""
+        ...
+
+
 class Task(Protocol):
-    """Something to optimize, with everything the engine needs to run and score a run.
+    """Something to optimize: its compiled part (:meth:`program`), its data and its name.
 
     ``gradient_source`` is an optimizer's ``spec.gradient``: GD asks for the full-batch
     gradient, SGD for one sample's, mini-batch SGD for a batch's; optimizers that do not say
@@ -35,38 +72,16 @@ class Task(Protocol):
     kind: ClassVar[str]  # the registry kind, e.g. "surface"
     name: str  # unique within a sweep, e.g. "rosenbrock-2d"
     n_starts: int  # starting points per seed
-    metric: str  # the primary metric: a key of evaluate()'s dict
-    maximize: bool  # targets are then "reach >= t", and the best is the largest
-    per_step_metric: bool  # loss_and_grad's value is the exact primary metric
+    metric: str  # the primary metric (every program of the task has it)
+    maximize: bool
 
-    def program_key(self, gradient_source: str) -> Hashable:
-        """Everything that changes the compiled program (shapes, static choices). Tasks with
-        equal keys trace to the same program given each other's :meth:`args`."""
+    def program(self, gradient_source: str) -> Program:
+        """The compiled part for ``gradient_source``: tasks with equal programs share one
+        compilation, given each other's :meth:`args`."""
         ...
 
     def args(self, gradient_source: str) -> Args:
         """The program's runtime data: datasets and numbers, as numpy arrays."""
-        ...
-
-    def init(self, args: Args, key: jax.Array, start_index: jax.Array) -> Params:
-        """The starting parameters of one run (``key`` is the run's seed key)."""
-        ...
-
-    def loss_and_grad(self, args: Args, params: Params, key: jax.Array, step: jax.Array,
-                      gradient_source: str) -> tuple[jax.Array, Params]:
-        """The loss and gradient of the batch for ``step``: full batch for "full batch" (GD),
-        one example for "one sample" (SGD), a mini-batch otherwise. ``key`` is the run's key
-        for its whole stream of batches: draw step ``step``'s from
-        ``jax.random.fold_in(key, step)``, and only where randomness is needed (deriving a key
-        costs more than a small task's gradient)."""
-        ...
-
-    def evaluate(self, args: Args, params: Params) -> dict[str, jax.Array]:
-        """Scalar metrics at a record point; includes ``metric``."""
-        ...
-
-    def project(self, args: Args, params: Params) -> Params:
-        """Back onto the feasible set after each update (identity if unconstrained)."""
         ...
 
     def describe(self) -> dict:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,8 +67,10 @@ _IMAGE_CNN = {"channels": [32, 64], "kernel": 3, "stride": 1, "padding": "SAME",
               "width": 128, "activation": "relu", "initializer": "he_normal",
               "batch_size": 128}
 KINDS: dict[str, KindSpec] = {
-    # the MNIST-1D paper's models: 40-100-100-10 MLP; three stride-2 convs of 25 channels
-    # (kernels 5, 3, 3, padding 1) and a linear layer; torch's default init, batch 100
+    # a plain 40-100-100-10 MLP (the MNIST-1D paper's MLP also adds a residual connection
+    # around its second hidden layer and uses torch's bias init); the paper's CNN: three
+    # stride-2 convs of 25 channels (kernels 5, 3, 3, padding 1) and a linear layer; torch's
+    # default kernel init, batch 100
     "mnist1d-mlp": KindSpec("mnist1d", "mlp", (40,), {**_MLP, "initializer": "uniform",
                                                       "batch_size": 100},
                             "MNIST-1D (generated offline), MLP"),
@@ -190,6 +192,7 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
         fields.update(_cnn_fields(get, path))
     if "data_dir" in allowed:
         fields["data_dir"] = _data_dir(raw.get("data_dir"), f"{path}.data_dir", kind)
+    _check_sizes(fields, spec, path)
     config = NetworkConfig(**fields)
     try:
         config.model(spec.outputs)
@@ -197,6 +200,19 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
         raise ConfigError(path, kind, f"an architecture that fits its input ({error})"
                           ) from None
     return config
+
+
+def _check_sizes(fields: Mapping[str, Any], spec: KindSpec, path: str) -> None:
+    """``train_size`` within the training split, and ``batch_size`` within what it uses."""
+    available = len(_dataset(spec.dataset, fields.get("data_dir", "")).x_train)
+    if fields["train_size"] > available:
+        raise ConfigError(f"{path}.train_size", fields["train_size"],
+                          f"an integer in [0, {available}] (the training examples of "
+                          f"{spec.dataset}; 0: all)")
+    used = fields["train_size"] or available
+    if fields["batch_size"] > used:
+        raise ConfigError(f"{path}.batch_size", fields["batch_size"],
+                          f"an integer in [1, {used}] (the training examples used)")
 
 
 def _cnn_fields(get, path: str) -> dict:
@@ -251,57 +267,34 @@ def _dataset(name: str, data_dir: str = "") -> datasets.Dataset:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class NetworkTask:
-    """A network trained on a dataset; see the module docstring for batches and metrics."""
+def _metric(problem: str) -> str:
+    return "test_r2" if problem == "regression" else "test_accuracy"
 
-    kind: ClassVar[str] = "network"
+
+@dataclass(frozen=True)
+class NetworkProgram:
+    """What a network's compiled program reads, and nothing else (see
+    :class:`~optbench.tasks.base.Program`): the model (with stand-ins for DATA_KNOBS), the
+    kind of problem, the batch drawn per step and the static switches."""
+
     per_step_metric: ClassVar[bool] = False
-    config: NetworkConfig
-    data: datasets.Dataset
-    model: models.Sequential  # with stand-ins for DATA_KNOBS (see task_of)
-    n_starts: int = 1
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    maximize: ClassVar[bool] = True
+    model: models.Sequential
+    problem: str  # "classification", "binary" or "regression"
+    batch: int  # examples per gradient; 0: the whole training split
+    random: bool  # draws per step: rows, dropout masks or augmentation
+    augment: bool
+    flip: bool  # augmentation mirrors images (clothes, not digits)
+    clip: bool  # clip each gradient to the global norm in args
 
     @property
     def metric(self) -> str:
-        return "test_r2" if self.data.problem == "regression" else "test_accuracy"
-
-    @property
-    def maximize(self) -> bool:
-        return True
+        return _metric(self.problem)
 
     @property
     def loss_name(self) -> str:
         return {"classification": "softmax_cross_entropy", "binary": "binary_cross_entropy",
-                "regression": "mse"}[self.data.problem]
-
-    def _x(self, x: np.ndarray) -> np.ndarray:
-        return x.reshape(len(x), *self.model.input_shape)
-
-    @property
-    def n_train(self) -> int:
-        """The training examples used: ``train_size`` of them (at most all), or all."""
-        return min(self.config.train_size or len(self.data.x_train), len(self.data.x_train))
-
-    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
-        n, c = self.n_train, self.config
-        return {"x": self._x(self.data.x_train[:n]), "y": self.data.y_train[:n],
-                "x_test": self._x(self.data.x_test), "y_test": self.data.y_test,
-                **{knob: np.float64(getattr(c, knob)) for knob in DATA_KNOBS}}
-
-    def batch_size(self, gradient_source: str, n_train: int) -> int:
-        return {"full batch": n_train, "one sample": 1}.get(
-            gradient_source, min(self.config.batch_size, n_train))
-
-    def program_key(self, gradient_source: str) -> Hashable:
-        c = self.config  # the batch actually drawn: GD's, SGD's and a mini-batch's differ
-        return ("network", self.model, self.loss_name,
-                self.batch_size(gradient_source, self.n_train), c.augment,
-                c.clip_global_norm > 0, c.train_size)
+                "regression": "mse"}[self.problem]
 
     def init(self, args, key: jax.Array, start_index: jax.Array):
         """The model's initial parameters, kernels times the task's weight scale."""
@@ -313,21 +306,18 @@ class NetworkTask:
         out = self.model.apply(params, x, key=key, train=train, dropout=dropout)
         return losses.get(self.loss_name)(out, y)
 
-    def loss_and_grad(self, args, params, key: jax.Array, step: jax.Array,
-                      gradient_source: str):
+    def loss_and_grad(self, args, params, key: jax.Array, step: jax.Array):
         x, y = args["x"], args["y"]
-        size = self.batch_size(gradient_source, x.shape[0])
-        random = size < x.shape[0] or self.config.dropout > 0 or self.config.augment
-        k_rows, k_drop, k_aug = jax.random.split(jax.random.fold_in(key, step), 3) if random \
-            else (None, None, None)
-        if size < x.shape[0]:
-            rows = jax.random.randint(k_rows, (size,), 0, x.shape[0])
+        k_rows, k_drop, k_aug = jax.random.split(jax.random.fold_in(key, step), 3) \
+            if self.random else (None, None, None)
+        if self.batch:
+            rows = jax.random.randint(k_rows, (self.batch,), 0, x.shape[0])
             x, y = x[rows], y[rows]
-        if self.config.augment:  # a mirrored digit is no digit: flip clothes only
-            x = augment.augment(k_aug, x, flip=self.data.name == "fashion-mnist")
+        if self.augment:
+            x = augment.augment(k_aug, x, flip=self.flip)
         value, grads = jax.value_and_grad(self._loss)(params, x, y, k_drop, True,
                                                       args["dropout"])
-        if self.config.clip_global_norm > 0:
+        if self.clip:
             grads, _ = optax.clip_by_global_norm(args["clip_global_norm"]).update(
                 grads, optax.EmptyState())
         return value, grads
@@ -344,9 +334,9 @@ class NetworkTask:
         out = self.model.apply(params, x)
         loss_fn = losses.get(self.loss_name)
         loss = jax.vmap(lambda o, t: loss_fn(o[None], t[None]))(out, y)
-        if self.data.problem == "regression":
+        if self.problem == "regression":
             score = (out.reshape(y.shape) - y) ** 2
-        elif self.data.problem == "binary":
+        elif self.problem == "binary":
             score = ((out.reshape(y.shape) > 0) == (y > 0)).astype(out.dtype)
         else:
             score = (jnp.argmax(out, axis=-1) == y).astype(out.dtype)
@@ -377,7 +367,7 @@ class NetworkTask:
         (train_loss, _), grads = jax.value_and_grad(
             lambda p: self._split_means(p, args["x"], args["y"]), has_aux=True)(params)
         test_loss, test_score = self._split_means(params, args["x_test"], args["y_test"])
-        if self.data.problem == "regression":
+        if self.problem == "regression":
             y = args["y_test"]
             quality = {"test_r2": 1.0 - test_score / jnp.mean((y - jnp.mean(y)) ** 2)}
         else:
@@ -389,6 +379,58 @@ class NetworkTask:
 
     def project(self, args, params):
         return params
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkTask:
+    """A network trained on a dataset; see the module docstring for batches and metrics."""
+
+    per_step_metric: ClassVar[bool] = False
+    maximize: ClassVar[bool] = True
+    config: NetworkConfig
+    data: datasets.Dataset
+    model: models.Sequential  # with stand-ins for DATA_KNOBS (see task_of)
+    n_starts: int = 1
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def metric(self) -> str:
+        return _metric(self.data.problem)
+
+    def _x(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), *self.model.input_shape)
+
+    @property
+    def n_train(self) -> int:
+        """The training examples used: ``train_size`` of them, or all."""
+        return self.config.train_size or len(self.data.x_train)
+
+    def args(self, gradient_source: str) -> dict[str, np.ndarray]:
+        n, c = self.n_train, self.config
+        return {"x": self._x(self.data.x_train[:n]), "y": self.data.y_train[:n],
+                "x_test": self._x(self.data.x_test), "y_test": self.data.y_test,
+                **{knob: np.float64(getattr(c, knob)) for knob in DATA_KNOBS}}
+
+    def batch_size(self, gradient_source: str) -> int:
+        """The examples of one gradient: all for GD, one for SGD, else ``batch_size``."""
+        return {"full batch": self.n_train, "one sample": 1}.get(
+            gradient_source, self.config.batch_size)
+
+    def program(self, gradient_source: str) -> NetworkProgram:
+        c, size = self.config, self.batch_size(gradient_source)
+        batch = 0 if size >= self.n_train else size
+        return NetworkProgram(
+            model=self.model, problem=self.data.problem, batch=batch,
+            random=bool(batch) or c.dropout > 0 or c.augment, augment=c.augment,
+            flip=c.augment and self.data.name == "fashion-mnist",  # no mirrored digits
+            clip=c.clip_global_norm > 0)
 
     def describe(self) -> dict:
         c = self.config

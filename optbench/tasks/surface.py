@@ -14,8 +14,9 @@ so only the chosen branch runs).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -99,6 +100,69 @@ def _identity(surface: landscapes.Landscape) -> tuple:
     return surface.name, surface.dim, tuple(sorted(surface.params.items()))
 
 
+@functools.cache
+def _surface(identity: tuple) -> landscapes.Landscape:
+    name, dim, params = identity
+    return landscapes.get(name, dim, **dict(params))
+
+
+@dataclass(frozen=True)
+class SurfaceProgram:
+    """What a surface's compiled program reads (see :class:`~optbench.tasks.base.Program`):
+    the surfaces of its family, by identity (name, dimension, parameters). Which of them
+    runs, ``f_min``, the noise scale and the starts are in ``args``."""
+
+    metric: ClassVar[str] = "f_gap"
+    maximize: ClassVar[bool] = False
+    per_step_metric: ClassVar[bool] = True
+    family: tuple[tuple, ...]  # the identities of the surfaces sharing the program
+
+    @property
+    def dim(self) -> int:
+        return self.family[0][1]
+
+    def value(self, args, params: jax.Array) -> jax.Array:
+        """f(params) - f_min, on whichever surface of the family ``args`` names."""
+        branches = [_surface(identity).fn for identity in self.family]
+        f = branches[0](params) if len(branches) == 1 else jax.lax.switch(
+            args["index"], branches, params)
+        return f - args["f_min"]
+
+    def init(self, args, key: jax.Array, start_index: jax.Array) -> jax.Array:
+        """A fixed start, or a uniform draw from the domain keyed by (seed, start index).
+
+        The uniform numbers are drawn in float32 whatever the run's precision, so that float32
+        and float64 sweeps with the same seeds start from the same points (to float32
+        rounding)."""
+        low, high = args["low"], args["high"]
+        u = jax.random.uniform(jax.random.fold_in(key, start_index), (self.dim,), jnp.float32)
+        drawn = low + u.astype(low.dtype) * (high - low)
+        fixed = jnp.take(args["starts"], start_index, axis=0, mode="clip")
+        return jnp.where(args["random"], drawn, fixed)
+
+    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array
+                      ) -> tuple[jax.Array, jax.Array]:
+        """The exact f - f_min and the gradient plus noise of the source's scale (in args).
+
+        The scale is the same for every run of a block, so the ``lax.cond`` stays a branch
+        under ``vmap``: noise-free blocks (GD) skip drawing random numbers, which costs more
+        than a 2-D surface's gradient."""
+        value, grad = jax.value_and_grad(self.value, argnums=1)(args, params)
+
+        def add_noise(g):
+            normal = jax.random.normal(jax.random.fold_in(key, step), g.shape, g.dtype)
+            return g + args["noise"] * normal
+
+        noisy = jax.lax.cond(args["noise"] > 0, add_noise, lambda g: g, grad)
+        return value, noisy
+
+    def evaluate(self, args, params: jax.Array) -> dict[str, jax.Array]:
+        return {"f_gap": self.value(args, params)}
+
+    def project(self, args, params: jax.Array) -> jax.Array:
+        return params
+
+
 @dataclass(frozen=True, eq=False)
 class SurfaceTask:
     """A landscape, its starts, and the scale of per-sample gradient noise.
@@ -108,9 +172,8 @@ class SurfaceTask:
     """
 
     kind: ClassVar[str] = "surface"
-    metric: ClassVar[str] = "f_gap"
-    maximize: ClassVar[bool] = False
-    per_step_metric: ClassVar[bool] = True
+    metric: ClassVar[str] = SurfaceProgram.metric
+    maximize: ClassVar[bool] = SurfaceProgram.maximize
 
     surface: landscapes.Landscape
     starts: np.ndarray | None = None  # (K, dim) fixed starts; None: random in the domain
@@ -138,17 +201,12 @@ class SurfaceTask:
     def n_starts(self) -> int:
         return self.n_random_starts if self.starts is None else len(self.starts)
 
-    @property
-    def _family(self) -> tuple[landscapes.Landscape, ...]:
-        return self.family or (self.surface,)
-
-    def program_key(self, gradient_source: str) -> Hashable:
-        n_fixed = 1 if self.starts is None else len(self.starts)
-        return ("surface", tuple(_identity(s) for s in self._family), n_fixed)
+    def program(self, gradient_source: str) -> SurfaceProgram:
+        return SurfaceProgram(tuple(_identity(s) for s in self.family or (self.surface,)))
 
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
         low, high = self.surface.domain
-        index = [_identity(s) for s in self._family].index(_identity(self.surface))
+        index = self.program(gradient_source).family.index(_identity(self.surface))
         return {
             "index": np.int32(index),
             "f_min": np.float64(self.f_min),
@@ -158,48 +216,6 @@ class SurfaceTask:
                        else np.asarray(self.starts, float)),
             "random": np.bool_(self.starts is None),
         }
-
-    def value(self, args, params: jax.Array) -> jax.Array:
-        """f(params) - f_min, on whichever surface of the family ``args`` names."""
-        branches = [s.fn for s in self._family]
-        f = branches[0](params) if len(branches) == 1 else jax.lax.switch(
-            args["index"], branches, params)
-        return f - args["f_min"]
-
-    def init(self, args, key: jax.Array, start_index: jax.Array) -> jax.Array:
-        """A fixed start, or a uniform draw from the domain keyed by (seed, start index).
-
-        The uniform numbers are drawn in float32 whatever the run's precision, so that float32
-        and float64 sweeps with the same seeds start from the same points (to float32
-        rounding)."""
-        low, high = args["low"], args["high"]
-        u = jax.random.uniform(jax.random.fold_in(key, start_index), (self.dim,), jnp.float32)
-        drawn = low + u.astype(low.dtype) * (high - low)
-        fixed = jnp.take(args["starts"], start_index, axis=0, mode="clip")
-        return jnp.where(args["random"], drawn, fixed)
-
-    def loss_and_grad(self, args, params: jax.Array, key: jax.Array, step: jax.Array,
-                      gradient_source: str) -> tuple[jax.Array, jax.Array]:
-        """The exact f - f_min and the gradient plus noise of the source's scale (in args).
-
-        The scale is the same for every run of a block, so the ``lax.cond`` stays a branch
-        under ``vmap``: noise-free blocks (GD) skip drawing random numbers, which costs more
-        than a 2-D surface's gradient."""
-        del gradient_source  # its noise scale is in args
-        value, grad = jax.value_and_grad(self.value, argnums=1)(args, params)
-
-        def add_noise(g):
-            normal = jax.random.normal(jax.random.fold_in(key, step), g.shape, g.dtype)
-            return g + args["noise"] * normal
-
-        noisy = jax.lax.cond(args["noise"] > 0, add_noise, lambda g: g, grad)
-        return value, noisy
-
-    def evaluate(self, args, params: jax.Array) -> dict[str, jax.Array]:
-        return {"f_gap": self.value(args, params)}
-
-    def project(self, args, params: jax.Array) -> jax.Array:
-        return params
 
     def noise_scale(self, gradient_source: str) -> float:
         """The standard deviation of the gradient noise seen by ``gradient_source``."""

@@ -43,33 +43,12 @@ def parse(raw, path: str) -> RegressionConfig:
         name=validate.name(raw.get("name", "regression"), f"{path}.name"))
 
 
-@dataclass(frozen=True, eq=False)
-class RegressionTask:
-    kind: ClassVar[str] = "test-regression"
+@dataclass(frozen=True)
+class RegressionProgram:
     metric: ClassVar[str] = "test_loss"
     maximize: ClassVar[bool] = False
     per_step_metric: ClassVar[bool] = False
-    config: RegressionConfig
-    n_starts: int = 1
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def batch_size(self, gradient_source: str) -> int:
-        return {"full batch": self.config.n_train, "one sample": 1}.get(
-            gradient_source, self.config.batch_size)
-
-    def program_key(self, gradient_source: str):
-        return ("test-regression", self.config.features, self.batch_size(gradient_source))
-
-    def args(self, gradient_source: str) -> dict:
-        rng = np.random.default_rng(0)
-        n, d = self.config.n_train, self.config.features
-        w = np.arange(1, d + 1, dtype=float)
-        x, x_test = rng.normal(size=(n, d)), rng.normal(size=(n, d))
-        return {"x": x, "y": x @ w + 0.5 + 0.1 * rng.normal(size=n),
-                "x_test": x_test, "y_test": x_test @ w + 0.5}
+    batch: int  # rows per gradient; 0: all
 
     def init(self, args, key, start_index):
         return {"w": jnp.zeros(args["x"].shape[1], args["x"].dtype),
@@ -79,11 +58,10 @@ class RegressionTask:
     def loss(params, x, y):
         return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
 
-    def loss_and_grad(self, args, params, key, step, gradient_source):
+    def loss_and_grad(self, args, params, key, step):
         n = args["x"].shape[0]
-        size = self.batch_size(gradient_source)
-        rows = (jnp.arange(n) if size == n
-                else jax.random.randint(jax.random.fold_in(key, step), (size,), 0, n))
+        rows = (jax.random.randint(jax.random.fold_in(key, step), (self.batch,), 0, n)
+                if self.batch else jnp.arange(n))
         return jax.value_and_grad(self.loss)(params, args["x"][rows], args["y"][rows])
 
     def evaluate(self, args, params):
@@ -92,6 +70,32 @@ class RegressionTask:
 
     def project(self, args, params):
         return params
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionTask:
+    kind: ClassVar[str] = "test-regression"
+    metric: ClassVar[str] = RegressionProgram.metric
+    maximize: ClassVar[bool] = RegressionProgram.maximize
+    config: RegressionConfig
+    n_starts: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def program(self, gradient_source: str) -> RegressionProgram:
+        size = {"full batch": self.config.n_train, "one sample": 1}.get(
+            gradient_source, self.config.batch_size)
+        return RegressionProgram(0 if size >= self.config.n_train else size)
+
+    def args(self, gradient_source: str) -> dict:
+        rng = np.random.default_rng(0)
+        n, d = self.config.n_train, self.config.features
+        w = np.arange(1, d + 1, dtype=float)
+        x, x_test = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+        return {"x": x, "y": x @ w + 0.5 + 0.1 * rng.normal(size=n),
+                "x_test": x_test, "y_test": x_test @ w + 0.5}
 
     def describe(self) -> dict:
         return {"task": self.name, "kind": self.kind, "n_train": self.config.n_train}

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -94,8 +96,9 @@ def test_gradient_noise_separates_gd_sgd_and_minibatch():
 
     def noise_std(source):
         args = task.args(source)
-        exact = jax.grad(task.value, argnums=1)(args, x)
-        grads = jax.vmap(lambda k: task.loss_and_grad(args, x, k, 3, source)[1])(keys)
+        program = task.program(source)
+        exact = jax.grad(program.value, argnums=1)(args, x)
+        grads = jax.vmap(lambda k: program.loss_and_grad(args, x, k, 3)[1])(keys)
         return float(jnp.std(grads - exact))
 
     assert noise_std("full batch") == 0.0
@@ -142,3 +145,61 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
 def test_dtype_follows_the_float64_setting(float64):
     _, _, result = _block(float64=float64)
     assert result.outcome.trajectory.dtype == (np.float64 if float64 else np.float32)
+
+
+@dataclass(frozen=True)
+class _Climb:
+    """A maximized metric: GD on -x climbs x by the learning rate each step; the score is x,
+    until it becomes NaN above 1.3 (as an accuracy never does, but a broken run may)."""
+
+    metric: ClassVar[str] = "score"
+    maximize: ClassVar[bool] = True
+    per_step_metric: ClassVar[bool] = False
+
+    def init(self, args, key, start_index):
+        return jnp.zeros(1, args["ceiling"].dtype)
+
+    def loss_and_grad(self, args, params, key, step):
+        return -jnp.sum(params), -jnp.ones_like(params)
+
+    def evaluate(self, args, params):
+        x = jnp.sum(params)
+        return {"score": jnp.where(x <= args["ceiling"], x, jnp.nan)}
+
+    def project(self, args, params):
+        return params
+
+
+@dataclass(frozen=True)
+class _ClimbTask:
+    kind: ClassVar[str] = "climb"
+    name: ClassVar[str] = "climb"
+    metric: ClassVar[str] = _Climb.metric
+    maximize: ClassVar[bool] = _Climb.maximize
+    n_starts: ClassVar[int] = 1
+
+    def program(self, gradient_source):
+        return _Climb()
+
+    def args(self, gradient_source):
+        return {"ceiling": np.float64(1.3)}
+
+    def describe(self):
+        return {"task": self.name, "kind": self.kind}
+
+
+def test_a_maximized_metric_keeps_the_highest_value_hits_upward_and_diverges_only_if_not_finite():
+    """x = 0.125 t: it reaches 0.5 at step 4 and 1.0 at step 8, never 2.0; it passes the
+    divergence threshold (1.0) at step 9 without diverging (a higher score is better), and
+    diverges at step 11, when the score turns NaN; the best is then 1.25, the last finite."""
+    spec = optimizers.get("gd")
+    settings = RunSettings(steps=16, record_every=1, targets=(0.5, 1.0, 2.0),
+                           divergence_threshold=1.0)
+    result = run_block(spec.pure, spec.gradient, _ClimbTask(), settings,
+                       {"learning_rate": np.asarray([0.125])}, np.zeros(1, int),
+                       np.zeros(1, int))
+    out = result.outcome
+    assert out.hit_step[0].tolist() == [4, 8, -1]
+    assert float(out.best[0]) == 1.25 and float(out.final[0]) == 1.25
+    assert bool(out.diverged[0]) and int(out.divergence_step[0]) == 11
+    np.testing.assert_array_equal(out.curve[0, :12], 0.125 * np.arange(12).clip(max=10))

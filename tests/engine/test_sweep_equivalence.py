@@ -44,9 +44,9 @@ def test_float64_sweep_equals_each_configuration_alone(name):
             optimizers.as_gradient_transformation(spec.pure, {**spec.defaults,
                                                               "learning_rate": lr}),
             task.surface.fn, x0, STEPS))
-        compared = 0
+        compared, program = 0, task.program(spec.gradient)
         for i in range(len(lr)):
-            x0 = task.init(args, jax.random.split(jax.random.key(int(seeds[i])))[0], 0)
+            x0 = program.init(args, jax.random.split(jax.random.key(int(seeds[i])))[0], 0)
             path = np.concatenate([np.asarray(x0)[None], np.asarray(alone(lr[i], x0))])
             gaps = np.asarray(jax.vmap(task.surface.fn)(jnp.asarray(path))) - task.f_min
             diverged_alone = not np.all(np.isfinite(gaps) & (gaps <= 1e10))

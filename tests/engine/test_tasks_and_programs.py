@@ -19,6 +19,7 @@ from optbench.engine.sweep import run_sweep
 from optbench.tasks import registry
 from tests.engine import data_task
 from tests.engine.helpers import surface_task
+from tests.nn.test_datasets import write_tiny_mnist
 
 
 def _regression(**fields):
@@ -48,7 +49,7 @@ def test_the_dataset_is_an_argument_not_a_constant_of_the_program():
         args = task.args("any")
         schedule = {"record_steps": np.arange(0, 11, 5, dtype=np.int32),
                     "targets": np.ones(2, np.float32), "threshold": np.float32(1e6)}
-        lowered = batched_run(spec.pure, "any", task, np.float32).lower(
+        lowered = batched_run(spec.pure, task.program("any"), np.float32).lower(
             {"learning_rate": np.ones(2, np.float32)}, np.zeros(2, np.uint32),
             np.zeros(2, np.int32), {k: np.float32(v) for k, v in spec.defaults.items()
                                     if k != "learning_rate"},
@@ -76,7 +77,7 @@ def test_minibatches_are_drawn_per_step_and_metrics_come_from_evaluate():
     for run in range(2):
         params = {k: v[run] for k, v in mini.params.items()}
         with jax.enable_x64(True):
-            expected = task.evaluate(args, params)
+            expected = task.program("mini-batch").evaluate(args, params)
         for name, curve in mini.metrics.items():
             np.testing.assert_allclose(curve[run, -1], expected[name], rtol=1e-12)
     assert mini.final[0] < mini.curve[0, 0] / 10  # it learns
@@ -222,3 +223,56 @@ def test_a_task_with_its_own_plan_runs_as_if_swept_alone(tmp_path):
     rosen_row = table.set_index(["task", "optimizer"]).loc[("rosenbrock-2d", "sgd")]
     assert np.isnan(rosen_row["success@0.5"]) and rosen_row["ert@0.01"] == np.inf
     assert "sphere-2d" in text
+
+
+def _lowered(task, source="mini-batch") -> str:
+    """The text of what the engine traces of ``task``: its program's step and evaluation."""
+    args = jax.tree.map(lambda a: np.asarray(a, np.float32) if np.issubdtype(
+        np.asarray(a).dtype, np.floating) else np.asarray(a), task.args(source))
+    program, key = task.program(source), jax.random.key(0)
+    params = jax.eval_shape(program.init, args, key, np.int32(0))
+    return "\n".join(str(jax.make_jaxpr(f)(*arguments)) for f, arguments in (
+        (program.init, (args, key, np.int32(0))),
+        (program.loss_and_grad, (args, params, key, np.int32(1))),
+        (program.evaluate, (args, params)), (program.project, (args, params))))
+
+
+def test_tasks_with_equal_programs_lower_alike_and_the_flip_is_in_the_program(tmp_path):
+    """The compile cache's key is the program: for every registered kind, tasks whose
+    programs are equal (and whose data have equal shapes) lower to the same text, and
+    unequal programs lower differently. Fashion-MNIST's augmentation mirrors images, MNIST's
+    does not: with augment they must not share a program."""
+    data_dir = str(write_tiny_mnist(tmp_path / "mnist"))
+    cnn = {"data_dir": data_dir, "channels": [2], "width": 0, "batch_size": 4}
+    mlp = {"depth": 1, "width": 4}
+    # per kind: tables differing in data only, then one differing in structure
+    tables = {
+        "surface": [{"landscape": "sphere", "dim": 2},
+                    {"landscape": "sphere", "dim": 2, "noise": 1.0, "start": [1.0, 2.0]},
+                    {"landscape": "sphere", "dim": 3}],
+        "online-linear": [{"coefficients": [3.0, -1.0]}, {"coefficients": [1.0, 2.0]}],
+        "moving-target": [{"jump_step": 2}, {"jump_step": 5, "after": 3.0}],
+        "test-regression": [{}, {"batch_size": 5}, {"batch_size": 64}],
+        "mnist-cnn": [cnn, {**cnn, "augment": True}],
+        "fashion-mnist-cnn": [cnn, {**cnn, "augment": True}],
+        "digits-cnn": [{"channels": [2], "width": 0, "dropout": 0.2},
+                       {"channels": [2], "width": 0, "dropout": 0.6}],
+        "mnist1d-cnn": [{"channels": [2, 2, 2]}, {"channels": [2, 2, 2],
+                                                   "clip_global_norm": 1.0}],
+    }
+    for kind in set(registry.names()) - set(tables):  # the MLP kinds
+        tables[kind] = [mlp, {**mlp, "weight_scale": 2.0}]
+    assert set(tables) == set(registry.names())
+    lowered = {}
+    for kind, kind_tables in tables.items():
+        for table in kind_tables:
+            task = registry.build([registry.parse({"kind": kind, **table}, "t")])[0]
+            lowered.setdefault(task.program("mini-batch"), set()).add(_lowered(task))
+    assert all(len(texts) == 1 for texts in lowered.values())
+    texts = [text for texts in lowered.values() for text in texts]
+    assert len(set(texts)) == len(texts)  # unequal programs lower differently
+    mnist, fashion = (registry.build([registry.parse({"kind": k, **cnn, "augment": True},
+                                                     "t")])[0]
+                      for k in ("mnist-cnn", "fashion-mnist-cnn"))
+    assert mnist.program("mini-batch") != fashion.program("mini-batch")
+    assert _lowered(mnist) != _lowered(fashion)

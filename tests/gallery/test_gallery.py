@@ -131,16 +131,16 @@ def _task(**fields):
 
 def test_the_online_losses_cycle_with_the_step_and_updates_are_projected():
     task = _task(kind="online-linear", coefficients=[3.0, -1.0, -1.0], bounds=[-1.0, 1.0])
-    args = task.args("any")
+    args, program = task.args("any"), task.program("any")
     x = jnp.asarray([0.25])
-    grads = [float(task.loss_and_grad(args, x, None, jnp.int32(t), "any")[1][0])
+    grads = [float(program.loss_and_grad(args, x, None, jnp.int32(t))[1][0])
              for t in range(6)]
     assert grads == [3.0, -1.0, -1.0, 3.0, -1.0, -1.0]  # f_t = 3x when t mod 3 = 1 (1-based)
-    np.testing.assert_array_equal(task.project(args, jnp.asarray([1.7])), [1.0])
-    np.testing.assert_array_equal(task.project(args, jnp.asarray([-3.0])), [-1.0])
+    np.testing.assert_array_equal(program.project(args, jnp.asarray([1.7])), [1.0])
+    np.testing.assert_array_equal(program.project(args, jnp.asarray([-3.0])), [-1.0])
     # the average loss (x/3) is worst at +1 and best at -1
-    assert float(task.evaluate(args, jnp.asarray([1.0]))["f_gap"]) == pytest.approx(2 / 3)
-    assert float(task.evaluate(args, jnp.asarray([-1.0]))["f_gap"]) == 0.0
+    assert float(program.evaluate(args, jnp.asarray([1.0]))["f_gap"]) == pytest.approx(2 / 3)
+    assert float(program.evaluate(args, jnp.asarray([-1.0]))["f_gap"]) == 0.0
 
 
 def test_a_projection_without_a_feasible_set_for_the_dimension_names_task_and_dim():
@@ -153,10 +153,10 @@ def test_a_projection_without_a_feasible_set_for_the_dimension_names_task_and_di
 
 def test_the_moving_target_jumps_at_its_step():
     task = _task(kind="moving-target", dim=2, before=0.0, after=[5.0, 5.0], jump_step=3)
-    args = task.args("any")
+    args, program = task.args("any"), task.program("any")
     x = jnp.zeros(2)
-    before = task.loss_and_grad(args, x, None, jnp.int32(2), "any")[1]
-    after = task.loss_and_grad(args, x, None, jnp.int32(3), "any")[1]
+    before = program.loss_and_grad(args, x, None, jnp.int32(2))[1]
+    after = program.loss_and_grad(args, x, None, jnp.int32(3))[1]
     np.testing.assert_array_equal(before, [0.0, 0.0])
     np.testing.assert_array_equal(after, [-5.0, -5.0])
 

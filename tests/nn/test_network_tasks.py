@@ -21,7 +21,7 @@ def parse(table):
 def test_every_kind_is_registered_and_round_trips(tmp_path):
     data_dir = str(write_tiny_mnist(tmp_path / "mnist"))
     for kind in network.KINDS:
-        extra = {"data_dir": data_dir} if kind.endswith("mnist-cnn") else {}
+        extra = {"data_dir": data_dir, "batch_size": 8} if kind.endswith("mnist-cnn") else {}
         parsed = parse({"kind": kind, **extra})
         assert kind in registry.names()
         assert parse(parsed.to_dict()) == parsed
@@ -38,6 +38,13 @@ def test_every_kind_is_registered_and_round_trips(tmp_path):
     ({"kind": "digits-cnn", "kernel": [3, 3, 3]}, r"tasks\[0\]\.kernel: .*a list of 2"),
     ({"kind": "mnist1d-cnn", "padding": "FULL"}, r"tasks\[0\]\.padding: found 'FULL'"),
     ({"kind": "wine-ann", "dropout": 1.0}, r"tasks\[0\]\.dropout: found 1\.0"),
+    ({"kind": "wine-ann", "train_size": 5000},
+     r"tasks\[0\]\.train_size: found 5000; allowed an integer in \[0, \d+\] \(the training "
+     r"examples of wine; 0: all\)"),
+    ({"kind": "wine-ann", "train_size": 10, "batch_size": 16},
+     r"tasks\[0\]\.batch_size: found 16; allowed an integer in \[1, 10\]"),
+    ({"kind": "mnist1d-mlp", "batch_size": 5000},
+     r"tasks\[0\]\.batch_size: found 5000; allowed an integer in \[1, 4000\]"),
     ({"kind": "mnist-cnn", "data_dir": "/nonexistent/mnist"},
      r"tasks\[0\]\.data_dir: found '/nonexistent/mnist'; allowed a folder holding "
      r"train-images-idx3-ubyte.*missing"),
@@ -56,17 +63,18 @@ def tiny(kind, **fields):
 def test_clip_global_norm_bounds_the_gradient():
     task = tiny("wine-ann", weight_scale=20.0, clip_global_norm=0.5)
     args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
-    params = task.init(args, jax.random.key(0), 0)
-    _, grads = jax.jit(task.loss_and_grad, static_argnums=4)(args, params, jax.random.key(1),
-                                                             0, "mini-batch")
+    program = task.program("mini-batch")
+    params = program.init(args, jax.random.key(0), 0)
+    _, grads = jax.jit(program.loss_and_grad)(args, params, jax.random.key(1), 0)
     assert float(optax.tree.norm(grads)) == pytest.approx(0.5, rel=1e-4)
 
 
 def test_batches_depend_on_the_step_and_the_key_only():
     task = tiny("digits-cnn", channels=[4], width=0, augment=True, dropout=0.2)
     args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
-    params = task.init(args, jax.random.key(0), 0)
-    f = jax.jit(lambda k, t: task.loss_and_grad(args, params, k, t, "mini-batch")[0])
+    program = task.program("mini-batch")
+    params = program.init(args, jax.random.key(0), 0)
+    f = jax.jit(lambda k, t: program.loss_and_grad(args, params, k, t)[0])
     key = jax.random.key(3)
     assert f(key, 5) == f(key, 5)
     assert f(key, 5) != f(key, 6) and f(key, 5) != f(jax.random.key(4), 5)
@@ -127,11 +135,12 @@ def test_a_small_sweep_improves_test_accuracy_well_above_chance(tmp_path):
 def test_chunked_evaluation_equals_one_batch(monkeypatch):
     task = tiny("breast-cancer-ann", depth=1, width=8)
     args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
-    params = task.init(args, jax.random.key(0), 0)
-    whole = jax.jit(task.evaluate)(args, params)
+    program = task.program("mini-batch")
+    params = program.init(args, jax.random.key(0), 0)
+    whole = jax.jit(program.evaluate)(args, params)
     monkeypatch.setattr(network, "EVAL_ELEMENTS", 8 * 7)  # chunks of 7 examples
-    assert task._eval_chunk() == 7
-    chunked = jax.jit(task.evaluate)(args, params)
+    assert program._eval_chunk() == 7
+    chunked = jax.jit(program.evaluate)(args, params)
     for name, value in whole.items():
         np.testing.assert_allclose(chunked[name], value, rtol=1e-5, err_msg=name)
 
@@ -209,8 +218,8 @@ def test_weight_scale_multiplies_the_initial_kernels_only():
     one = tiny("wine-ann", activation="prelu")
     three = tiny("wine-ann", activation="prelu", weight_scale=3.0)
     key = jax.random.key(5)
-    p1 = one.init(jax.tree.map(jnp.asarray, one.args("mini-batch")), key, 0)
-    p3 = three.init(jax.tree.map(jnp.asarray, three.args("mini-batch")), key, 0)
+    p1 = one.program("any").init(jax.tree.map(jnp.asarray, one.args("any")), key, 0)
+    p3 = three.program("any").init(jax.tree.map(jnp.asarray, three.args("any")), key, 0)
     for a, b in zip(p1, p3, strict=True):
         for name in a:
             factor = 3.0 if name == "w" else 1.0  # biases and PReLU slopes are not scaled

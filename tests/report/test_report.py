@@ -250,3 +250,20 @@ def test_initialization_study_draws_init_by_activation_and_layer_norms(tmp_path)
     text = " ".join(parse(index).text)
     assert "per weight initialization and activation" in text
     assert "layer 1 is the first dense or conv layer" in text
+
+
+def test_blocks_a_task_never_planned_are_not_reported_missing(tmp_path):
+    """A task with its own optimizer list plans fewer blocks than optimizers x tasks: the
+    report lists none of the others as missing, and does list a planned one that is."""
+    from optbench.engine import run_sweep
+    from optbench.report.data import load
+
+    out = run_sweep({"name": "own-list", "steps": 5, "record_every": 5, "seeds": 1,
+                     "tasks": [{"landscape": "sphere", "dim": 2},
+                               {"landscape": "booth", "optimizers": ["adam"]}],
+                     "optimizers": {"gd": {"learning_rate": 0.1},
+                                    "adam": {"learning_rate": 0.1}}},
+                    tmp_path / "own-list", quiet=True, compile_cache=False)
+    assert load(out).missing_blocks == []
+    (out / "blocks" / "adam__booth-2d" / "runs.parquet").unlink()
+    assert load(out).missing_blocks == ["adam__booth-2d"]

@@ -56,8 +56,8 @@ def test_best_keeps_the_path_of_the_best_setting_at_the_record_points(wine_paths
     store = ResultStore(wine_paths)
     assert kept.path_name("adam__wine-ann") in store.manifest().files and not store.damage()
     task, _ = slices.build_task(store.meta()["config"], "wine-ann")
-    args = task.args("full batch")
-    like = task.init(args, jax.random.key(0), jnp.int32(0))
+    args, program = task.args("full batch"), task.program("full batch")
+    like = program.init(args, jax.random.key(0), jnp.int32(0))
     runs, steps, path = kept.load_path(wine_paths / kept.path_name("adam__wine-ann"), like)
     table = store.table("runs").set_index("run_id")
     best = table.loc[[f"adam/wine-ann/{r}" for r in runs]]
@@ -70,7 +70,7 @@ def test_best_keeps_the_path_of_the_best_setting_at_the_record_points(wine_paths
                                      strict=True):
         np.testing.assert_array_equal(leaf_path[:, -1], leaf_final[runs])
     curves = store.table("curves").set_index(["run_id", "step"])["train_loss"]
-    evaluate = jax.jit(lambda p: task.evaluate(args, p)["train_loss"])
+    evaluate = jax.jit(lambda p: program.evaluate(args, p)["train_loss"])
     for j, row in enumerate(runs):
         for k, step in enumerate(steps):
             point = jax.tree.map(lambda a, j=j, k=k: a[j, k], path)
@@ -107,7 +107,7 @@ def test_kept_parameters_are_in_the_manifest_and_load_in_the_tasks_shapes(wine_r
     assert not store.damage()
     task, _ = slices.build_task(store.meta()["config"], "wine-ann")
     args = task.args("full batch")
-    like = task.init(args, jax.random.key(0), jnp.int32(0))
+    like = task.program("full batch").init(args, jax.random.key(0), jnp.int32(0))
     for name in names:
         every = kept.load(wine_results / name, like)
         runs = 2 if "adam" in name else 1
@@ -124,10 +124,10 @@ def test_the_slice_center_is_the_train_loss_at_the_kept_parameters(wine_results)
     chosen = [("adam", "adam/wine-ann/1", 1)]
     (found,) = slices.task_slices(wine_results, meta["config"], "wine-ann", chosen)
     task, _ = slices.build_task(meta["config"], "wine-ann")
-    args = task.args("full batch")
-    like = task.init(args, jax.random.key(0), jnp.int32(0))
+    args, program = task.args("full batch"), task.program("full batch")
+    like = program.init(args, jax.random.key(0), jnp.int32(0))
     params = kept.load(wine_results / kept.name("adam__wine-ann"), like, run=1)
-    expected = float(task.evaluate(args, params)["train_loss"])
+    expected = float(program.evaluate(args, params)["train_loss"])
     center_1d = found.values_1d[slices.POINTS_1D // 2]
     center_2d = found.values_2d[slices.POINTS_2D // 2, slices.POINTS_2D // 2]
     np.testing.assert_allclose([center_1d, center_2d], expected, rtol=1e-5)
