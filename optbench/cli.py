@@ -167,7 +167,9 @@ def _sweep_and_report(config, args: argparse.Namespace, report: bool = False) ->
 
 def cmd_report(args: argparse.Namespace) -> int:
     from optbench.report import write_report
+    from optbench.store import ResultStore
 
+    _warn_if_partial(ResultStore(args.directory))
     print(write_report(args.directory, args.out, animate=args.animate, target=args.target,
                        workers=args.workers))
     return 0
@@ -191,6 +193,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from optbench.store import ResultStore, write_atomic
 
     store = ResultStore(args.directory)
+    _warn_if_partial(store)
     deviation = None
     if args.reference == "optax":
         reference = ResultStore(run_reference(args.directory, quiet=args.quiet))
@@ -210,6 +213,12 @@ def cmd_table(args: argparse.Namespace) -> int:
             raise OptbenchError(f"cannot write into {out} ({error.strerror}); choose a folder "
                                 "you can write to") from None
     return 0
+
+
+def _warn_if_partial(store) -> None:
+    """Readers say so when a sweep is still writing the folder they read."""
+    if store.meta_path.is_file() and (message := store.partial_warning()):
+        warnings.warn(message, stacklevel=2)
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ MANIFEST = "manifest.jsonl"
 LOCK = ".optbench.lock"
 TMP_PREFIX = ".optbench-"
 REFERENCE = "reference-optax"  # a nested store (``optbench table --reference optax``)
+REPORT = "report"  # ``optbench report``'s folder, derived from the store
+REPORT_MARKER = ".optbench-report"  # marks a folder the report wrote, which it may replace
 # what sweeps wrote before the manifest existed (exact names: a user's runs.xlsx is not ours)
 LEGACY_FILES = ("meta.json", *(f"{t}.{ext}" for t in TABLES for ext in ("parquet", "csv")),
                 *(f"convergence.{ext}" for ext in ("md", "csv", "tex")))
@@ -193,9 +196,15 @@ class CheckReport:
                  + ("all intact" if not self.damaged else f"{len(self.damaged)} damaged")]
         lines += [f"  damaged: {name} ({why})" for name, why in self.damaged.items()]
         lines += [f"  leftover temporary file: {name}" for name in self.leftovers]
+        only_missing = not self.leftovers and all(w == "missing" for w in self.damaged.values())
         if self.repaired and not self.ok:
             lines.append("repaired: deleted the damaged files and leftovers; run the sweep "
                          "again with the same config to recompute them")
+        elif not self.ok and only_missing:  # nothing to delete: --repair would do nothing
+            blocks = sorted({n.split("/")[1] for n in self.damaged if n.startswith("blocks/")})
+            lines.append("to recover: run the sweep again with the same config; it recomputes "
+                         + (f"the blocks {', '.join(blocks)} and " if blocks else "")
+                         + "rebuilds the combined tables")
         elif not self.ok:
             lines.append("to recover: run the sweep again with the same config (it recomputes "
                          "damaged blocks and rebuilds meta.json and the combined tables), or "
@@ -209,6 +218,7 @@ class ResultStore:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         self._lock_fd: int | None = None
+        self.cleared: list[str] = []  # what opening with --force deleted (relative paths)
         _refuse_a_file(self.directory)
 
     @property
@@ -268,17 +278,19 @@ class ResultStore:
         digest = config.digest()
         self.remove_temporary()
         manifest = self.manifest()
-        found, damaged = None, None
+        found, found_config, damaged = None, None, None
         try:
-            found = self.meta().get("config_hash") if self.meta_path.exists() else None
+            if self.meta_path.exists():
+                meta = self.meta()
+                found, found_config = meta.get("config_hash"), meta.get("config")
         except StoreDamaged as error:
             damaged = error
         if found is None and manifest is not None:
-            found = manifest.config_hash
+            found, found_config = manifest.config_hash, manifest.config
         if found is None and damaged is not None:
             if not force:
                 raise damaged
-            self.clear()  # a folder from before manifests: its usual file names
+            self.cleared = self.clear()  # a folder from before manifests: its usual names
         elif found is None and self._foreign_entries():
             raise StoreConflict(
                 f"{self.directory} is not empty and holds no optbench results (no meta.json or "
@@ -287,8 +299,9 @@ class ResultStore:
             if not force:
                 raise StoreConflict(
                     f"{self.directory} holds results of another config (hash {found}, this "
-                    f"one {digest}); use another folder or --force to replace them")
-            self.clear()
+                    f"one {digest}; {first_difference(found_config, _as_json(config.to_dict()))}); "
+                    "use another folder or --force to replace them")
+            self.cleared = self.clear()
         fresh = found != digest
         if fresh:
             self._append({"sweep": digest, "config": config.to_dict()})
@@ -328,8 +341,10 @@ class ResultStore:
         self._lock_fd = fd
 
     def close(self) -> None:
-        """Release the lock (the lock file stays: removing it would race with a waiter)."""
+        """Release the lock (the lock file stays: removing it would race with a waiter; it
+        is emptied, so that a reader sees nobody writing)."""
         if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -339,6 +354,23 @@ class ResultStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def writer(self) -> int | None:
+        """The PID of the live process whose sweep is writing this folder now, or None (a
+        reader's view: it takes no lock, so it never stands in a sweep's way)."""
+        try:
+            pid = int((self.directory / LOCK).read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+        if pid <= 0 or pid == os.getpid():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # a killed sweep's stale lock file
+        except PermissionError:
+            pass  # alive, another user's
+        return pid
 
     def owned_files(self) -> list[str]:
         """The files this store wrote (relative paths): the manifest's, or for a folder
@@ -355,24 +387,34 @@ class ResultStore:
             legacy += [f"blocks/{b.name}/{name}" for b in blocks.iterdir() for name in BLOCK_FILES]
         return legacy
 
-    def clear(self) -> None:
-        """Delete exactly what a sweep wrote here (and its temporary files), then the folders
-        it made if they are left empty. Nothing a user put here is touched."""
+    def clear(self) -> list[str]:
+        """Delete exactly what a sweep wrote here (and its temporary files), its report and
+        the folders it made if they are left empty; return the deleted files' relative
+        paths. Nothing a user put here is touched."""
+        deleted = []
         nested = self.directory / REFERENCE
         if (nested / MANIFEST).exists() or (nested / "meta.json").exists():
             with ResultStore(nested) as reference:
                 reference.lock()  # not while `table --reference` writes there
-                reference.clear()
+                deleted += [f"{REFERENCE}/{name}" for name in reference.clear()]
                 (nested / LOCK).unlink()  # ours: the folder can go once it is empty
+        report = self.directory / REPORT
+        if (report / REPORT_MARKER).is_file():  # it describes the results being deleted
+            deleted += [f"{REPORT}/{p.relative_to(report).as_posix()}"
+                        for p in report.rglob("*") if p.is_file()]
+            shutil.rmtree(report)
         self.remove_temporary()
         owned = self.owned_files()
         for name in sorted(owned, key=lambda n: n == MANIFEST):  # the manifest last
+            if (self.directory / name).is_file():
+                deleted.append(name)
             (self.directory / name).unlink(missing_ok=True)
         folders = {(self.directory / name).parent for name in owned} | {nested}
         for folder in sorted(folders, key=lambda p: -len(p.parts)):
             if folder != self.directory:
                 _remove_if_empty(folder)
         _remove_if_empty(self.directory / "blocks")
+        return deleted
 
     def _temporaries(self) -> list[Path]:
         blocks = self.directory / "blocks"
@@ -435,6 +477,22 @@ class ResultStore:
 
     def is_done(self, key: str) -> bool:
         return (self.block_dir(key) / "runs.parquet").exists()
+
+    def planned_blocks(self) -> list[str]:
+        """The block keys the sweep planned (recorded in meta.json; a rebuilt meta.json
+        knows only the finished ones)."""
+        meta = self.meta()
+        return list(meta.get("planned_blocks") or meta["blocks"])
+
+    def partial_warning(self) -> str | None:
+        """What a reader should say when a sweep is writing this folder right now."""
+        pid = self.writer()
+        if pid is None:
+            return None
+        planned = self.planned_blocks()
+        done = sum(self.is_done(key) for key in planned)
+        return (f"{self.directory} is being written by PID {pid} ({done} of {len(planned)} "
+                "blocks finished): what follows is partial")
 
     def damage(self, prefix: str = "") -> dict[str, str]:
         """The manifest's files under ``prefix`` that are missing or differ from what was
@@ -549,6 +607,29 @@ class ResultStore:
 
 def _is_temporary(path: Path) -> bool:
     return path.name.startswith(TMP_PREFIX) and path.name.endswith(".tmp") and path.is_file()
+
+
+def first_difference(old: Any, new: Any, path: str = "") -> str:
+    """Where two configs (plain data) first differ, e.g. ``steps: 100 there, 200 here``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            where = f"{path}.{key}" if path else str(key)
+            if key not in new:
+                return f"{where}: set there, unset here"
+            if key not in old:
+                return f"{where}: unset there, {new[key]!r} here"
+            if old[key] != new[key]:
+                return first_difference(old[key], new[key], where)
+    elif (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            if a != b:
+                return first_difference(a, b, f"{path}[{i}]")
+    return f"{path or 'the config'}: {old!r} there, {new!r} here"
+
+
+def _as_json(data: Any) -> Any:
+    """``data`` as it reads back from JSON (tuples as lists), to compare with stored data."""
+    return json.loads(json.dumps(data))
 
 
 def _refuse_a_file(directory: Path) -> None:

@@ -129,3 +129,28 @@ def test_reading_a_sweep_imports_no_optimizer_code(tmp_path, monkeypatch, capsys
     assert main(["report", str(out), "--workers", "1"]) == 0, capsys.readouterr().err
     page = (out / "report" / "index.html").read_text()
     assert "damping=0.5" in page  # the factory's default, from meta.json
+
+
+def test_readers_say_when_a_sweep_is_still_writing_the_folder(tmp_path, recwarn):
+    """A live process holding the folder's lock: table and report warn that the data are
+    partial, with its PID and the blocks finished; the page says it too."""
+    config = tmp_path / "c.toml"
+    config.write_text('steps = 2\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
+                      '[optimizers.gd]\nlearning_rate = 0.1\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    assert main(["table", str(out)]) == 0 and not recwarn.list  # the sweep released it
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".optbench.lock").write_text(f"{writer.pid}\n")
+        expected = f"is being written by PID {writer.pid} (1 of 1 blocks finished)"
+        assert main(["table", str(out)]) == 0
+        assert main(["report", str(out), "--workers", "1"]) == 0
+        said = [str(w.message) for w in recwarn]
+        assert len(said) == 2 and all(expected in m for m in said), said
+        assert expected in (out / "report" / "index.html").read_text()
+    finally:
+        writer.kill()
+        writer.wait()
+    recwarn.clear()
+    assert main(["table", str(out)]) == 0 and not recwarn.list  # a dead writer is no writer

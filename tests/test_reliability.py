@@ -182,6 +182,20 @@ def test_repair_deletes_damage_and_leftovers(folder, capsys):
     assert ResultStore(folder).meta()["config"]["steps"] == SMALL["steps"]
 
 
+def test_after_a_repair_check_says_what_a_rerun_recomputes(folder, capsys):
+    """The repair deletes a damaged block; the next check says a rerun recomputes it (and
+    suggests no --repair, which would do nothing), and the rerun restores it."""
+    _truncate(folder / "blocks" / KEY / "curves.parquet")
+    assert main(["store", "check", str(folder), "--repair"]) == 0
+    capsys.readouterr()
+    assert main(["store", "check", str(folder)]) == 1
+    report = capsys.readouterr().out
+    assert f"it recomputes the blocks {KEY} and rebuilds" in report
+    assert "--repair" not in report
+    run_sweep(SMALL, folder, quiet=True)
+    assert main(["store", "check", str(folder)]) == 0
+
+
 def test_leftover_temporary_files_go_on_resume_and_force(folder):
     ours = [folder / ".optbench-meta.json.0badf00d.tmp",
             folder / "blocks" / KEY / ".optbench-runs.parquet.12345678.tmp"]

@@ -44,7 +44,7 @@ from optbench.errors import Interrupted, OptbenchError
 from optbench.optimizers import PureOptimizer, hyperparameters
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY, decayed
-from optbench.store import REFERENCE, ResultStore, block_key, target_column
+from optbench.store import REFERENCE, REPORT, ResultStore, block_key, target_column
 from optbench.tasks import registry
 from optbench.tasks.base import Task
 
@@ -253,6 +253,8 @@ def run_sweep(
             "reference": reference, "started": _now(), "planned_blocks": keys,
             "hyperparameters": {o.label: hyperparameters(o.optimizer)
                                 for o in config.optimizers}})
+    if store is not None and store.cleared:
+        _say_cleared(store)
     compiled_before = PROGRAMS.compiled
     try:
         done = _agree(_finished_blocks(store, keys, rerun, config.keep_params) if writer
@@ -307,6 +309,14 @@ def _finished_blocks(store: ResultStore, keys: list[str], rerun: bool,
             store.discard_block(key)
         done.append(finished and not damage)
     return done
+
+
+def _say_cleared(store: ResultStore) -> None:
+    """What --force deleted: the previous config's files (and its report), nothing else."""
+    report = sum(name.startswith(f"{REPORT}/") for name in store.cleared)
+    print(f"optbench: --force deleted {len(store.cleared) - report} files of the previous "
+          f"config's results in {store.directory}" + (f" and its report ({report} files)"
+                                                     if report else ""), file=sys.stderr)
 
 
 def _say_resuming(done: int, total: int) -> None:

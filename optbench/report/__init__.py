@@ -15,8 +15,7 @@ from pathlib import Path
 
 from optbench.errors import OptbenchError
 from optbench.report.data import ReportData, load
-
-MARKER = ".optbench-report"  # marks a folder this module wrote, which it may replace
+from optbench.store import REPORT, REPORT_MARKER as MARKER
 
 
 class ReportError(OptbenchError, ValueError):
@@ -39,7 +38,7 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
                           f"({', '.join(f'{t:g}' for t in data.targets)})")
     if workers is not None and workers < 1:
         raise ReportError(f"--workers: {workers} is not an integer >= 1")
-    out = Path(out) if out is not None else Path(directory) / "report"
+    out = Path(out) if out is not None else Path(directory) / REPORT
     staging = _staging(out)
     try:
         from optbench.report.build import build

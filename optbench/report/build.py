@@ -163,9 +163,11 @@ def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
 
 
 def warnings(data: ReportData) -> list[str]:
-    """Missing blocks, diverged runs and targets below float32's resolution."""
-    out = [f"block {k.replace('__', ' on ')} is missing from the store (the sweep did not "
-           "finish it)" for k in data.missing_blocks]
+    """A sweep still writing, missing blocks, diverged runs and targets below float32's
+    resolution."""
+    out = [data.partial] if data.partial else []
+    out += [f"block {k.replace('__', ' on ')} is missing from the store (the sweep did not "
+            "finish it)" for k in data.missing_blocks]
     runs = data.runs
     if not runs.empty and runs["diverged"].any():
         for (task, optimizer), group in runs.groupby(["task", "optimizer"], sort=False):

@@ -42,6 +42,7 @@ class ReportData:
     timings: dict[str, dict]  # block key -> timing.json
     best: pd.DataFrame = field(init=False)  # task, optimizer, config at the best setting
     reference_curves: pd.DataFrame | None = None  # optax re-run (optbench table --reference)
+    partial: str | None = None  # set while a sweep is writing the folder (ResultStore)
     _best_runs: pd.DataFrame | None = field(default=None, init=False, repr=False)
     _convergence: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
@@ -121,9 +122,7 @@ def load(directory: str | Path) -> ReportData:
         meta = store.meta()
         if not isinstance(meta["config"], dict):
             raise TypeError("its config is not a table")
-        # the blocks the config planned (SweepConfig.blocks(), recorded by the sweep); a
-        # rebuilt meta.json knows only the finished ones
-        keys = list(meta.get("planned_blocks") or meta["blocks"])
+        keys = store.planned_blocks()
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise NotResults(f"{directory}/meta.json is not an optbench sweep's meta "
                          f"({error!r})") from None
@@ -137,6 +136,7 @@ def load(directory: str | Path) -> ReportData:
     timings = {k: _timing(store.block_dir(k)) for k in done}
     data = ReportData(directory, meta, runs, curves, tables["trajectories"],
                       [k for k in keys if k not in done], timings)
+    data.partial = store.partial_warning()
     reference = ResultStore(directory / REFERENCE)
     if (reference.directory / "curves.parquet").is_file():
         data.reference_curves = reference.table("curves")

@@ -15,7 +15,7 @@ import pytest
 
 from optbench.analysis import tables_for
 from optbench.engine import SweepTooLarge, run_sweep
-from optbench.store import StoreConflict
+from optbench.store import REPORT, REPORT_MARKER, ResultStore, StoreConflict
 
 CONFIG = {
     "name": "resume",
@@ -97,8 +97,13 @@ def test_a_different_config_is_refused_unless_forced(tmp_path):
     small = {**CONFIG, "tasks": CONFIG["tasks"][1:], "optimizers": {"gd": {}}}
     run_sweep(small, tmp_path / "out", quiet=True)
     other = {**small, "steps": 200}
-    with pytest.raises(StoreConflict, match="another config.*--force"):
+    with pytest.raises(StoreConflict, match=r"another config.*steps: 300 there, 200 here\)"
+                                            r".*--force"):
         run_sweep(other, tmp_path / "out", quiet=True)
+    renamed = {**small, "optimizers": {"gd": {"learning_rate": 0.5}}}
+    with pytest.raises(StoreConflict, match=r"optimizers\.gd\.learning_rate\[0\]: 0\.001 "
+                                            r"there, 0\.5 here"):
+        run_sweep(renamed, tmp_path / "out", quiet=True)
     run_sweep(other, tmp_path / "out", quiet=True, force=True)
     assert pd.read_parquet(tmp_path / "out" / "curves.parquet")["step"].max() == 200
 
@@ -138,7 +143,10 @@ def test_sigkill_mid_sweep_resumes_to_the_same_results(tmp_path, swept):
                                   pd.read_parquet(reference / "curves.parquet"))
 
 
-def test_force_deletes_only_what_a_sweep_wrote_and_foreign_folders_are_refused(tmp_path):
+def test_force_deletes_only_what_a_sweep_wrote_and_foreign_folders_are_refused(tmp_path,
+                                                                              capsys):
+    """--force deletes the old config's files and its report (which describes them), says
+    how many, and keeps a user's files."""
     small = {**CONFIG, "tasks": CONFIG["tasks"][1:], "optimizers": {"gd": {}}}
     folder = tmp_path / "thesis"
     folder.mkdir()
@@ -148,9 +156,18 @@ def test_force_deletes_only_what_a_sweep_wrote_and_foreign_folders_are_refused(t
     empty = tmp_path / "out"
     run_sweep(small, empty, quiet=True)
     (empty / "notes.txt").write_text("precious")
+    (empty / REPORT).mkdir()
+    for name in (REPORT_MARKER, "index.html"):
+        (empty / REPORT / name).write_text("the old config's report")
+    written = len(ResultStore(empty).owned_files())  # the manifest's files and itself
+    capsys.readouterr()
     run_sweep({**small, "steps": 100}, empty, quiet=True, force=True)
     assert (empty / "notes.txt").read_text() == "precious"
     assert len(list(empty.glob("blocks/*"))) == 1
+    assert not (empty / REPORT).exists()
+    said = capsys.readouterr().err
+    assert f"--force deleted {written} files of the previous config's results" in said
+    assert "and its report (2 files)" in said
 
 
 def test_block_keys_cannot_collide(tmp_path):
