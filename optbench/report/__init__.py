@@ -15,7 +15,8 @@ from pathlib import Path
 
 from optbench.errors import OptbenchError
 from optbench.report.data import ReportData, load
-from optbench.store import REPORT, REPORT_MARKER as MARKER
+from optbench.store import REPORT
+from optbench.store import REPORT_MARKER as MARKER
 
 
 class ReportError(OptbenchError, ValueError):
