@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optbench import render
+from optbench import render, stats
 from optbench.optimizers import hyperparameters as registry_hyperparameters
 from optbench.optimizers.schedule import LR_DECAY
 from optbench.store import ResultStore, target_column
@@ -29,18 +29,29 @@ from optbench.store import ResultStore, target_column
 GROUP = ["task", "optimizer"]
 LEGEND = """\
 Best setting: per task and optimizer, the hyperparameters with the lowest median final value
-over seeds and starts (the highest for a maximized metric such as test accuracy; diverged runs
-count as the worst value). Ties go to the lowest share of diverged runs, then the lowest ERT
-at the tightest target, then the next; so no other setting is as good on the median and
-diverges less. It names every hyperparameter that the sweep varied or set away from the
-optimizer's default ("defaults": none).
-succ: the share of runs that reached f - f* <= target (a maximized metric: >= target) before
-diverging.
-ERT (expected running time, COCO): the steps spent by all runs - the steps to the target for
-those that reached it, the whole budget for the others - divided by the number that reached
-it. It is a ratio, so it can be fractional, and it exceeds the step budget when some runs
-fail (1 of 4 runs reaching the target at step 200 of 1000: (200 + 3 x 1000) / 1 = 3200).
-"-": no run reached the target."""
+over seeds and starts (the highest for a maximized metric such as validation accuracy;
+diverged runs count as the worst value). Ties go to the lowest share of diverged runs, then
+the lowest ERT at the tightest target, then the next; so no other setting is as good on the
+median and diverges less. It names every hyperparameter that the sweep varied or set away
+from the optimizer's default ("defaults": none). A network is tuned on its validation split:
+"test at it" is the test metric at the setting chosen on validation, reported, never used to
+choose.
+
+[95% CI]: percentile bootstrap intervals (scipy.stats.bootstrap, 2000 resamples) over the
+runs (seeds x starts) of the chosen setting, for the median, the success rate and the ERT.
+
+succ: the share of runs that reached f - f* <= target (a maximized metric: >= target)
+before diverging. ERT (expected running time, COCO): the steps spent by all runs - the
+steps to the target for those that reached it, the whole budget for the others - divided by
+the number that reached it; "-": no run reached the target.
+
+vs best (paired): each optimizer against the task's best (ranked as settings are) on runs
+paired by seed and start, which share their initial parameters and batches: Wilcoxon's
+signed-rank test, Holm-corrected over the task's optimizers. "tied": p >= 0.05, no
+difference shown at that level; "worse": p < 0.05.
+
+compile s: the seconds to compile a block's program; "shared": the block ran a program
+compiled for an earlier one (blocks that differ only in data share one)."""
 
 
 Hyperparameters = Mapping[str, Mapping[str, float | None]]  # label -> name -> default
@@ -148,77 +159,215 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
                       steps: int | PerTask, hyperparameters: Hyperparameters
                       ) -> pd.DataFrame:
     """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``,
-    from ``hyperparameters``: :func:`recorded_hyperparameters`), with success, median steps
-    and ERT at every target of the sweep: NaN at a target that is not its task's own."""
+    from ``hyperparameters``: :func:`recorded_hyperparameters`), with 95 % bootstrap
+    intervals on its median final value, success rates and ERTs at every target of the sweep
+    (NaN at a target that is not its task's own), the test metric at that setting where the
+    primary metric is a validation one, and its paired comparison with the task's best."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
     rows = []
     for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
         final = group["final"]
+        metric = group["metric"].iloc[0]  # f_gap, or e.g. valid_accuracy (maximized)
         row = {
             "task": task,
             "optimizer": optimizer,
             "setting": setting(runs, group.iloc[0], hyperparameters[optimizer]),
-            "metric": group["metric"].iloc[0],  # f_gap, or e.g. test_accuracy (maximized)
+            "metric": metric,
+            "maximize": bool(group["maximize"].iloc[0]),
             "runs": len(group),
+            "seeds": group["seed"].nunique(),
             "median_final": final.median(),
+            **_interval("final", final, stats.median),
             "q25_final": final.quantile(0.25, interpolation="nearest"),
             "q75_final": final.quantile(0.75, interpolation="nearest"),
+            **_test_at_chosen(group, metric),
             "diverged": group["diverged"].mean(),
             "wall_s": wall[(task, optimizer)],  # run time of the whole block
         }
-        own = _of(targets, task)
+        own, budget = _of(targets, task), _of(steps, task)
         for target in all_targets(targets):
-            hit = group[target_column(target)] if target in own else None
-            row[f"success@{target:g}"] = np.nan if hit is None else hit.notna().mean()
-            # median steps: NaN also when none succeeded
-            row[f"median_steps@{target:g}"] = np.nan if hit is None else hit.median()
-            row[f"ert@{target:g}"] = np.nan if hit is None else ert(hit, _of(steps, task))
+            hit = group[target_column(target)].to_numpy(float) if target in own else None
+            row[f"success@{target:g}"] = np.nan if hit is None else stats.success_rate(hit)
+            row |= _interval(f"success@{target:g}", hit, stats.success_rate)
+            # median steps of the runs that succeeded: NaN when none did
+            row[f"median_steps@{target:g}"] = (np.nan if hit is None or np.isnan(hit).all()
+                                               else float(np.nanmedian(hit)))
+            row[f"ert@{target:g}"] = np.nan if hit is None else float(stats.ert_of(budget)(hit))
+            row |= _interval(f"ert@{target:g}", hit, stats.ert_of(budget))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.merge(compare_to_best(chosen, targets, steps), on=GROUP, how="left")
+
+
+def _interval(name: str, sample: np.ndarray | pd.Series | None, statistic) -> dict:
+    """``{name}_low`` and ``{name}_high``: the 95 % bootstrap interval (NaN without data)."""
+    low, high = ((np.nan, np.nan) if sample is None or len(sample) == 0
+                 else stats.bootstrap_interval(np.asarray(sample, float), statistic))
+    return {f"{name}_low": low, f"{name}_high": high}
+
+
+def test_metric(metric: str) -> str | None:
+    """The test split's counterpart of a validation metric (``valid_accuracy`` ->
+    ``test_accuracy``); None for other metrics (a surface's f_gap)."""
+    return f"test_{metric.removeprefix('valid_')}" if metric.startswith("valid_") else None
+
+
+def _test_at_chosen(group: pd.DataFrame, metric: str) -> dict:
+    """The test metric's median (and interval) over the runs of the setting chosen on the
+    validation metric: reported, never used to choose."""
+    name = test_metric(metric)
+    column = f"final_{name}"
+    if name is None or column not in group:
+        return {"test_metric": None, "median_test": np.nan, "test_low": np.nan,
+                "test_high": np.nan}
+    values = group[column].to_numpy(float)
+    return {"test_metric": name, "median_test": float(np.median(values)),
+            **_interval("test", values, stats.median)}
+
+
+def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
+                    steps: int | PerTask) -> pd.DataFrame:
+    """Per (task, optimizer) at its chosen setting: whether it is the task's best (ranked
+    as settings are, :func:`best_configs`), and else the Holm-adjusted p-value of Wilcoxon's
+    signed-rank test against the best over runs paired by seed and start, the pairs used,
+    and ``tied_with_best`` (p >= :data:`optbench.stats.ALPHA`)."""
+    rows = []
+    for task, part in chosen.groupby("task", sort=False):
+        as_settings = part.assign(config=part["optimizer"], optimizer="")
+        best = best_configs(as_settings, {task: _of(targets, task)}, {task: _of(steps, task)}
+                            )["config"].iloc[0]
+        maximize = bool(part["maximize"].iloc[0])
+        finals = part.pivot_table(index=["seed", "start"], columns="optimizer",
+                                  values="final", aggfunc="first")
+        others = [o for o in part["optimizer"].unique() if o != best]
+        pairs, p_values = [], []
+        for other in others:
+            both = finals[[best, other]].dropna()
+            pairs.append(len(both))
+            p_values.append(stats.paired_p_value(both[best].to_numpy(),
+                                                 both[other].to_numpy(), maximize))
+        adjusted = stats.holm(p_values) if p_values else []
+        rows.append({"task": task, "optimizer": best, "best": True, "p_vs_best": np.nan,
+                     "pairs": finals[best].notna().sum(), "tied_with_best": True})
+        rows += [{"task": task, "optimizer": o, "best": False, "p_vs_best": p, "pairs": n,
+                  "tied_with_best": bool(p >= stats.ALPHA)}
+                 for o, p, n in zip(others, adjusted, pairs, strict=True)]
+    return pd.DataFrame(rows, columns=[*GROUP, "best", "p_vs_best", "pairs",
+                                       "tied_with_best"])
 
 
 def table_targets(table: pd.DataFrame) -> list[float]:
-    """The targets a convergence table has columns for, largest first."""
+    """The targets a convergence table has columns for, easiest first: largest first for
+    a minimized metric, smallest first for a maximized one."""
+    maximize = "maximize" in table and bool(table["maximize"].all()) and len(table) > 0
     return sorted((float(c.removeprefix("success@")) for c in table
-                   if c.startswith("success@")), reverse=True)
+                   if c.startswith("success@") and not c.endswith(("_low", "_high"))),
+                  reverse=not maximize)
+
+
+def metric_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The table's rows by metric (f_gap, valid_accuracy, ...), in order of appearance, each
+    with only the target columns its tasks use: metrics on different scales are never
+    pooled (COCO aggregates per function group)."""
+    groups = []
+    for metric, part in table.groupby("metric", sort=False):
+        used = [c for c in part.columns if not (c.split("@")[0] in TARGET_STATISTICS
+                                                and part[c].isna().all())]
+        groups.append((metric, part[used].reset_index(drop=True)))
+    return groups
+
+
+TARGET_STATISTICS = ("success", "median_steps", "ert")
 
 
 def markdown(table: pd.DataFrame, width: int | None = None) -> str:
-    """A compact Markdown rendering: median [IQR] final, and success / ERT at up to four
-    targets spread over the ladder (the CSV and LaTeX tables have every target). With
-    ``width``, a wider table is split into column groups that fit it."""
-    table = compact(table)
-    if width is not None:
-        return render.markdown_split(table, GROUP, width)
-    return table.to_markdown(index=False)
+    """A compact Markdown rendering (:func:`compact`), one table per metric group under a
+    heading naming the metric. With ``width``, a wider table is split into column groups
+    that fit it."""
+    parts = []
+    for metric, part in metric_groups(table):
+        shown = compact(part)
+        text = (render.markdown_split(shown, GROUP, width) if width is not None
+                else shown.to_markdown(index=False))
+        parts.append(f"{metric_title(metric)}\n\n{text}")
+    return "\n\n".join(parts)
+
+
+def metric_title(metric: str) -> str:
+    """The heading of a metric group's table."""
+    if metric == "f_gap":
+        return "f - f* (lower is better)"
+    test = test_metric(metric)
+    chosen = f"; settings chosen on it, {test} reported at them" if test else ""
+    return f"{metric} (higher is better{chosen})"
 
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
-    """The convergence table as strings: median [IQR] final, and success / ERT at up to four
-    targets spread over the ladder (Markdown and the report's page show this); blank at a
-    target that is not the row's task's."""
+    """One metric group's convergence table as strings (Markdown and the report's page
+    show this): median [95 % CI] final, the test metric at the chosen setting, success /
+    ERT at up to four targets spread over the group's ladder (blank at a target that is
+    not the row's task's), the comparison with the task's best, diverged share, times."""
     targets = table_targets(table)
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
-    metric = table["metric"].replace({"f_gap": "f-f*"})
-    surfaces_only = bool((metric == "f-f*").all())  # else say each row's metric
+    estimate = estimate_format(table["metric"].iloc[0])
+    test_shown = table["test_metric"].notna().any()
     return pd.DataFrame({
         "task": table["task"],
         "optimizer": table["optimizer"],
         "best setting": table["setting"],
-        **({} if surfaces_only else {"metric": metric}),
-        f"final {'f-f* ' if surfaces_only else ''}median [IQR]": [
-            f"{m:.2e} [{a:.1e}, {b:.1e}]" for m, a, b in
-            zip(table["median_final"], table["q25_final"], table["q75_final"], strict=True)],
-        **{f"{t:g}: succ / ERT": ["" if np.isnan(s) else f"{s:.0%} / {_ert(e)}" for s, e in
-                                  zip(table[f"success@{t:g}"], table[f"ert@{t:g}"],
-                                      strict=True)]
+        "final median [95% CI]": [
+            estimate(*values) for values in
+            zip(table["median_final"], table["final_low"], table["final_high"], strict=True)],
+        **({"test at it [95% CI]": [
+            "" if np.isnan(values[0]) else estimate(*values) for values in
+            zip(table["median_test"], table["test_low"], table["test_high"], strict=True)]}
+           if test_shown else {}),
+        **{f"{t:g}: succ / ERT [95% CI]": [_target_cell(table, i, t) for i in range(len(table))]
            for t in targets},
+        "vs best (paired)": [_versus(row) for _, row in table.iterrows()],
+        "seeds": table["seeds"],
         "diverged": [f"{d:.0%}" for d in table["diverged"]],
         "run s": [f"{w:.3f}" for w in table["wall_s"]],
-        "compile s": [f"{c:.2f}" for c in table["compile_s"]],
+        "compile s": [_compile_cell(table, i) for i in range(len(table))],
     })
+
+
+def estimate_format(metric: str) -> Callable[[float, float, float], str]:
+    """How a metric's estimate and interval print, e.g. ``95.6 % [94.9, 96.3]`` for an
+    accuracy (a percentage), ``2.1e-05 [1.0e-05, 4.0e-05]`` for f - f*, three significant
+    digits otherwise."""
+    if metric.endswith("accuracy"):
+        return lambda v, a, b: f"{100 * v:.1f} % [{100 * a:.1f}, {100 * b:.1f}]"
+    if metric == "f_gap":
+        return lambda v, a, b: f"{v:.2e} [{a:.1e}, {b:.1e}]"
+    return lambda v, a, b: f"{v:.3g} [{a:.3g}, {b:.3g}]"
+
+
+def _target_cell(table: pd.DataFrame, i: int, target: float) -> str:
+    success = table[f"success@{target:g}"].iloc[i]
+    if np.isnan(success):
+        return ""
+    low, high = (table[f"success@{target:g}_{end}"].iloc[i] for end in ("low", "high"))
+    ert_value, ert_low, ert_high = (table[f"ert@{target:g}{end}"].iloc[i]
+                                    for end in ("", "_low", "_high"))
+    return (f"{success:.0%} [{low:.0%}, {high:.0%}] / {_ert(ert_value)} "
+            f"[{_ert(ert_low)}, {_ert(ert_high)}]")
+
+
+def _versus(row: pd.Series) -> str:
+    if row["best"]:
+        return "best"
+    return f"{'tied' if row['tied_with_best'] else 'worse'} (p={row['p_vs_best']:.2g})"
+
+
+def _compile_cell(table: pd.DataFrame, i: int) -> str:
+    """A block's compile seconds; "shared" where it ran a program compiled before."""
+    if "program_reused" in table and bool(table["program_reused"].iloc[i]):
+        return "shared"
+    seconds = table["compile_s"].iloc[i]
+    return "-" if np.isnan(seconds) else f"{seconds:.2f}"
 
 
 def _ert(value: float) -> str:
@@ -237,13 +386,15 @@ def write_tables(table: pd.DataFrame, save: Save) -> None:
         table.to_latex(index=False, float_format="%.3g", escape=True)))
 
 
-def compile_column(table: pd.DataFrame, blocks: Iterable[Mapping]) -> list[float]:
-    """Each row's block compile seconds, from the blocks' timing records (``task``,
-    ``optimizer``, ``compile_seconds``); nan where a block has none (a rebuilt meta.json)."""
-    seconds = {(b.get("task"), b.get("optimizer")): b.get("compile_seconds", np.nan)
-               for b in blocks}
-    return [seconds.get(key, np.nan)
-            for key in zip(table["task"], table["optimizer"], strict=True)]
+def add_compile_columns(table: pd.DataFrame, blocks: Iterable[Mapping]) -> pd.DataFrame:
+    """``compile_s`` (each row's block compile seconds, NaN where a block has no record: a
+    rebuilt meta.json) and ``program_reused`` (it ran a program compiled for an earlier
+    block, whose compile seconds are there), from the blocks' timing records."""
+    record = {(b.get("task"), b.get("optimizer")): b for b in blocks}
+    keys = list(zip(table["task"], table["optimizer"], strict=True))
+    return table.assign(
+        compile_s=[record.get(k, {}).get("compile_seconds", np.nan) for k in keys],
+        program_reused=[bool(record.get(k, {}).get("program_reused", False)) for k in keys])
 
 
 def tables_for(directory: str | Path, deviation: pd.Series | None = None,
@@ -257,7 +408,7 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     meta = store.meta()
     runs = store.table("runs")
     table = convergence_table(runs, *plans(meta), recorded_hyperparameters(meta, runs))
-    table["compile_s"] = compile_column(table, meta["blocks"].values())
+    table = add_compile_columns(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)
     text = markdown(table, width) + "\n\n" + LEGEND

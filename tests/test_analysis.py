@@ -20,6 +20,7 @@ def _runs(rows):
     frame["metric"], frame["maximize"] = "f_gap", False
     frame["diverged"] = ~np.isfinite(frame["final"])
     frame["wall_time"] = 0.01
+    frame["seed"], frame["start"] = frame.groupby("config").cumcount(), 0
     return frame
 
 
@@ -84,7 +85,8 @@ def test_a_maximized_metric_picks_the_highest_median_and_diverged_runs_count_as_
                                       "steps_to_1e-08": "steps_to_0.7"})
     network = network.assign(task="mnist1d-mlp", optimizer="gd", method="gd",
                              metric="test_accuracy", maximize=True, wall_time=0.01,
-                             diverged=~np.isfinite(network["final"]))
+                             diverged=~np.isfinite(network["final"]),
+                             seed=network.groupby("config").cumcount(), start=0)
     runs = pd.concat([surface, network], ignore_index=True)  # NaN: targets never reached
     targets = [0.1, 1e-8, 0.5, 0.7]
     best = best_configs(runs, targets, 100).set_index("task")["config"]
@@ -92,10 +94,53 @@ def test_a_maximized_metric_picks_the_highest_median_and_diverged_runs_count_as_
     table = convergence_table(runs, targets, 100).set_index("task")
     assert table.loc["mnist1d-mlp", "median_final"] == pytest.approx(0.705)
     assert table.loc["mnist1d-mlp", "metric"] == "test_accuracy"
-    from optbench.analysis import compact
-    shown = compact(table.reset_index().assign(compile_s=0.5))
-    assert "final median [IQR]" in shown and shown["metric"].tolist() == ["f-f*",
-                                                                            "test_accuracy"]
+
+
+def _two_groups():
+    """A surface (targets 0.1, 1e-8) and a network tuned on validation accuracy (targets
+    0.5, 0.7), whose validation and test accuracies disagree: setting 1 wins on validation,
+    setting 0 would win on test."""
+    surface = _runs([(0, 0.1, 1e-3, 1e-3, 5, np.nan), (1, 0.3, 1e-5, 1e-5, 3, np.nan)])
+    network = pd.DataFrame(
+        [(0, 0.01, 0.60, 0.60, 40, np.nan, 0.90), (0, 0.01, 0.62, 0.62, 30, np.nan, 0.92),
+         (1, 0.03, 0.80, 0.80, 10, 20, 0.70), (1, 0.03, 0.78, 0.78, 10, 25, 0.72)],
+        columns=["config", "learning_rate", "final", "best", "steps_to_0.5", "steps_to_0.7",
+                 "final_test_accuracy"])
+    network = network.assign(task="mnist1d-mlp", optimizer="gd", method="gd",
+                             metric="valid_accuracy", maximize=True, wall_time=0.01,
+                             diverged=False, seed=[0, 1, 0, 1], start=0)
+    return (pd.concat([surface, network], ignore_index=True),
+            {"sphere-2d": [0.1, 1e-8], "mnist1d-mlp": [0.5, 0.7]})
+
+
+def test_selection_follows_validation_and_test_is_reported_at_the_chosen_setting():
+    runs, targets = _two_groups()
+    table = convergence_table(runs, targets, 100).set_index("task")
+    row = table.loc["mnist1d-mlp"]
+    assert row["setting"] == "learning_rate=0.03" and row["median_final"] == pytest.approx(0.79)
+    assert row["test_metric"] == "test_accuracy"
+    assert row["median_test"] == pytest.approx(0.71)  # reported, though 0.91 was available
+    assert np.isnan(table.loc["sphere-2d", "median_test"])
+
+
+def test_each_metric_group_prints_its_own_targets_and_accuracies_as_percentages():
+    from optbench.analysis import add_compile_columns, markdown
+
+    runs, targets = _two_groups()
+    table = add_compile_columns(convergence_table(runs, targets, 100), [
+        {"task": "sphere-2d", "optimizer": "gd", "compile_seconds": 1.5},
+        {"task": "mnist1d-mlp", "optimizer": "gd", "compile_seconds": 0.0,
+         "program_reused": True}])
+    text = markdown(table)
+    surfaces, networks = text.split("valid_accuracy (higher is better")
+    assert "f - f* (lower is better)" in surfaces and "| sphere-2d" in surfaces
+    assert "0.1: succ" in surfaces and "1e-08: succ" in surfaces and "0.7: succ" not in surfaces
+    assert "0.5: succ" in networks and "0.7: succ" in networks and "1e-08" not in networks
+    assert "79.0 % [78.0, 80.0]" in networks and "test at it" in networks
+    assert "71.0 % [70.0, 72.0]" in networks
+    assert networks.index("0.5: succ") < networks.index("0.7: succ")  # the easier first
+    assert "e-01" not in networks  # no accuracy in scientific notation
+    assert surfaces.strip().endswith(" 1.5 |") and "| shared " in networks
 
 
 def test_reference_deviation_is_relative_and_flags_one_sided_divergence():

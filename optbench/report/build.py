@@ -7,6 +7,7 @@ draws its trajectories (and animation).
 
 from __future__ import annotations
 
+import html
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -17,7 +18,14 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from optbench.analysis import compact, compile_column, write_tables
+from optbench.analysis import (
+    LEGEND,
+    add_compile_columns,
+    compact,
+    metric_groups,
+    metric_title,
+    write_tables,
+)
 from optbench.engine.sweep import float32_warning
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
@@ -150,16 +158,14 @@ def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
     if data.runs.empty:
         return [("Convergence table", "<p>No finished blocks.</p>", [])]
     table = data.convergence.copy()
-    table["compile_s"] = compile_column(table, data.timings.values())
+    table = add_compile_columns(table, data.timings.values())
     write_tables(table, lambda name, write: write_atomic(folder / name, write))
     files = ["convergence.md", "convergence.csv", "convergence.tex"]
-    note = ("<p>Per (task, optimizer) at its best setting: lowest median final value over "
-            "seeds and starts, highest for a maximized metric such as test accuracy (ties: "
-            "lowest ERT at the tightest target). The best setting "
-            "names every hyperparameter that varies in the sweep or differs from the "
-            "optimizer's default. ERT: steps spent by all runs / successful runs (COCO). "
-            "The CSV and LaTeX files have every target.</p>")
-    return [("Convergence table", note + page._table(compact(table)), files)]
+    groups = "".join(f"<h3>{html.escape(metric_title(metric))}</h3>"
+                     + page._table(compact(part)) for metric, part in metric_groups(table))
+    legend = "".join(f"<p>{html.escape(paragraph.replace(chr(10), ' '))}</p>"
+                     for paragraph in LEGEND.split("\n\n"))
+    return [("Convergence table", groups + legend, files)]
 
 
 def warnings(data: ReportData) -> list[str]:

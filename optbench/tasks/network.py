@@ -2,14 +2,19 @@
 
 Kinds (one ``[[tasks]]`` table each; the kind picks the data and the model family):
 
-| kind | data | model | loss / primary metric |
+| kind | data (train / valid / test) | model | loss / primary metric |
 |---|---|---|---|
-| mnist1d-mlp, mnist1d-cnn | MNIST-1D, 4000/1000, length 40 | MLP; 1-D CNN | softmax CE / accuracy |
-| digits-cnn | scikit-learn digits 8×8, 80/20 | conv–pool–dense | softmax CE / test_accuracy |
-| breast-cancer-ann | scikit-learn breast cancer | MLP | sigmoid BCE / test_accuracy |
-| wine-ann | scikit-learn wine, 3 classes | MLP | softmax CE / test_accuracy |
-| diabetes-ann | scikit-learn diabetes | MLP | MSE / test_r2 |
-| mnist-cnn, fashion-mnist-cnn | IDX files in ``data_dir`` | 2-D CNN | softmax CE / test_accuracy |
+| mnist1d-mlp, mnist1d-cnn | MNIST-1D, 3600/400/1000 | MLP; 1-D CNN | softmax CE / valid_accuracy |
+| digits-cnn | scikit-learn digits 8×8, 60/20/20 % | CNN | softmax CE / valid_accuracy |
+| breast-cancer-ann | scikit-learn, 60/20/20 % | MLP | sigmoid BCE / valid_accuracy |
+| wine-ann | scikit-learn, 3 classes, 60/20/20 % | MLP | softmax CE / valid_accuracy |
+| diabetes-ann | scikit-learn diabetes, 60/20/20 % | MLP | MSE / valid_r2 |
+| (fashion-)mnist-cnn | IDX in ``data_dir``, 55000/5000/10000 | CNN | softmax CE / valid_accuracy |
+
+The primary metric, which chooses the best setting and scores targets, divergence and ERT,
+is the validation split's; the test split's (``test_accuracy``, ``test_r2``) is recorded
+beside it and reported at the setting chosen on validation (see
+:mod:`optbench.nn.datasets` for the splits).
 
 Batches: "full batch" (GD) uses the whole training split, "one sample" (SGD) one example,
 anything else ``batch_size`` examples, drawn uniformly with replacement from the key of the
@@ -17,10 +22,11 @@ step (``fold_in(run key, step)``), which also draws the dropout masks and the au
 ``clip_global_norm`` clips each gradient to that global norm before the optimizer sees it:
 the same as chaining ``optax.clip_by_global_norm`` in front of it (the clip is stateless).
 
-Record points evaluate, on the full splits: train_loss, test_loss, test_accuracy (or test_r2
-for regression), the global gradient norm of the train loss and each weighted layer's
-(``grad_norm_layer1`` is the first dense or conv layer). Large splits are evaluated in
-chunks (``lax.map``) with rematerialization, so memory does not grow with the split.
+Record points evaluate, on the full splits: train_loss, valid_loss, valid_accuracy (or
+valid_r2 for regression), test_loss, test_accuracy (or test_r2), the global gradient norm
+of the train loss and each weighted layer's (``grad_norm_layer1`` is the first dense or conv
+layer). Large splits are evaluated in chunks (``lax.map``) with rematerialization, so
+memory does not grow with the split.
 """
 
 from __future__ import annotations
@@ -267,8 +273,15 @@ def _dataset(name: str, data_dir: str = "") -> datasets.Dataset:
 # --------------------------------------------------------------------------------------
 
 
+def _quality(problem: str) -> str:
+    """The score a problem is judged by: R² for regression, else accuracy."""
+    return "r2" if problem == "regression" else "accuracy"
+
+
 def _metric(problem: str) -> str:
-    return "test_r2" if problem == "regression" else "test_accuracy"
+    """The primary metric: the validation split's score (settings are chosen on it; the
+    test split's is only reported)."""
+    return f"valid_{_quality(problem)}"
 
 
 @dataclass(frozen=True)
@@ -366,16 +379,17 @@ class NetworkProgram:
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         (train_loss, _), grads = jax.value_and_grad(
             lambda p: self._split_means(p, args["x"], args["y"]), has_aux=True)(params)
-        test_loss, test_score = self._split_means(params, args["x_test"], args["y_test"])
-        if self.problem == "regression":
-            y = args["y_test"]
-            quality = {"test_r2": 1.0 - test_score / jnp.mean((y - jnp.mean(y)) ** 2)}
-        else:
-            quality = {"test_accuracy": test_score}
+        held_out = {}
+        for split in ("valid", "test"):
+            x, y = args[f"x_{split}"], args[f"y_{split}"]
+            loss, score = self._split_means(params, x, y)
+            if self.problem == "regression":  # score: the mean squared error
+                score = 1.0 - score / jnp.mean((y - jnp.mean(y)) ** 2)
+            held_out |= {f"{split}_loss": loss, f"{split}_{_quality(self.problem)}": score}
         layers = {f"grad_norm_layer{k + 1}": optax.tree.norm(grads[i])
                   for k, i in enumerate(self.model.weighted_layers())}
-        return {"train_loss": train_loss, "test_loss": test_loss, **quality,
-                "grad_norm": optax.tree.norm(grads), **layers}
+        return {"train_loss": train_loss, **held_out, "grad_norm": optax.tree.norm(grads),
+                **layers}
 
     def project(self, args, params):
         return params
@@ -415,6 +429,7 @@ class NetworkTask:
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
         n, c = self.n_train, self.config
         return {"x": self._x(self.data.x_train[:n]), "y": self.data.y_train[:n],
+                "x_valid": self._x(self.data.x_valid), "y_valid": self.data.y_valid,
                 "x_test": self._x(self.data.x_test), "y_test": self.data.y_test,
                 **{knob: np.float64(getattr(c, knob)) for knob in DATA_KNOBS}}
 

@@ -46,7 +46,7 @@ def test_softmax_jacobian():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(NNError, match="allowed sigmoid, tanh, relu"):
         activations.check("gelu-ish")
-    with pytest.raises(NNError, match="allowed zeros, uniform, xavier_normal"):
+    with pytest.raises(NNError, match="allowed zeros, uniform, lecun_normal, lecun_uniform, xav"):
         initializers.check("orthogonal")
 
 

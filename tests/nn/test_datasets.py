@@ -60,7 +60,8 @@ def write_tiny_mnist(folder, n_train=12, n_test=6):
 
 def test_idx_images_reads_a_folder_and_names_missing_files(tmp_path):
     data = datasets.idx_images(write_tiny_mnist(tmp_path / "mnist"), "mnist")
-    assert data.x_train.shape == (12, 28, 28, 1) and data.x_test.shape == (6, 28, 28, 1)
+    assert data.x_train.shape == (11, 28, 28, 1) and data.x_valid.shape == (1, 28, 28, 1)
+    assert data.x_test.shape == (6, 28, 28, 1)  # 1/12 of the training files held out
     assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(NNError, match="train-images-idx3-ubyte.*missing t10k-labels-idx1-ubyte"):
@@ -69,21 +70,31 @@ def test_idx_images_reads_a_folder_and_names_missing_files(tmp_path):
 
 @pytest.mark.parametrize("name,n,features", [("wine", 178, 13), ("breast-cancer", 569, 30),
                                              ("diabetes", 442, 10)])
-def test_tabular_split_is_80_20_and_standardized_on_train(name, n, features):
+def test_tabular_split_is_60_20_20_and_standardized_on_train(name, n, features):
     data = datasets.tabular(name)
-    assert len(data.x_train) + len(data.x_test) == n
-    assert abs(len(data.x_test) - 0.2 * n) <= 1
+    assert len(data.x_train) + len(data.x_valid) + len(data.x_test) == n
+    assert abs(len(data.x_test) - 0.2 * n) <= 1 and abs(len(data.x_valid) - 0.2 * n) <= 1
     assert data.x_train.shape[1] == features
     np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(data.x_train.std(axis=0), 1, atol=1e-4)
-    assert not np.allclose(data.x_test.mean(axis=0), 0, atol=1e-3)  # test stats not used
+    for held_out in (data.x_valid, data.x_test):  # their statistics are not used
+        assert not np.allclose(held_out.mean(axis=0), 0, atol=1e-3)
     again = datasets.tabular(name)
     np.testing.assert_array_equal(again.x_test, data.x_test)  # a fixed split
+    np.testing.assert_array_equal(again.x_valid, data.x_valid)
+    rows = {tuple(r) for r in np.concatenate([data.x_train, data.x_valid, data.x_test])}
+    assert len(rows) == n  # disjoint splits
+    if name != "diabetes":  # stratified: each class in proportion
+        for y in (data.y_train, data.y_valid, data.y_test):
+            shares = np.bincount(y) / len(y)
+            np.testing.assert_allclose(shares, np.bincount(data.y_train) / len(data.y_train),
+                                       atol=0.05)
 
 
 def test_digits_are_images_in_unit_range():
     data = datasets.digits()
     assert data.x_train.shape[1:] == (8, 8, 1) and len(data.x_test) == 360
+    assert len(data.x_valid) == 360 and len(data.x_train) == 1077
     assert data.x_train.min() >= 0 and data.x_train.max() <= 1
 
 
@@ -96,7 +107,8 @@ def test_mnist1d_is_generated_offline_and_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(requests, "get", no_network)
     monkeypatch.setenv("OPTBENCH_DATASET_CACHE", str(tmp_path))
     data = datasets.mnist1d()
-    assert data.x_train.shape == (4000, 40) and data.x_test.shape == (1000, 40)
+    assert data.x_train.shape == (3600, 40) and data.x_valid.shape == (400, 40)
+    assert data.x_test.shape == (1000, 40)  # the generator's test set, untouched
     assert set(np.unique(data.y_train)) == set(range(10))
     assert (tmp_path / "mnist1d.npz").exists()
     np.testing.assert_array_equal(datasets.mnist1d().x_test, data.x_test)

@@ -44,7 +44,7 @@ def test_every_kind_is_registered_and_round_trips(tmp_path):
     ({"kind": "wine-ann", "train_size": 10, "batch_size": 16},
      r"tasks\[0\]\.batch_size: found 16; allowed an integer in \[1, 10\]"),
     ({"kind": "mnist1d-mlp", "batch_size": 5000},
-     r"tasks\[0\]\.batch_size: found 5000; allowed an integer in \[1, 4000\]"),
+     r"tasks\[0\]\.batch_size: found 5000; allowed an integer in \[1, 3600\]"),
     ({"kind": "mnist-cnn", "data_dir": "/nonexistent/mnist"},
      r"tasks\[0\]\.data_dir: found '/nonexistent/mnist'; allowed a folder holding "
      r"train-images-idx3-ubyte.*missing"),
@@ -101,10 +101,12 @@ def test_every_kind_trains_a_few_steps_with_finite_metrics(tmp_path):
     curves["kind"] = curves["run_id"].map(runs.set_index("run_id")["kind"])
     for kind, part in curves.groupby("kind"):
         own = part.drop(columns=["run_id", "step", "kind"]).dropna(axis=1, how="all")
-        assert {"train_loss", "test_loss", "grad_norm", "grad_norm_layer1"} <= set(own)
+        assert {"train_loss", "valid_loss", "test_loss", "grad_norm",
+                "grad_norm_layer1"} <= set(own)
         assert np.isfinite(own.to_numpy()).all(), kind
     regression = runs[runs["kind"] == "diabetes-ann"]
-    assert (regression["metric"] == "test_r2").all()
+    assert (regression["metric"] == "valid_r2").all()
+    assert regression["final_test_r2"].notna().all()
 
 
 def test_a_small_sweep_improves_test_accuracy_well_above_chance(tmp_path):
@@ -121,8 +123,8 @@ def test_a_small_sweep_improves_test_accuracy_well_above_chance(tmp_path):
     runs = pd.read_parquet(out / "runs.parquet")
     curves = pd.read_parquet(out / "curves.parquet")
     assert len(runs) == 2 * 2 * 2 * 2 and not runs["diverged"].any()
-    assert (runs["metric"] == "test_accuracy").all() and runs["maximize"].all()
-    start = curves[curves["step"] == 0].set_index("run_id")["test_accuracy"]
+    assert (runs["metric"] == "valid_accuracy").all() and runs["maximize"].all()
+    start = curves[curves["step"] == 0].set_index("run_id")["valid_accuracy"]
     runs = runs.set_index("run_id")
     assert (runs["final"] > start[runs.index]).mean() >= 0.75  # training helps
     best = runs.groupby(["task", "optimizer", "learning_rate"])["final"].median()
@@ -224,3 +226,51 @@ def test_weight_scale_multiplies_the_initial_kernels_only():
         for name in a:
             factor = 3.0 if name == "w" else 1.0  # biases and PReLU slopes are not scaled
             np.testing.assert_allclose(b[name], factor * a[name], rtol=1e-6)
+
+
+def test_same_seed_runs_of_two_optimizers_share_their_start_and_their_batches():
+    """The pairing behind the paired tests: with the same seed, adam and momentum start
+    from identical parameters; and momentum 0 follows mini-batch SGD's path exactly, so
+    they drew the same batches. Another seed starts elsewhere and draws others."""
+    from optbench import optimizers
+    from optbench.engine.run import RunSettings, run_block
+
+    task = tiny("wine-ann", depth=1, width=4, dropout=0.2)
+    settings = RunSettings(steps=6, record_every=3, targets=(0.5,), divergence_threshold=1e9)
+    seeds, starts = np.asarray([0, 1]), np.zeros(2, int)
+
+    def block(name, **hparams):
+        spec = optimizers.get(name)
+        values = {**spec.defaults, "learning_rate": 0.1, **hparams}
+        return run_block(spec.pure, spec.gradient, task, settings,
+                         {k: np.full(2, v) for k, v in values.items()}, seeds, starts,
+                         keep_path=True).outcome
+
+    adam, momentum = block("adam"), block("momentum", momentum=0.0)
+    minibatch = block("minibatch")
+    for a, m, s in zip(jax.tree.leaves(adam.path), jax.tree.leaves(momentum.path),
+                       jax.tree.leaves(minibatch.path), strict=True):
+        np.testing.assert_array_equal(a[:, 0], m[:, 0])  # record 0: the start, per seed
+        np.testing.assert_allclose(m, s, rtol=1e-6, atol=1e-7)  # the same batches, masks
+    kernels = max(jax.tree.leaves(adam.path), key=np.ndim)
+    assert not np.array_equal(kernels[0, 0], kernels[1, 0])  # seeds start apart
+    assert not np.array_equal(momentum.curve[0], momentum.curve[1])
+
+
+def test_validation_metrics_are_computed_on_the_validation_split():
+    """Relabel the validation split wrongly: valid_accuracy drops to what wrong labels
+    allow, while test_accuracy stays; the primary metric is the validation one."""
+    from dataclasses import replace
+
+    task = tiny("wine-ann", depth=1, width=4)
+    wrong = replace(task, data=replace(task.data, y_valid=(task.data.y_valid + 1) % 3))
+    program = task.program("full batch")
+    assert program.metric == task.metric == "valid_accuracy"
+    params = program.init(jax.tree.map(jnp.asarray, task.args("any")), jax.random.key(0), 0)
+    right = jax.jit(program.evaluate)(task.args("any"), params)
+    shifted = jax.jit(program.evaluate)(wrong.args("any"), params)
+    assert float(shifted["test_accuracy"]) == float(right["test_accuracy"])
+    assert float(shifted["valid_accuracy"]) != float(right["valid_accuracy"])
+    predicted = jnp.argmax(program.model.apply(params, task.args("any")["x_valid"]), -1)
+    assert float(right["valid_accuracy"]) == pytest.approx(
+        float(jnp.mean(predicted == task.data.y_valid)), abs=1e-6)
