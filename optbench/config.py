@@ -11,29 +11,104 @@ and each task its own hyperparameters (``optbench sweep --best-of``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from optbench import optimizers, validate
 from optbench.optimizers import optax_adapter
 from optbench.optimizers.schedule import LR_DECAY, LR_DECAY_RANGE
 from optbench.tasks import registry as task_registry
-from optbench.validate import UNKNOWN_KEY, ConfigError  # noqa: F401  (re-exported)
+from optbench.validate import DISTRIBUTIONS, UNKNOWN_KEY, ConfigError  # noqa: F401
 
 DEFAULT_TARGETS = tuple(10.0**-k for k in range(1, 9))  # COCO's ladder 1e-1 ... 1e-8
 MAX_SEED = 2**31 - 1  # seeds are int32 on the device
 MAX_SEEDS = 10**6  # a seed count above this is surely a typo
+SEARCHES = ("grid", "random", "quasirandom")  # an optimizer table's `search`
+SEARCH_KEYS = ("search", "trials", "search_seed")
+MAX_TRIALS = validate.MAX_GRID  # settings in one search: more is surely a typo
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A searched hyperparameter's distribution: ``kind`` (one of ``DISTRIBUTIONS``) on
+    [low, high]; ``one_minus_loguniform``'s value is 1 - x, x log-uniform (beta-like)."""
+
+    kind: str
+    low: float
+    high: float
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The least and greatest value it gives."""
+        if self.kind == "one_minus_loguniform":
+            return 1.0 - self.high, 1.0 - self.low
+        return self.low, self.high
+
+    def contains(self, value: float) -> bool:
+        low, high = self.bounds
+        return low <= value <= high
+
+    def quantile(self, u: np.ndarray) -> np.ndarray:
+        """The values at ``u`` in [0, 1) (the inverse CDF): uniform points map to samples."""
+        if self.kind == "uniform":
+            values = self.low + u * (self.high - self.low)
+        else:
+            log_low = np.log(self.low)
+            x = np.exp(log_low + u * (np.log(self.high) - log_low))
+            values = 1.0 - x if self.kind == "one_minus_loguniform" else x
+        return np.clip(values, *self.bounds)  # rounding stays inside
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {self.kind: [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A random or quasirandom search: ``trials`` settings of the hyperparameters in
+    ``space`` drawn with ``seed`` (the same seed, the same settings)."""
+
+    method: str  # "random" or "quasirandom"
+    trials: int
+    seed: int = 0
+    space: Mapping[str, Distribution] = field(default_factory=dict)
+
+    def sample(self) -> dict[str, tuple[float, ...]]:
+        """Each searched hyperparameter's value in each trial. The unit cube's axes go to
+        the hyperparameters in name order, which the digest's sorted keys fix too."""
+        names = sorted(self.space)
+        points = unit_cube(self.method, self.trials, len(names), self.seed)
+        return {name: tuple(float(v) for v in self.space[name].quantile(points[:, k]))
+                for k, name in enumerate(names)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its keys in the optimizer's table (the distributions are the hyperparameters')."""
+        return {"search": self.method, "trials": self.trials, "search_seed": self.seed}
+
+
+def unit_cube(method: str, n: int, dims: int, seed: int) -> np.ndarray:
+    """``n`` seeded points in [0, 1)^dims: a scrambled Halton sequence (quasirandom: low
+    discrepancy, spread evenly for any ``n``) or independent uniform draws (random)."""
+    rng = np.random.default_rng(seed)
+    if method == "random":
+        return rng.random((n, dims))
+    from scipy.stats import qmc  # only a quasirandom search pays for importing scipy.stats
+
+    return qmc.Halton(dims, scramble=True, rng=rng).random(n)
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """One optimizer and the grid of each hyperparameter (defaults fill the rest).
+    """One optimizer and the values of each hyperparameter (defaults fill the rest): a
+    grid's axes, whose Cartesian product runs, or with a ``search`` its trials column by
+    column (equal lengths, zipped).
 
     ``optimizer`` is a registry name or a factory ``module:function`` (``optax:lion`` for
     ``optax = "lion"``); a factory's ``options`` (flags, integers) are compiled in."""
@@ -42,11 +117,32 @@ class OptimizerConfig:
     optimizer: str
     grid: Mapping[str, tuple[float, ...]]
     options: Mapping[str, bool | int] = field(default_factory=dict)
+    search: Search | None = None
 
     @property
     def spec(self) -> optimizers.OptimizerSpec:
         """The optimizer this entry runs."""
         return optimizers.resolve(self.optimizer, self.options)
+
+    def settings(self) -> list[tuple[float, ...]]:
+        """The hyperparameter combinations its block runs, each in the order of ``grid``:
+        the grid's product, or the search's trials."""
+        columns = self.grid.values()
+        return list(zip(*columns, strict=True) if self.search else itertools.product(*columns))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Each hyperparameter as its table spells it: a grid's list of values, or in a
+        search its distribution or fixed number."""
+        if self.search is None:
+            return {k: list(v) for k, v in self.grid.items()}
+        space = self.search.space
+        return {k: space[k].to_dict() if k in space else v[0] for k, v in self.grid.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its ``[optimizers.LABEL]`` table, normalized."""
+        search = self.search.to_dict() if self.search else {}
+        return {"optimizer": self.optimizer, **self.options, **search,
+                **self.hyperparameters()}
 
 
 @dataclass(frozen=True)
@@ -67,8 +163,7 @@ class TaskPlan:
         data = {k: list(v) if isinstance(v, tuple) else v
                 for k, v in asdict(self).items() if v is not None and k != "grids"}
         if self.grids:
-            data["grids"] = {label: {k: list(v) for k, v in o.grid.items()}
-                             for label, o in self.grids.items()}
+            data["grids"] = {label: o.hyperparameters() for label, o in self.grids.items()}
         return data
 
 
@@ -107,9 +202,7 @@ class SweepConfig:
         del data["plans"]  # written into each task's table
         data["tasks"] = [{**t.to_dict(), **p.to_dict()}
                          for t, p in zip(self.tasks, self._plans, strict=True)]
-        data["optimizers"] = {o.label: {"optimizer": o.optimizer, **o.options,
-                                        **{k: list(v) for k, v in o.grid.items()}}
-                              for o in self.optimizers}
+        data["optimizers"] = {o.label: o.to_dict() for o in self.optimizers}
         return json.loads(json.dumps(data))
 
     def digest(self) -> str:
@@ -148,8 +241,8 @@ class SweepConfig:
 
     def optimizer_steps(self) -> int:
         """Total optimizer steps the sweep would run."""
-        return sum(math.prod(len(v) for v in o.grid.values()) * t.n_starts * len(self.seeds)
-                   * self.plan(t.name).steps for o, t in self.blocks())
+        return sum(len(o.settings()) * t.n_starts * len(self.seeds) * self.plan(t.name).steps
+                   for o, t in self.blocks())
 
 
 _NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params")
@@ -344,8 +437,22 @@ def _grids(raw: Any, path: str, opts: tuple[OptimizerConfig, ...],
                               f"a label of [optimizers]: {', '.join(by_label)}")
         validate.table(override, f"{path}.{label}", by_label[label].grid)
         out[label] = _optimizer(label, {**optimizers_raw[label], **override},
-                                f"{path}.{label}")
+                                f"{path}.{label}", in_task=True)
+        _check_fixed(out[label], by_label[label], override, f"{path}.{label}")
     return out
+
+
+def _check_fixed(own: OptimizerConfig, sweeps: OptimizerConfig, override: Mapping[str, Any],
+                 path: str) -> None:
+    """A task's number for a hyperparameter its optimizer searches lies in the searched
+    range: the task fixes it where the search would have looked."""
+    space = sweeps.search.space if sweeps.search else {}
+    for name in override:
+        fixed = name in space and name not in own.search.space
+        if fixed and not space[name].contains(own.grid[name][0]):
+            low, high = space[name].bounds
+            raise ConfigError(f"{path}.{name}", override[name],
+                              f"a value in the searched range [{low:g}, {high:g}]")
 
 
 def _keep_params(raw: Any) -> bool | str:
@@ -361,7 +468,9 @@ def _compile_cache(raw: Any) -> bool | str:
     raise ConfigError("compile_cache", raw, "true, false or a folder path")
 
 
-def _optimizer(label: str, raw: Any, path: str | None = None) -> OptimizerConfig:
+def _optimizer(label: str, raw: Any, path: str | None = None, in_task: bool = False
+               ) -> OptimizerConfig:
+    """An ``[optimizers.LABEL]`` table (``in_task``: merged with a task's ``grids.LABEL``)."""
     path = path or f"optimizers.{label}"
     if not validate.NAME.match(label) or "__" in label:
         raise ConfigError(path, label, "a label of letters, digits, '_', '.', '-' without '__'")
@@ -373,58 +482,109 @@ def _optimizer(label: str, raw: Any, path: str | None = None) -> OptimizerConfig
                               "either optax = NAME or optimizer = ..., not both")
         if not isinstance(raw["optax"], str) or not raw["optax"]:
             raise ConfigError(f"{path}.optax", raw["optax"], _OPTAX_NAMES)
-        return _factory_optimizer(label, path, "optax", raw)
+        return _factory_optimizer(label, path, "optax", raw, in_task)
     registry_name = raw.get("optimizer", label)
     if isinstance(registry_name, str) and optax_adapter.is_factory_path(registry_name):
-        return _factory_optimizer(label, path, "optimizer", raw)
+        return _factory_optimizer(label, path, "optimizer", raw, in_task)
     if registry_name not in optimizers.names():
         where = f"{path}.optimizer" if "optimizer" in raw else path
         raise ConfigError(where, registry_name, f"one of {', '.join(optimizers.names())}, "
                           "optax = NAME, or a factory 'module:function'")
     spec = optimizers.get(registry_name)
-    validate.table(raw, path, set(spec.defaults) | {"optimizer", LR_DECAY})
-    hparams = {}
-    for hparam, default in spec.defaults.items():
-        values = validate.grid(raw.get(hparam, default), f"{path}.{hparam}")
-        for value in values:
-            if not spec.ranges[hparam].contains(value):
-                raise ConfigError(f"{path}.{hparam}", value, f"values in {spec.ranges[hparam]}")
-        hparams[hparam] = values
-    return OptimizerConfig(label=label, optimizer=registry_name,
-                           grid={**hparams, **_lr_decay(raw, path)})
+    validate.table(raw, path, set(spec.defaults) | {"optimizer", LR_DECAY, *SEARCH_KEYS})
+    search = _search(raw, path)
+    values = {name: _values(raw.get(name, default), f"{path}.{name}", search, spec.ranges[name])
+              for name, default in spec.defaults.items()}
+    return _configured(label, registry_name, path, search,
+                       {**values, **_lr_decay(raw, path, search)}, {}, in_task)
 
 
-def _lr_decay(raw: Mapping[str, Any], path: str) -> dict[str, tuple[float, ...]]:
+def _search(raw: Mapping[str, Any], path: str) -> Search | None:
+    """The table's search (its space still empty), or None for a grid (the default)."""
+    method = validate.choice(raw.get("search", "grid"), f"{path}.search", SEARCHES)
+    if method == "grid":
+        for key in SEARCH_KEYS[1:]:
+            if key in raw:
+                raise ConfigError(f"{path}.{key}", raw[key],
+                                  'only in a search: search = "random" or "quasirandom"')
+        return None
+    return Search(method, validate.integer(raw.get("trials"), f"{path}.trials", 1, MAX_TRIALS),
+                  validate.integer(raw.get("search_seed", 0), f"{path}.search_seed", 0,
+                                   MAX_SEED))
+
+
+def _values(raw: Any, path: str, search: Search | None, valid: optimizers.Range | None = None
+            ) -> tuple[float, ...] | Distribution:
+    """A hyperparameter's grid, or in a search its distribution or fixed number (one
+    value); each value in ``valid`` when given."""
+    table = isinstance(raw, Mapping)
+    if search is None:
+        if table and raw.keys() & set(DISTRIBUTIONS):
+            raise ConfigError(path, dict(raw), 'a number, a list, logspace or linspace; a '
+                              'distribution needs search = "random" or "quasirandom"')
+        values = validate.grid(raw, path)
+    elif isinstance(raw, list) or (table and raw.keys() & {"logspace", "linspace"}):
+        raise ConfigError(path, raw, f"a number or a distribution ({', '.join(DISTRIBUTIONS)}) "
+                          f"in a {search.method} search; a list, logspace or linspace is a "
+                          'grid: search = "grid"')
+    else:
+        values = Distribution(*validate.distribution(raw, path)) if table else (
+            validate.number(raw, path),)
+    ends = values.bounds if isinstance(values, Distribution) else values
+    for value in ends:
+        if valid is not None and not valid.contains(value):
+            raise ConfigError(path, raw if table else value, f"values in {valid}")
+    return values
+
+
+def _configured(label: str, optimizer: str, path: str, search: Search | None,
+                values: Mapping[str, tuple[float, ...] | Distribution],
+                options: Mapping[str, bool | int], in_task: bool) -> OptimizerConfig:
+    """The optimizer's config: its grids, or its search's trials drawn from the
+    distributions among ``values`` (a task that fixes them all runs one setting)."""
+    if search is None:
+        return OptimizerConfig(label, optimizer, dict(values), dict(options))
+    space = {k: v for k, v in values.items() if isinstance(v, Distribution)}
+    if not space and not in_task:
+        raise ConfigError(f"{path}.search", search.method, "a search of at least one "
+                          "distribution, e.g. learning_rate = { loguniform = [1e-4, 1e-1] }")
+    search = replace(search, space=space)
+    trials = search.sample() if space else {}
+    n = search.trials if space else 1
+    grid = {k: trials[k] if k in space else v * n for k, v in values.items()}
+    return OptimizerConfig(label, optimizer, grid, dict(options), search)
+
+
+def _lr_decay(raw: Mapping[str, Any], path: str, search: Search | None
+              ) -> dict[str, tuple[float, ...] | Distribution]:
     """The optional step-size decay ``lr_decay_power`` (lr / t**power; see
-    :mod:`optbench.optimizers.schedule`) as a grid; empty when the table has none."""
+    :mod:`optbench.optimizers.schedule`), swept as any hyperparameter; empty when the table
+    has none."""
     if LR_DECAY not in raw:
         return {}
-    values = validate.grid(raw[LR_DECAY], f"{path}.{LR_DECAY}")
-    for value in values:
-        if not LR_DECAY_RANGE.contains(value):
-            raise ConfigError(f"{path}.{LR_DECAY}", value, f"values in {LR_DECAY_RANGE}")
-    return {LR_DECAY: values}
+    return {LR_DECAY: _values(raw[LR_DECAY], f"{path}.{LR_DECAY}", search, LR_DECAY_RANGE)}
 
 
 _OPTAX_NAMES = f"one of optax's optimizers: {', '.join(optax_adapter.optax_names())}"
 _FACTORY = "a factory 'module:function' returning an optax.GradientTransformation"
 
 
-def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any]
-                       ) -> OptimizerConfig:
+def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any],
+                       in_task: bool = False) -> OptimizerConfig:
     """An optax optimizer (``optax = "lion"``) or a user factory (``optimizer =
-    "mypkg.opt:make"``): numbers and grids are its swept hyperparameters (data), flags and
-    integer-valued arguments its options (compiled in)."""
+    "mypkg.opt:make"``): numbers, grids and distributions are its swept hyperparameters
+    (data), flags and integer-valued arguments its options (compiled in)."""
     factory = f"{optax_adapter.OPTAX_PREFIX}{raw[key]}" if key == "optax" else raw[key]
     try:
         parameters = optax_adapter.parameters(factory)
     except optax_adapter.FactoryError as error:
         allowed = _OPTAX_NAMES if key == "optax" else _FACTORY
         raise ConfigError(f"{path}.{key}", raw[key], f"{allowed} ({error})") from None
-    validate.table(raw, path, set(parameters) | {key, LR_DECAY})
+    validate.table(raw, path, set(parameters) | {key, LR_DECAY, *SEARCH_KEYS})
+    search = _search(raw, path)
     options, grid = {}, {}
     for name, value in raw.items():
-        if name in (key, LR_DECAY):
+        if name in (key, LR_DECAY, *SEARCH_KEYS):
             continue
         where = f"{path}.{name}"
         default = parameters[name].default
@@ -434,7 +594,7 @@ def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any]
             options[name] = validate.integer(value, where, -(2**63))
         else:
             try:
-                grid[name] = validate.grid(value, where)
+                grid[name] = _values(value, where, search)
             except ConfigError as error:
                 raise ConfigError(error.path, error.found, f"{error.allowed} ({factory} takes "
                                   f"{name} as data)") from None
@@ -445,10 +605,12 @@ def _factory_optimizer(label: str, path: str, key: str, raw: Mapping[str, Any]
     if not grid:
         raise ConfigError(path, dict(raw), f"at least one hyperparameter of {factory} to "
                           f"sweep, e.g. learning_rate; its arguments: {', '.join(parameters)}")
+    config = _configured(label, factory, path, search, {**grid, **_lr_decay(raw, path, search)},
+                         options, in_task)
     try:
-        optax_adapter.check(factory, options, {k: v[0] for k, v in grid.items()})
+        optax_adapter.check(factory, options, {k: v[0] for k, v in config.grid.items()
+                                               if k != LR_DECAY})
     except optax_adapter.FactoryError as error:
         raise ConfigError(f"{path}.{key}", raw[key], f"{_FACTORY} from these "
                           f"arguments ({error})") from None
-    return OptimizerConfig(label=label, optimizer=factory,
-                           grid={**grid, **_lr_decay(raw, path)}, options=options)
+    return config

@@ -27,7 +27,7 @@ def rerun_best(directory: str | Path, seeds: int = 5) -> dict[str, Any]:
     grids: dict[str, dict[str, dict[str, float]]] = {}
     for _, row in best.drop_duplicates(["task", "optimizer"]).iterrows():
         swept = [name for name, value in config["optimizers"][row["optimizer"]].items()
-                 if isinstance(value, list)]  # grids; the rest are names and options
+                 if isinstance(value, list | dict)]  # grids, distributions; not options
         grids.setdefault(row["task"], {})[row["optimizer"]] = {
             name: float(row[name]) for name in swept}
     tasks = [{**t, "grids": grids[t["name"]], "optimizers": list(grids[t["name"]])}

@@ -19,6 +19,12 @@ from optbench.errors import OptbenchError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_GRID = 10**5  # values in one hyperparameter's grid: more is surely a typo
+# a search's distributions: a hyperparameter's value is x, or 1 - x for a beta-like one
+DISTRIBUTIONS = ("uniform", "loguniform", "one_minus_loguniform")
+_SUPPORTS = {"uniform": "finite bounds lo < hi",
+             "loguniform": "bounds 0 < lo < hi",
+             "one_minus_loguniform": "bounds 0 < lo < hi < 1 (the value is 1 - x, x "
+                                     "log-uniform in [lo, hi])"}
 UNKNOWN_KEY = object()  # ``found`` of an error about a key that is not allowed at all
 
 
@@ -126,3 +132,20 @@ def grid(raw: Any, path: str) -> tuple[float, ...]:
         unique(values, path, "distinct values")
         return values
     return (number(raw, path),)
+
+
+def distribution(raw: Any, path: str) -> tuple[str, float, float]:
+    """A search's ``{uniform | loguniform | one_minus_loguniform = [lo, hi]}`` as (kind, lo,
+    hi), its bounds valid for the kind."""
+    table(raw, path, DISTRIBUTIONS)
+    if len(raw) != 1:
+        raise ConfigError(path, dict(raw), f"exactly one of {', '.join(DISTRIBUTIONS)}")
+    (kind, spec), = raw.items()
+    where, allowed = f"{path}.{kind}", f"[lo, hi] with {_SUPPORTS[kind]}"
+    if not (isinstance(spec, list) and len(spec) == 2):
+        raise ConfigError(where, spec, allowed)
+    lo, hi = (number(v, f"{where}[{i}]") for i, v in enumerate(spec))
+    if not (lo < hi and math.isfinite(hi - lo)) or (kind != "uniform" and lo <= 0) or (
+            kind == "one_minus_loguniform" and hi >= 1):
+        raise ConfigError(where, spec, allowed)
+    return kind, lo, hi

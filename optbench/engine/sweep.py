@@ -153,8 +153,10 @@ class Grid:
 
 
 def make_grid(optimizer: OptimizerConfig, seeds: tuple[int, ...], n_starts: int) -> Grid:
+    """The block's runs: each hyperparameter setting (a grid's product or a search's
+    trials) x seed x start, flattened into the data of one program."""
     names = list(optimizer.grid)
-    combos = list(itertools.product(*(optimizer.grid[n] for n in names)))
+    combos = optimizer.settings()
     rows = list(itertools.product(range(len(combos)), seeds, range(n_starts)))
     index, seed, start = (np.asarray(col) for col in zip(*rows, strict=True))
     hparams = {n: np.asarray([combos[i][k] for i in index]) for k, n in enumerate(names)}
