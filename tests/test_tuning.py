@@ -11,6 +11,8 @@ from optbench.analysis import tables_for
 from optbench.cli import main
 from optbench.config import parse
 from optbench.engine import run_sweep
+from optbench.report import load, write_report
+from optbench.report.build import protocol
 from optbench.tuning import fresh_seeds, rerun_best
 
 STAGE_1 = {
@@ -86,6 +88,22 @@ def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
         "trials": {sphere: {"adam": 4, "sgd": 2}, rosenbrock: {"adam": 4}},
         "starts": {sphere: 1, rosenbrock: 1}, "runs_per_trial": {sphere: 2, rosenbrock: 2}}
 
+    # the report states the protocol and links stage 1's report once there is one
+    data = load(stage_2)
+    assert f"<code>{stage_1.resolve()}</code>" in protocol(data, stage_2 / "report")
+    data.config["tasks"][1]["kind"] = "mnist1d-mlp"  # the metric as recorded, whatever it is
+    data.meta["stage1"] = {**record, "metrics": {sphere: "f_gap", rosenbrock: "valid_loss"},
+                           "starts": {sphere: 1, rosenbrock: 3}}
+    assert ("by f_gap on surface tasks and valid_loss on mnist1d-mlp tasks, over 2–4 settings "
+            "× 2 seeds × 1–3 starts") in protocol(data, stage_2 / "report")
+    write_report(stage_1, workers=1)
+    page = write_report(stage_2, workers=1).read_text()
+    assert '<a href="../../stage-1/report/index.html">stage-1</a>' in page
+    assert ("hyperparameters were tuned in stage 1" in page and "by f_gap on surface tasks, "
+            "over 2–4 settings × 2 seeds, and its best setting is confirmed here on 2 fresh "
+            "seeds (2, 3)" in page)
+    assert "Protocol:" not in write_report(stage_1, workers=1).read_text()
+
 
 def test_stage_2_refuses_bad_seeds_and_an_unfinished_stage_1(stage_1, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -94,7 +112,7 @@ def test_stage_2_refuses_bad_seeds_and_an_unfinished_stage_1(stage_1, tmp_path, 
     with pytest.raises(ValueError, match="seeds: found 0; allowed an integer >= 1"):
         rerun_best(stage_1, seeds=0)
     unfinished = tmp_path / "unfinished"
-    shutil.copytree(stage_1, unfinished)
+    shutil.copytree(stage_1, unfinished, ignore=shutil.ignore_patterns("report"))
     next((unfinished / "blocks").glob("*/runs.parquet")).unlink()
     assert main(["sweep", "--best-of", str(unfinished)]) == 2
     err = capsys.readouterr().err
