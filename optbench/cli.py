@@ -124,27 +124,33 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise OptbenchError("give one of CONFIG.toml, --example NAME or --best-of DIR")
     if args.seeds is not None and args.best_of is None:
         raise OptbenchError("--seeds applies to --best-of DIR only (a config sets its seeds)")
+    out, meta = args.out, None
     if args.best_of:
         from optbench.config import parse
-        from optbench.tuning import rerun_best
+        from optbench.tuning import DEFAULT_SEEDS, rerun_best, stage_1, stage_2_folder
 
-        config = parse(rerun_best(args.best_of, args.seeds or 5), source="--best-of")
+        config = parse(rerun_best(args.best_of, args.seeds or DEFAULT_SEEDS),
+                       source="--best-of")
+        out, meta = out or stage_2_folder(args.best_of), {"stage1": stage_1(args.best_of)}
     else:
         config = example(args.example) if args.example else load(args.config)
     initialize(args.coordinator, args.num_processes, args.process_id, args.distributed,
                args.join_timeout)
-    return _sweep_and_report(config, args, report=args.report)
+    return _sweep_and_report(config, args, report=args.report, out=out, meta=meta)
 
 
-def _sweep_and_report(config, args: argparse.Namespace, report: bool = False) -> int:
+def _sweep_and_report(config, args: argparse.Namespace, report: bool = False,
+                      out=None, meta: dict | None = None) -> int:
+    """Run ``config`` into ``out`` (default: ``--out``, else ``results/<name>``), with
+    ``meta`` added to its meta.json; print its table, and write its report if asked."""
     import jax
 
     from optbench.analysis import tables_for
     from optbench.engine import SweepTooLarge, run_sweep
 
     def sweep(yes: bool):
-        return run_sweep(config, args.out, force=args.force, yes=yes, quiet=args.quiet,
-                         rerun=args.rerun,
+        return run_sweep(config, out or args.out, force=args.force, yes=yes, quiet=args.quiet,
+                         rerun=args.rerun, meta=meta,
                          compile_cache=False if args.no_compile_cache else None)
 
     try:
@@ -307,9 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--example", help="a config shipped with optbench instead of a file")
     p.add_argument("--best-of", metavar="DIR",
                    help="stage 2 of DeepOBS-style tuning: rerun each (task, optimizer)'s best "
-                   "setting in the finished sweep DIR on --seeds seeds")
+                   "setting in the finished sweep DIR on --seeds fresh seeds (the smallest "
+                   "ones DIR did not run), into DIR-best beside DIR unless --out says "
+                   "otherwise; its meta.json and report name DIR and its tuning budget")
     p.add_argument("--seeds", type=int_option(1), metavar="N",
-                   help="seeds of the --best-of rerun (default 5)")
+                   help="seeds of the --best-of rerun (default 10, as DeepOBS)")
     _sweep_options(p)
     cluster = p.add_argument_group("several processes (jax.distributed; see the README)")
     cluster.add_argument("--coordinator", metavar="HOST:PORT",

@@ -1,28 +1,73 @@
 """Two-stage tuning, as DeepOBS does it: a grid of hyperparameters on a few seeds (stage 1,
-an ordinary sweep), then each optimizer's best setting on each task rerun on more seeds
+an ordinary sweep), then each optimizer's best setting on each task rerun on fresh seeds
 (stage 2), so that optimizers are compared at their own best, with the seed noise of that
-best measured.
+best measured on seeds that did not pick it.
 
 :func:`rerun_best` turns a finished stage-1 results folder into the stage-2 config: the
 same tasks, optimizers and settings, each task's table fixing every optimizer's grid to its
-best setting there (``grids``, as the convergence table picks it), and ``seeds`` seeds.
+best setting there (``grids``, as the convergence table picks it), and ``seeds`` seeds that
+stage 1 did not run (:func:`fresh_seeds`). :func:`stage_1` is what stage 2 records of its
+stage 1 in its ``meta.json`` (``meta["stage1"]``): where it is, its config hash, and its
+search budget; the report states the protocol from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from optbench.analysis import best_configs, plans
+from optbench.errors import OptbenchError
 from optbench.store import ResultStore
+from optbench.validate import ConfigError
+
+DEFAULT_SEEDS = 10  # DeepOBS reruns each best setting on 10 seeds
+SUFFIX = "-best"  # stage 2's folder and sweep name: stage 1's with this suffix
 
 
-def rerun_best(directory: str | Path, seeds: int = 5) -> dict[str, Any]:
-    """The stage-2 config (a dict, as ``optbench.sweep`` and ``config.parse`` take it) of
-    the stage-1 sweep stored in ``directory``."""
+class NotFinished(OptbenchError, ValueError):
+    """The stage-1 folder does not hold a finished sweep."""
+
+
+def fresh_seeds(used: Iterable[int], n: int) -> list[int]:
+    """The ``n`` smallest non-negative seeds not in ``used``: stage 2's seeds, disjoint from
+    stage 1's, so that its runs are new draws rather than stage 1's runs again."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("seeds", n, "an integer >= 1", source="--best-of")
+    taken = set(used)
+    return [s for s in range(n + len(taken)) if s not in taken][:n]
+
+
+def stage_2_folder(directory: str | Path) -> Path:
+    """Stage 2's default folder: ``<stage 1's folder>-best``, beside it."""
+    folder = Path(directory).resolve()
+    return folder.with_name(folder.name + SUFFIX)
+
+
+def finished_sweep(directory: str | Path) -> tuple[dict, pd.DataFrame]:
+    """The meta and runs of the finished sweep in ``directory``; a one-line error for a
+    folder without one, one a sweep is still writing, or one with blocks missing."""
     store = ResultStore(directory)
     meta = store.meta()
-    config, runs = meta["config"], store.table("runs")
+    writing = store.partial_warning()
+    if writing:
+        raise NotFinished(f"--best-of: {writing}; wait for it to finish")
+    planned = store.planned_blocks()
+    done = sum(map(store.is_done, planned))
+    if "finished" not in meta or done < len(planned):
+        raise NotFinished(f"--best-of: {store.directory} holds an unfinished sweep ({done} of "
+                          f"{len(planned)} blocks); run its config again to finish it")
+    return meta, store.table("runs")
+
+
+def rerun_best(directory: str | Path, seeds: int = DEFAULT_SEEDS) -> dict[str, Any]:
+    """The stage-2 config (a dict, as ``optbench.sweep`` and ``config.parse`` take it) of
+    the finished stage-1 sweep stored in ``directory``, on ``seeds`` fresh seeds."""
+    meta, runs = finished_sweep(directory)
+    config = meta["config"]
     best = runs.merge(best_configs(runs, *plans(meta)), on=["task", "optimizer", "config"])
     grids: dict[str, dict[str, dict[str, float]]] = {}
     for _, row in best.drop_duplicates(["task", "optimizer"]).iterrows():
@@ -32,4 +77,30 @@ def rerun_best(directory: str | Path, seeds: int = 5) -> dict[str, Any]:
             name: float(row[name]) for name in swept}
     tasks = [{**t, "grids": grids[t["name"]], "optimizers": list(grids[t["name"]])}
              for t in config["tasks"] if t["name"] in grids]
-    return {**config, "name": f"{config['name']}-best", "seeds": seeds, "tasks": tasks}
+    return {**config, "name": config["name"] + SUFFIX, "tasks": tasks,
+            "seeds": fresh_seeds(config["seeds"], seeds)}
+
+
+def stage_1(directory: str | Path) -> dict[str, Any]:
+    """What stage 2 records of the finished stage-1 sweep in ``directory``: the folder, its
+    config hash and seeds, the primary metric it tuned each task on, and its search budget:
+    the settings tried per (task, optimizer) and the runs (seeds x starts) per setting."""
+    meta, runs = finished_sweep(directory)
+    per_setting = runs.groupby(["task", "optimizer", "config"]).size()
+    trials: dict[str, dict[str, int]] = {}
+    for (task, optimizer), n in runs.groupby(["task", "optimizer"])["config"].nunique().items():
+        trials.setdefault(task, {})[optimizer] = int(n)
+    return {
+        "directory": str(Path(directory).resolve()),
+        "config_hash": meta["config_hash"],
+        "seeds": list(meta["config"]["seeds"]),
+        "metrics": _by_task(runs.groupby("task")["metric"].first()),
+        "trials": trials,
+        "starts": _by_task(runs.groupby("task")["start"].nunique()),
+        "runs_per_trial": _by_task(per_setting.groupby(level="task").max()),
+    }
+
+
+def _by_task(series: pd.Series) -> dict[str, Any]:
+    """A Series as a plain dict for JSON (numpy integers as ints)."""
+    return {str(k): v.item() if hasattr(v, "item") else v for k, v in series.items()}

@@ -1,5 +1,8 @@
 """Two-stage (DeepOBS-style) tuning: stage 2 reruns each (task, optimizer)'s best setting of
-a finished sweep on more seeds."""
+a finished sweep on fresh seeds, beside it, recording where it came from."""
+
+import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -8,7 +11,9 @@ from optbench.analysis import tables_for
 from optbench.cli import main
 from optbench.config import parse
 from optbench.engine import run_sweep
-from optbench.tuning import rerun_best
+from optbench.report import load, write_report
+from optbench.report.build import protocol
+from optbench.tuning import fresh_seeds, rerun_best
 
 STAGE_1 = {
     "name": "stage-1",
@@ -37,7 +42,7 @@ def test_stage_2_fixes_each_tasks_best_setting_and_takes_more_seeds(stage_1, tmp
     runs = pd.read_parquet(stage_2 / "runs.parquet")
     assert sorted(runs.groupby(["task", "optimizer"]).groups) == sorted(best.index)
     for (task, optimizer), group in runs.groupby(["task", "optimizer"]):
-        assert sorted(group["seed"]) == [0, 1, 2] and group["config"].nunique() == 1
+        assert sorted(group["seed"]) == [2, 3, 4] and group["config"].nunique() == 1
         row = group.iloc[0]
         hparams = {"learning_rate": row["learning_rate"]}
         if optimizer == "adam":
@@ -58,3 +63,58 @@ def test_best_of_from_the_command_line(stage_1, tmp_path, capsys):
     assert "give one of CONFIG.toml, --example NAME or --best-of DIR" in \
         capsys.readouterr().err
     assert main(["sweep", "--best-of", str(tmp_path / "none")]) == 2
+
+
+def test_stage_2_seeds_are_disjoint_from_stage_1s(stage_1, tmp_path):
+    assert fresh_seeds([0, 1, 2, 3, 4], 3) == [5, 6, 7]
+    assert fresh_seeds([1, 3], 3) == [0, 2, 4]
+    assert rerun_best(stage_1)["seeds"] == list(range(2, 12))  # 10 by default, as DeepOBS
+    stage_2 = run_sweep(rerun_best(stage_1, seeds=2), tmp_path / "stage-2", quiet=True,
+                        compile_cache=False)
+    first, second = (set(pd.read_parquet(d / "runs.parquet")["seed"]) for d in (stage_1, stage_2))
+    assert first == {0, 1} and second == {2, 3}
+
+
+def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
+    assert main(["sweep", "--best-of", str(stage_1), "--seeds", "2", "--quiet"]) == 0
+    stage_2 = stage_1.parent / "stage-1-best"
+    assert (stage_2 / "runs.parquet").is_file() and str(stage_2) in capsys.readouterr().out
+    record = json.loads((stage_2 / "meta.json").read_text())["stage1"]
+    meta = json.loads((stage_1 / "meta.json").read_text())
+    sphere, rosenbrock = (t["name"] for t in meta["config"]["tasks"])
+    assert record == {
+        "directory": str(stage_1.resolve()), "config_hash": meta["config_hash"],
+        "seeds": [0, 1], "metrics": {sphere: "f_gap", rosenbrock: "f_gap"},
+        "trials": {sphere: {"adam": 4, "sgd": 2}, rosenbrock: {"adam": 4}},
+        "starts": {sphere: 1, rosenbrock: 1}, "runs_per_trial": {sphere: 2, rosenbrock: 2}}
+
+    # the report states the protocol and links stage 1's report once there is one
+    data = load(stage_2)
+    assert f"<code>{stage_1.resolve()}</code>" in protocol(data, stage_2 / "report")
+    data.config["tasks"][1]["kind"] = "mnist1d-mlp"  # the metric as recorded, whatever it is
+    data.meta["stage1"] = {**record, "metrics": {sphere: "f_gap", rosenbrock: "valid_loss"},
+                           "starts": {sphere: 1, rosenbrock: 3}}
+    assert ("by f_gap on surface tasks and valid_loss on mnist1d-mlp tasks, over 2–4 settings "
+            "× 2 seeds × 1–3 starts") in protocol(data, stage_2 / "report")
+    write_report(stage_1, workers=1)
+    page = write_report(stage_2, workers=1).read_text()
+    assert '<a href="../../stage-1/report/index.html">stage-1</a>' in page
+    assert ("hyperparameters were tuned in stage 1" in page and "by f_gap on surface tasks, "
+            "over 2–4 settings × 2 seeds, and its best setting is confirmed here on 2 fresh "
+            "seeds (2, 3)" in page)
+    assert "Protocol:" not in write_report(stage_1, workers=1).read_text()
+
+
+def test_stage_2_refuses_bad_seeds_and_an_unfinished_stage_1(stage_1, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--best-of", str(stage_1), "--seeds", "0"])
+    assert exit_.value.code == 2 and "--seeds: found '0'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="seeds: found 0; allowed an integer >= 1"):
+        rerun_best(stage_1, seeds=0)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(stage_1, unfinished, ignore=shutil.ignore_patterns("report"))
+    next((unfinished / "blocks").glob("*/runs.parquet")).unlink()
+    assert main(["sweep", "--best-of", str(unfinished)]) == 2
+    err = capsys.readouterr().err
+    assert "holds an unfinished sweep (2 of 3 blocks)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "unfinished-best").exists()

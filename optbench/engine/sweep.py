@@ -221,13 +221,17 @@ def run_sweep(
     rerun: bool = False,
     reference: str | None = None,
     compile_cache: bool | str | None = None,
+    meta: Mapping | None = None,
 ) -> Path:
     """Run ``config`` into ``directory`` (default ``results/<name>``), resuming finished blocks.
 
     ``reference="optax"`` runs optax's implementations instead of optbench's (the store then
     holds the reference results; see :func:`optbench.analysis.reference_deviation`).
     ``compile_cache`` overrides the config's (see
-    :func:`optbench.engine.run.use_compilation_cache`). A sweep estimated to take longer
+    :func:`optbench.engine.run.use_compilation_cache`). ``meta``: more entries for
+    ``meta.json`` that say where the config came from (stage 2's record of its stage 1) but
+    not what runs, so the config hash leaves them out; a resumed sweep updates them when it
+    finishes. A sweep estimated to take longer
     than :data:`LONG_SWEEP_SECONDS` needs ``yes``; ``rerun`` recomputes finished blocks.
     Ctrl-C raises :class:`Interrupted` once the running chunk is done; the finished blocks
     are kept, and the same call resumes.
@@ -254,7 +258,7 @@ def run_sweep(
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now(), "planned_blocks": keys,
             "hyperparameters": {o.label: hyperparameters(o.optimizer)
-                                for o in config.optimizers}})
+                                for o in config.optimizers}, **(meta or {})})
     if store is not None and store.cleared:
         _say_cleared(store)
     compiled_before = PROGRAMS.compiled
@@ -270,7 +274,8 @@ def run_sweep(
         if store is not None:
             # programs this process compiled (or loaded from the persistent cache)
             store.finalize(keys, {"finished": _now(),
-                                  "programs_compiled": PROGRAMS.compiled - compiled_before},
+                                  "programs_compiled": PROGRAMS.compiled - compiled_before,
+                                  **(meta or {})},
                            csv=config.csv)
             table, _ = tables_for(directory)
             write_tables(table, store.write)

@@ -29,7 +29,7 @@ from optbench.analysis import (
 from optbench.engine.sweep import float32_warning
 from optbench.report import figures, page, style
 from optbench.report.data import ReportData, load
-from optbench.store import write_atomic
+from optbench.store import REPORT, write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
 T = TypeVar("T")
@@ -237,6 +237,49 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     return run, {**tasks, "Optimizers": pd.DataFrame(optimizer_rows)}
 
 
+def protocol(data: ReportData, folder: Path) -> str | None:
+    """A stage-2 sweep's protocol, in one sentence of HTML: what stage 1 tuned on which
+    metric over how many settings x seeds, and on how many fresh seeds this sweep confirms
+    it; None for any other sweep. ``folder``: where this page is written."""
+    stage1 = data.meta.get("stage1")
+    if not isinstance(stage1, dict):
+        return None
+    kinds = {t["name"]: t.get("kind", "surface") for t in data.config.get("tasks", [])}
+    tuned_on: dict[str, set[str]] = {}
+    for task, metric in stage1["metrics"].items():
+        tuned_on.setdefault(metric, set()).add(kinds.get(task, task))
+    metrics = " and ".join(f"{m} on {', '.join(sorted(k))} tasks" for m, k in tuned_on.items())
+    trials = [n for by_optimizer in stage1["trials"].values() for n in by_optimizer.values()]
+    starts = list(stage1["starts"].values())
+    budget = f"{_span(trials)} settings × {len(stage1['seeds'])} seeds" + (
+        f" × {_span(starts)} starts" if max(starts) > 1 else "")
+    seeds = data.config.get("seeds", [])
+    fresh = len(set(seeds) - set(stage1["seeds"]))
+    rerun = (f"{len(seeds)} fresh seeds" if fresh == len(seeds)
+             else f"{len(seeds)} seeds ({fresh} of them fresh)")
+    return (f"<p><b>Protocol:</b> stage 2 of two-stage tuning: each (task, optimizer)'s "
+            f"hyperparameters were tuned in stage 1 ({_stage_1_link(stage1, folder)}) by "
+            f"{html.escape(metrics)}, over {budget}, and its best setting is confirmed here "
+            f"on {rerun} ({html.escape(', '.join(map(str, seeds)))}).</p>")
+
+
+def _stage_1_link(stage1: dict, folder: Path) -> str:
+    """Stage 1's report, linked relative to ``folder``, or its folder where it has none; and
+    its config hash."""
+    where = Path(stage1["directory"])
+    target = where / REPORT / "index.html"
+    name = (f'<a href="{html.escape(os.path.relpath(target, folder))}">'
+            f"{html.escape(where.name)}</a>" if target.is_file()
+            else f"<code>{html.escape(str(where))}</code>")
+    return f"{name}, config hash {html.escape(str(stage1['config_hash']))}"
+
+
+def _span(values: list[int]) -> str:
+    """``4``, or ``2–4`` where the values differ."""
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
 def _grid_cell(name: str, value: Any) -> str:
     """A swept hyperparameter as ``name ∈ {...}``; a fixed option (a flag, an integer) as
     ``name = value``."""
@@ -252,6 +295,7 @@ def build(data: ReportData, folder: Path, *, animate: bool = False,
 
     done, ((run_summary, setup), table_parts, warning_lines) = draw_all(
         data, folder, animate, target, workers, text)
-    html = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
-                       run_summary, setup, sections(done, data), table_parts, warning_lines)
-    (folder / "index.html").write_text(html, encoding="utf-8")
+    body = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
+                       run_summary, setup, sections(done, data), table_parts, warning_lines,
+                       protocol=protocol(data, folder))
+    (folder / "index.html").write_text(body, encoding="utf-8")

@@ -70,8 +70,9 @@ def _figure(shown: Shown) -> str:
 
 def render(title: str, run_summary: pd.DataFrame, setup: dict[str, pd.DataFrame],
            sections: list[Section], tables: list[tuple[str, str, list[str]]],
-           warnings: list[str]) -> str:
-    """The whole page. ``tables``: (title, HTML, files beside it)."""
+           warnings: list[str], protocol: str | None = None) -> str:
+    """The whole page. ``tables``: (title, HTML, files beside it); ``protocol``: a paragraph
+    of HTML opening "What was run" (a stage-2 sweep's)."""
     nav = ["What was run", *(s.title for s in sections), "Tables", "Warnings"]
     anchors = ["run", *(s.anchor for s in sections), "tables", "warnings"]
     toc = "".join(f'<li><a href="#{a}">{html.escape(n)}</a></li>'
@@ -84,7 +85,7 @@ def render(title: str, run_summary: pd.DataFrame, setup: dict[str, pd.DataFrame]
         f"<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by <code>optbench report</code>."
         "</p>",
         f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>",
-        '<h2 id="run">What was run</h2>', _table(run_summary),
+        '<h2 id="run">What was run</h2>', protocol or "", _table(run_summary),
     ]
     for name, frame in setup.items():
         parts += [f"<h3>{html.escape(name)}</h3>", _table(frame)]
