@@ -162,7 +162,9 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     from ``hyperparameters``: :func:`recorded_hyperparameters`), with 95 % bootstrap
     intervals on its median final value, success rates and ERTs at every target of the sweep
     (NaN at a target that is not its task's own), the test metric at that setting where the
-    primary metric is a validation one, and its paired comparison with the task's best."""
+    primary metric is a validation one, and its paired comparison with the task's best.
+    ``table.attrs["caveats"]`` lists what a reviewer would flag
+    (:func:`optbench.caveats.caveats`)."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
     rows = []
@@ -173,6 +175,7 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             "task": task,
             "optimizer": optimizer,
             "setting": setting(runs, group.iloc[0], hyperparameters[optimizer]),
+            "config": group["config"].iloc[0],  # the chosen setting's index in the runs
             "metric": metric,
             "maximize": bool(group["maximize"].iloc[0]),
             "runs": len(group),
@@ -196,8 +199,12 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             row[f"ert@{target:g}"] = np.nan if hit is None else float(stats.ert_of(budget)(hit))
             row |= _interval(f"ert@{target:g}", hit, stats.ert_of(budget))
         rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.merge(compare_to_best(chosen, targets, steps), on=GROUP, how="left")
+    from optbench.caveats import caveats  # it reads tables this module makes
+
+    table = pd.DataFrame(rows).merge(compare_to_best(chosen, targets, steps), on=GROUP,
+                                     how="left")
+    table.attrs["caveats"] = caveats(runs, table, hyperparameters)
+    return table
 
 
 def _interval(name: str, sample: np.ndarray | pd.Series | None, statistic) -> dict:
@@ -377,9 +384,16 @@ def _ert(value: float) -> str:
 Save = Callable[[str, Callable[[Path], Any]], None]  # (file name, writer of a path)
 
 
+def caveats_text(table: pd.DataFrame) -> str:
+    """The table's caveats as a list under a heading (empty when there are none)."""
+    notes = table.attrs.get("caveats", [])
+    return "".join(["\n\nCaveats:", *(f"\n- {note}" for note in notes)]) if notes else ""
+
+
 def write_tables(table: pd.DataFrame, save: Save) -> None:
-    """Write ``convergence.{md,csv,tex}`` with ``save`` (e.g. :meth:`ResultStore.write`)."""
-    text = markdown(table) + "\n\n" + LEGEND + "\n"
+    """Write ``convergence.{md,csv,tex}`` with ``save`` (e.g. :meth:`ResultStore.write`);
+    the Markdown file lists the caveats too."""
+    text = markdown(table) + caveats_text(table) + "\n\n" + LEGEND + "\n"
     save("convergence.md", lambda tmp: tmp.write_text(text))
     save("convergence.csv", lambda tmp: table.to_csv(tmp, index=False))
     save("convergence.tex", lambda tmp: tmp.write_text(
@@ -411,7 +425,7 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     table = add_compile_columns(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)
-    text = markdown(table, width) + "\n\n" + LEGEND
+    text = markdown(table, width) + caveats_text(table) + "\n\n" + LEGEND
     if deviation is not None:
         text += "\n\nMax relative deviation of the recorded curves from optax, per optimizer:\n"
         text += deviation.rename("max deviation").to_frame().to_markdown(floatfmt=".1e")

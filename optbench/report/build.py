@@ -172,6 +172,8 @@ def warnings(data: ReportData) -> list[str]:
     """A sweep still writing, missing blocks, diverged runs and targets below float32's
     resolution."""
     out = [data.partial] if data.partial else []
+    if not data.runs.empty:
+        out += data.convergence.attrs.get("caveats", [])
     out += [f"block {k.replace('__', ' on ')} is missing from the store (the sweep did not "
             "finish it)" for k in data.missing_blocks]
     runs = data.runs

@@ -1,0 +1,109 @@
+"""What a careful reviewer would say about a comparison, from the stored runs and the
+convergence table: the chosen setting on the edge of what was searched, a validation choice
+that test disagrees with, differences claimed on few seeds, shared hyperparameters that the
+compared optimizers set differently, and tasks that separate nothing.
+
+Each caveat is one sentence; :func:`caveats` lists them for the printed table, the files and
+the report. Everything here reads tables; nothing re-runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from optbench.analysis import Hyperparameters, best_configs, setting, test_metric
+
+MIN_SEEDS = 5  # fewer seeds than this behind a claimed difference is flagged
+MIN_EDGE_VALUES = 3  # a hyperparameter searched over fewer values has no inside to miss
+
+
+def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparameters
+            ) -> list[str]:
+    """Every caveat of a sweep, task by task, then those across optimizers (``table``:
+    :func:`optbench.analysis.convergence_table`, whose ``config`` is the chosen setting)."""
+    out = []
+    for _, row in table.iterrows():
+        task, optimizer = row["task"], row["optimizer"]
+        mine = runs[(runs["task"] == task) & (runs["optimizer"] == optimizer)]
+        picked = mine[mine["config"] == row["config"]].iloc[0]
+        out += [f"{optimizer} on {task}: {text}" for text in
+                [*on_the_edge(mine, picked, hyperparameters[optimizer]),
+                 *test_disagrees(mine, picked, row, hyperparameters[optimizer]),
+                 *few_seeds(row)]]
+    return [*out, *separates_nothing(table), *different_values(runs, hyperparameters)]
+
+
+def on_the_edge(runs: pd.DataFrame, picked: pd.Series,
+                defaults: Mapping[str, float | None]) -> list[str]:
+    """The chosen value of each hyperparameter searched over enough values that is the
+    smallest or the largest tried: the best may lie beyond the searched range."""
+    out = []
+    for name in defaults:
+        if name not in runs or runs[name].nunique() < MIN_EDGE_VALUES:
+            continue
+        value, low, high = picked[name], runs[name].min(), runs[name].max()
+        if value in (low, high):
+            edge = "largest" if value == high else "smallest"
+            out.append(f"{name}={value:.3g} is the {edge} value searched "
+                       f"({low:.3g} to {high:.3g}); the best may lie beyond it")
+    return out
+
+
+def test_disagrees(runs: pd.DataFrame, picked: pd.Series, row: pd.Series,
+                   defaults: Mapping[str, float | None]) -> list[str]:
+    """Where the test split would have chosen another setting than validation did."""
+    name = test_metric(row["metric"])
+    column = f"final_{name}"
+    if name is None or column not in runs or runs["config"].nunique() < 2:
+        return []
+    on_test = runs.assign(final=runs[column].where(~runs["diverged"].astype(bool),
+                                                   -np.inf if row["maximize"] else np.inf))
+    best_on_test = best_configs(on_test, [], 1)["config"].iloc[0]
+    if best_on_test == picked["config"]:
+        return []
+    other = runs[runs["config"] == best_on_test].iloc[0]
+    return [f"the best setting on validation ({setting(runs, picked, defaults)}) is not the "
+            f"best on test ({setting(runs, other, defaults)}); the test metric is reported at "
+            "the validation choice"]
+
+
+def few_seeds(row: pd.Series) -> list[str]:
+    """A difference from the best claimed on fewer than :data:`MIN_SEEDS` seeds."""
+    if row["best"] or row["tied_with_best"] or row["seeds"] >= MIN_SEEDS:
+        return []
+    return [f"reported worse than the best on {row['seeds']} seeds, fewer than {MIN_SEEDS}"]
+
+
+def separates_nothing(table: pd.DataFrame) -> list[str]:
+    """Tasks on which every optimizer is statistically tied with the best."""
+    out = []
+    for task, part in table.groupby("task", sort=False):
+        if len(part) > 1 and part["tied_with_best"].all():
+            pairs = int(part["pairs"].min())
+            out.append(f"{task} does not separate these optimizers: each is tied with the "
+                       f"best (Wilcoxon, Holm-corrected, p >= 0.05, on {pairs} paired runs)")
+    return out
+
+
+def different_values(runs: pd.DataFrame, hyperparameters: Hyperparameters) -> list[str]:
+    """Hyperparameters shared by the optimizers compared on a task that none of them
+    searched and that they ran with different values: a reader comparing them would want to
+    know (optax's lion has weight_decay 1e-3 by default, a hand-written one 0)."""
+    out = []
+    for task, part in runs.groupby("task", sort=False):
+        by_optimizer = dict(list(part.groupby("optimizer", sort=False)))
+        names = sorted({n for label in by_optimizer for n in hyperparameters[label]
+                        if n in part})
+        for name in names:
+            values = {label: own[name].dropna().unique() for label, own in by_optimizer.items()
+                      if name in hyperparameters[label] and own[name].notna().any()}
+            if len(values) < 2 or any(len(v) > 1 for v in values.values()):
+                continue  # not shared, or searched by one of them
+            if len({float(v[0]) for v in values.values()}) > 1:
+                listed = ", ".join(f"{label} {v[0]:g}" for label, v in values.items())
+                out.append(f"on {task}, {name} differs between the compared optimizers "
+                           f"({listed}) and none of them searched it")
+    return out

@@ -1,0 +1,82 @@
+"""What a careful reviewer would flag, on hand-made run tables."""
+
+import numpy as np
+import pandas as pd
+
+from optbench.analysis import caveats_text, convergence_table
+
+HP = {"learning_rate": 0.1, "weight_decay": 0.0}
+
+
+def _runs(task, optimizer, settings, seeds=6, starts=1, metric="f_gap", **fixed):
+    """Runs of ``optimizer`` on ``task``: ``settings`` maps a learning rate to the final
+    value of every run (a number, or a function of (seed, start))."""
+    rows = []
+    for config, (lr, final) in enumerate(settings.items()):
+        for seed in range(seeds):
+            for start in range(starts):
+                value = final(seed, start) if callable(final) else final
+                rows.append({"task": task, "optimizer": optimizer, "method": optimizer,
+                             "config": config, "learning_rate": lr, "seed": seed,
+                             "start": start, "final": value, "best": value,
+                             "metric": metric, "maximize": metric != "f_gap",
+                             "diverged": False, "wall_time": 0.01, "steps_to_0.5": np.nan,
+                             **fixed})
+    return pd.DataFrame(rows)
+
+
+def _caveats(runs, hyperparameters=None):
+    labels = runs["optimizer"].unique()
+    table = convergence_table(runs, [0.5], 100, hyperparameters or {o: HP for o in labels})
+    return table, table.attrs["caveats"]
+
+
+def test_a_best_setting_on_the_edge_of_the_searched_range_is_flagged():
+    runs = _runs("sphere", "momentum", {0.01: 3.0, 0.1: 2.0, 1.0: 1.0})
+    _, notes = _caveats(runs)
+    assert notes == ["momentum on sphere: learning_rate=1 is the largest value searched "
+                     "(0.01 to 1); the best may lie beyond it"]
+    inside = _runs("sphere", "momentum", {0.01: 3.0, 0.1: 1.0, 1.0: 2.0})
+    assert _caveats(inside)[1] == []
+
+
+def test_a_validation_choice_that_test_disagrees_with_is_flagged():
+    runs = _runs("wine", "adam", {0.01: 0.9, 0.1: 0.8}, metric="valid_accuracy")
+    runs["final_test_accuracy"] = np.where(runs["config"] == 0, 0.7, 0.75)
+    _, notes = _caveats(runs)
+    assert notes == ["adam on wine: the best setting on validation (learning_rate=0.01) is not "
+                     "the best on test (learning_rate=0.1); the test metric is reported at "
+                     "the validation choice"]
+    runs["final_test_accuracy"] = np.where(runs["config"] == 0, 0.8, 0.75)
+    assert _caveats(runs)[1] == []
+
+
+def test_a_difference_claimed_on_fewer_than_five_seeds_is_flagged():
+    """3 seeds x 4 starts: 12 pairs are enough for the test to claim a difference, but the
+    seeds behind it are few."""
+    noise = np.random.default_rng(0).normal(size=(3, 4))
+    adam = _runs("sphere", "adam", {0.1: lambda s, k: 1.0 + noise[s, k]}, seeds=3, starts=4)
+    sgd = _runs("sphere", "sgd", {0.1: lambda s, k: 1.5 + noise[s, k]}, seeds=3, starts=4)
+    table, notes = _caveats(pd.concat([adam, sgd], ignore_index=True))
+    assert not table.set_index("optimizer").loc["sgd", "tied_with_best"]
+    assert "sgd on sphere: reported worse than the best on 3 seeds, fewer than 5" in notes
+
+
+def test_a_task_that_separates_nothing_is_flagged():
+    noise = np.random.default_rng(1).normal(size=8)
+    adam = _runs("booth", "adam", {0.1: lambda s, k: noise[s]}, seeds=8)
+    sgd = _runs("booth", "sgd", {0.1: lambda s, k: noise[s] + 1e-3 * (-1) ** s}, seeds=8)
+    table, notes = _caveats(pd.concat([adam, sgd], ignore_index=True))
+    assert table["tied_with_best"].all()
+    assert notes == ["booth does not separate these optimizers: each is tied with the best "
+                     "(Wilcoxon, Holm-corrected, p >= 0.05, on 8 paired runs)"]
+    assert caveats_text(table).startswith("\n\nCaveats:\n- booth does not separate")
+
+
+def test_shared_hyperparameters_set_differently_and_not_searched_are_flagged():
+    """optax's lion decays weights by 1e-3 by default; a hand-written one does not."""
+    lion = _runs("mlp", "lion", {1e-3: 0.8}, metric="valid_accuracy", weight_decay=1e-3)
+    mine = _runs("mlp", "mylion", {1e-3: 0.8}, metric="valid_accuracy", weight_decay=0.0)
+    _, notes = _caveats(pd.concat([lion, mine], ignore_index=True))
+    assert ("on mlp, weight_decay differs between the compared optimizers (lion 0.001, "
+            "mylion 0) and none of them searched it") in notes
