@@ -1,12 +1,13 @@
 """What the report's figures show a reader: readable log axes, zeros drawn as zeros, one
-panel per metric group, notes where curves hide each other."""
+panel per metric group, notes where curves hide each other, colour bars and zooms."""
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
-from optbench.report import figures
+from optbench.report import figures, surfaces
 from optbench.report.data import ReportData, load
 from tests.report.figure_checks import labelled_ticks, log_axes, panels, texts
 
@@ -144,4 +145,29 @@ def test_lr_sensitivity_with_one_learning_rate_per_optimizer_draws_error_bars(su
     for ax in panels(figure):
         assert len([c for c in ax.containers if isinstance(c, ErrorbarContainer)]) == 4
         assert any(t.startswith("one learning rate per optimizer") for t in texts(ax))
+    plt.close(figure)
+
+
+def test_trajectories_have_a_colour_bar_of_the_contour_levels(surface_results):
+    data = load(surface_results)
+    grid = surfaces.contours(data.surface("himmelblau-2d"))
+    figure = surfaces.small_multiples(data, "himmelblau-2d", grid)
+    (bar,) = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert "f − f_min" in bar.get_ylabel() and len(labelled_ticks(bar.yaxis)) >= 3
+    plt.close(figure)
+
+
+def test_trajectories_zoom_to_paths_that_are_tiny_on_the_window(surface_results):
+    """On a window a thousand times the paths' size (as Rastrigin's paths are a few pixels
+    on its window), the panels zoom to the bold paths and say so."""
+    data = load(surface_results)
+    task = "rosenbrock-2d"
+    x = np.linspace(-2000.0, 2000.0, 8)
+    huge = surfaces.Contours(x, x, np.ones((8, 8)) + x[None, :] ** 2,
+                             ((-2000.0, 2000.0), (-2000.0, 2000.0)),
+                             data.surface(task).minimizers)
+    figure = surfaces.small_multiples(data, task, huge)
+    low, high = panels(figure)[0].get_xlim()
+    assert high - low < 200
+    assert any("zoomed to the bold paths" in t for t in texts(figure))
     plt.close(figure)
