@@ -34,10 +34,11 @@ def adam_nonconvergence(store: ResultStore, directory: Path) -> list[Path]:
     ax.axhline(1, color="0.3", ls=":", lw=0.8)
     ax.text(1.2, -0.93, "optimum x* = -1", fontsize=8, color="0.3")
     ax.text(1.2, 0.87, "worst point x = +1", fontsize=8, color="0.3")
-    ax.set(xscale="log", xlabel=style.STEP, ylabel="x (projected onto [-1, 1])",
+    style.log_axis(ax, "x")
+    ax.set(xlabel=style.STEP, ylabel="x (projected onto [-1, 1])",
            ylim=(-1.1, 1.1),
            title="Reddi et al. (2018): f_t = 3x if t mod 3 = 1 else -x; step 0.5/sqrt(t)")
-    ax.legend(loc="center right")
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9))
     figure.tight_layout()  # the report style saves without re-layout
     return style.save(figure, directory / "adam-nonconvergence")
 
@@ -75,35 +76,57 @@ def heavy_ball_cycle(store: ResultStore, directory: Path) -> list[Path]:
 
 
 def gd_stability_edge(store: ResultStore, directory: Path) -> list[Path]:
-    """Final over initial f against lr / (2(1 + beta)/L): every method's edge falls at 1."""
+    """Final over initial f against lr / (2(1 + beta)/L): every method's edge falls at 1.
+    The axis spans the meaningful range: from a decade under the target (relative to the
+    start) to the diverged runs' crosses; ratios below, exact zeros included, sit on the
+    floor as triangles, not at float32's 1e-37."""
     looks = _looks(store)
     edges = verdicts.stability_edges(store).set_index("optimizer")
     runs = store.table("runs")
     curves = store.table("curves")
     start = curves[curves["step"] == 0].set_index("run_id")["f_gap"]
+    floor = _ratio_floor(store, float(start.max()))
     figure, ax = plt.subplots(figsize=(6.4, 3.8))
-    for k, (label, group) in enumerate(runs.groupby("optimizer", sort=False)):
+    ratios = {}
+    for label, group in runs.groupby("optimizer", sort=False):
         last = curves[curves["run_id"].isin(group["run_id"])].sort_values("step")
         last = last.groupby("run_id").tail(1).set_index("run_id")["f_gap"]
         ratio = (last / start).reindex(group["run_id"]).to_numpy()
+        ratios[label] = np.where(group["diverged"].to_numpy(), np.nan, ratio)
+    finite = np.concatenate([r[np.isfinite(r)] for r in ratios.values()])
+    ceiling = 10.0 ** (np.ceil(np.log10(max(finite.max(), 1.0))) + 1)
+    for k, (label, group) in enumerate(runs.groupby("optimizer", sort=False)):
+        ratio, colour = ratios[label], looks[label].color
         scaled = group["learning_rate"].to_numpy() / edges.loc[label, "theory"]
-        diverged = group["diverged"].to_numpy()
-        ratio = np.where(diverged, np.nan, ratio)
-        colour = looks[label].color
         name = f"{label} (edge {edges.loc[label, 'edge']:.4f}, theory " \
                f"{edges.loc[label, 'theory']:.4f})"
-        ax.plot(scaled, ratio, "o-", ms=2.5, lw=1, color=colour, label=name)
-        if diverged.any():
-            ax.plot(scaled[diverged], np.full(diverged.sum(), 10.0 ** (12 + 3 * k)), "x",
-                    ms=3, color=colour)  # one row of crosses per optimizer
+        ax.plot(scaled, np.maximum(ratio, floor), "o-", ms=2.5, lw=1, color=colour, label=name)
+        low = ratio < floor
+        ax.plot(scaled[low], np.full(low.sum(), floor), "v", ms=4, color=colour)
+        diverged = group["diverged"].to_numpy()
+        ax.plot(scaled[diverged], np.full(diverged.sum(), ceiling * 10.0 ** k), "x",
+                ms=3, color=colour)  # one row of crosses per optimizer
     ax.axvline(1.0, color="0.3", ls="--", lw=0.8)
     ax.axhline(1.0, color="0.6", lw=0.6)
-    ax.set(yscale="log", xlabel="learning rate / (2(1 + momentum)/L)", xlim=(0.97, 1.03),
+    ax.axhline(floor, color="0.6", lw=0.6, ls=":")
+    ax.text(0.99, floor, f"▼: below {style.number(floor)} (exact 0 included)",
+            transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=7,
+            color="0.3")
+    style.log_axis(ax, "y")
+    ax.set(xlabel="learning rate / (2(1 + momentum)/L)", xlim=(0.97, 1.03),
+           ylim=(floor / 10, ceiling * 10.0 ** len(ratios)),
            ylabel="final f / initial f (log; x: diverged)",
            title="stability edge on x^2 + 10 y^2 (L = 20), 2000 steps")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="center left", fontsize=7)
     figure.tight_layout()  # the report style saves without re-layout
     return style.save(figure, directory / "gd-stability-edge")
+
+
+def _ratio_floor(store: ResultStore, start: float) -> float:
+    """A decade under the case's tightest target as a share of the starting f: below it a
+    run has converged, and how far float32 took it says nothing about the edge."""
+    targets = store.meta()["config"]["targets"]
+    return 10.0 ** (np.floor(np.log10(min(targets) / start)) - 1)
 
 
 def saddle_escape(store: ResultStore, directory: Path) -> list[Path]:
@@ -158,15 +181,19 @@ def adagrad_moving_target(store: ResultStore, directory: Path) -> list[Path]:
                                          on="run_id")
     jump = task.config.jump_step
     figure, ax = plt.subplots(figsize=(6.4, 3.8))
-    for label, run in curves.groupby("optimizer", sort=False):
-        after = run[run["step"] >= jump]
-        ax.plot(after["step"] - jump, np.maximum(after["distance"], 1e-16),
+    after = curves[curves["step"] >= jump]
+    floor = style.zero_floor(after["distance"])
+    for label, run in after.groupby("optimizer", sort=False):
+        ax.plot(run["step"] - jump, np.where(run["distance"] <= 0, floor, run["distance"]),
                 color=looks[label].color, label=label, lw=1.8)
+    if (after["distance"] <= 0).any():
+        style.mark_zero(ax, floor)
     ax.axvline(verdicts.AFTER_JUMP, color="0.4", ls=":", lw=0.8)
-    ax.set(yscale="log", xlabel=f"steps after the jump (at step {jump})",
+    style.log_axis(ax, "y")
+    ax.set(xlabel=f"steps after the jump (at step {jump})",
            ylabel="|x - new minimum| (log)",
            title="the minimum jumps by 7.07 at step 500; lr = 0.1 for all three")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9))
     figure.tight_layout()  # the report style saves without re-layout
     return style.save(figure, directory / "adagrad-moving-target")
 

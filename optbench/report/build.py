@@ -75,8 +75,10 @@ def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float |
         stem = folder / f"trajectories-{job.task}"
         style.save(surfaces.small_multiples(data, job.task, grid), stem)
         shown = [page.Shown(stem.name + ".png", f"Trajectories on {job.task}", (
-            f"f − f_min of {job.task} (log-spaced filled contours over its plotting window; "
-            "white stars: the global minimizers). One panel per optimizer at its best "
+            f"f − f_min of {job.task} (log-spaced filled contours over its plotting window, "
+            "their levels on the colour bar; white stars: the global minimizers; where the "
+            "bold paths are tiny on that window, the panels zoom to them and the last panel "
+            "says so). One panel per optimizer at its best "
             f"setting ({figures.BEST}): the run of the lowest seed bold, from its start "
             "(black dot) to its end (cross), the other seeds' runs faint; a note counts the "
             "paths that leave the window. The last panel overlays every optimizer's bold "

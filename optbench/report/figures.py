@@ -22,6 +22,9 @@ BEST = ("each optimizer at its best setting on the task (lowest median final val
         "seeds and starts, highest for a maximized metric such as test accuracy; ties: "
         "lowest ERT at the tightest target)")
 NETWORK_METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+SOURCES = ("gd", "sgd", "minibatch")  # full batch, one example, a mini-batch
+ZERO = ("Exact zeros are drawn on the dotted line marked \"0 (exact)\", half a decade below "
+        "the smallest positive value of their panel.")
 
 
 
@@ -39,33 +42,93 @@ class Drawn:
     figure: plt.Figure
 
 
-def floor_of(data: ReportData) -> float:
-    """Where values of f - f_min that reached 0 are drawn on a log axis."""
-    return min(data.targets) / 10
-
-
 def _curve_quartiles(data: ReportData, runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     curves = data.curves[data.curves["run_id"].isin(runs["run_id"])][["run_id", "step", metric]]
     curves = curves.merge(runs[["run_id", "task", "optimizer"]], on="run_id")
     return quartiles(curves, ["task", "optimizer", "step"], metric)
 
 
-def _metric_panel(ax: plt.Axes, data: ReportData, stats: pd.DataFrame, metric: str) -> None:
+CROWDED = 3  # wide IQR bands over one value at most steps: drawn as thin lines, not fills
+WIDE = 0.05  # a band at least this share of the panel's (log) height hides what is behind
+
+
+def _overlap(lo: np.ndarray, hi: np.ndarray) -> int:
+    """The most of the intervals [lo, hi] that cover one point (one of their lower ends)."""
+    covers = (lo[None, :] <= lo[:, None]) & (lo[:, None] <= hi[None, :])
+    return int(covers.sum(axis=1).max(initial=0))
+
+
+def crowded_bands(steps: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether, at most steps, :data:`CROWDED` or more wide IQR bands (``lo`` to ``hi`` in
+    the axis's own coordinates, log10 on a log axis; at least :data:`WIDE` of the panel's
+    height) cover one value: filled, they stack into one solid block."""
+    shown = np.isfinite(lo) & np.isfinite(hi)
+    if not shown.any():
+        return False
+    wide = shown & (hi - lo >= WIDE * max(hi[shown].max() - lo[shown].min(), 1e-12))
+    bands = pd.DataFrame({"step": steps, "lo": lo, "hi": hi})[wide]
+    depths = {step: _overlap(at["lo"].to_numpy(), at["hi"].to_numpy())
+              for step, at in bands.groupby("step")}
+    return float(np.median([depths.get(step, 0) for step in np.unique(steps)])) >= CROWDED
+
+
+def coinciding(stats: pd.DataFrame, optimizers: list[str]) -> list[list[str]]:
+    """Groups (two or more) of optimizers whose median and IQR curves are identical, so
+    that only the last drawn of each group shows."""
+    curves = {o: s[["step", "q25", "median", "q75"]].to_numpy(float)
+              for o, s in stats.groupby("optimizer", sort=False)}
+    groups: list[list[str]] = []
+    for name in (o for o in optimizers if o in curves):
+        same = next((g for g in groups if curves[g[0]].shape == curves[name].shape
+                     and np.allclose(curves[g[0]], curves[name], rtol=1e-7, atol=0,
+                                     equal_nan=True)), None)
+        if same is None:
+            groups.append([name])
+        else:
+            same.append(name)
+    return [g for g in groups if len(g) > 1]
+
+
+def _coincide_note(group: list[str], noise: float | None) -> str:
+    why = (" (noise 0)" if noise == 0 and set(group) <= set(SOURCES) else "")
+    return f"{', '.join(group)} coincide{why}"
+
+
+def _metric_panel(ax: plt.Axes, data: ReportData, stats: pd.DataFrame, metric: str,
+                  noise: float | None = None) -> None:
+    """Median line and IQR per optimizer. On a log axis, exact zeros go to the panel's own
+    :func:`style.zero_floor`, marked; notes name coinciding curves (``noise``: the task's
+    gradient noise, to say why) and bands drawn as lines because they crowd."""
     look = style.looks(data.optimizers)
     log = not style.is_accuracy(metric)
-    floor = floor_of(data)
+    floor = style.zero_floor(stats[["q25", "median", "q75"]].to_numpy()) if log else 0.0
+    zeros = log and bool((stats[["q25", "median", "q75"]].to_numpy(float) <= 0).any())
+    stats = stats[stats["optimizer"].isin(data.optimizers)]
+    lo, mid, hi = (stats[c].to_numpy(float) for c in ("q25", "median", "q75"))
+    if log:
+        lo, mid, hi = (np.where(v <= 0, floor, v) for v in (lo, mid, hi))
+    axis = np.log10 if log else np.asarray
+    crowded = crowded_bands(stats["step"].to_numpy(), axis(lo), axis(hi))
     for optimizer in data.optimizers:
-        s = stats[stats["optimizer"] == optimizer]
-        if s.empty:
+        mine = (stats["optimizer"] == optimizer).to_numpy()
+        if not mine.any():
             continue
-        lo, mid, hi = (s[c].to_numpy(float) for c in ("q25", "median", "q75"))
-        if log:
-            lo, mid, hi = (np.clip(v, floor, None) for v in (lo, mid, hi))
-        ax.plot(s["step"], mid, color=look[optimizer].color, linestyle=look[optimizer].linestyle,
-                label=optimizer, linewidth=1.5)
-        ax.fill_between(s["step"], lo, hi, color=look[optimizer].color, alpha=0.15, linewidth=0)
+        step = stats["step"].to_numpy()[mine]
+        color, line = look[optimizer].color, look[optimizer].linestyle
+        ax.plot(step, mid[mine], color=color, linestyle=line, label=optimizer, linewidth=1.5)
+        if crowded:
+            ax.plot(step, lo[mine], step, hi[mine], color=color, linestyle=line,
+                    linewidth=0.6, alpha=0.7)
+        else:
+            ax.fill_between(step, lo[mine], hi[mine], color=color, alpha=0.15, linewidth=0)
     if log:
         style.log_axis(ax, "y")
+        if zeros:
+            style.mark_zero(ax, floor)
+    notes = [_coincide_note(g, noise) for g in coinciding(stats, data.optimizers)]
+    if crowded:
+        notes.append("IQR bands overlap: drawn as thin lines")
+    style.panel_note(ax, notes)
     ax.set_xlabel(style.STEP)
     ax.set_ylabel(style.metric_label(metric))
 
@@ -92,14 +155,20 @@ def convergence(data: ReportData) -> list[Drawn]:
     tasks = [t for t in data.tasks if t in set(runs["task"])]
     figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
-        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap")
+        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap", _noise(data, task))
         ax.set_title(task)
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("convergence", "Convergence curves", (
         f"f − f_min against step, {BEST}: the median over seeds and starts (line) and the "
-        f"inter-quartile range (band). Records are those the sweep kept (every "
-        f"{data.config.get('record_every') or 'log-spaced'} step(s)); values that reached 0 "
-        f"are drawn at {floor_of(data):g}."), figure)]
+        f"inter-quartile range (band; thin lines where the bands of {CROWDED} or more "
+        f"optimizers overlap). Records are those the sweep kept (every "
+        f"{data.config.get('record_every') or 'log-spaced'} step(s)). {ZERO} A note names "
+        "optimizers whose curves are identical (only the last drawn shows)."), figure)]
+
+
+def _noise(data: ReportData, task: str) -> float:
+    """A surface task's gradient noise (0: exact gradients)."""
+    return float(data.task_config(task).get("noise", 0.0))
 
 
 def training_curves(data: ReportData) -> list[Drawn]:
@@ -139,6 +208,34 @@ def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
     return stats.drop_duplicates(["task", "optimizer", "learning_rate"]), column, maximize
 
 
+def _one_lr_note(data: ReportData, task: str) -> str:
+    stage2 = " (stage 2)" if data.task_config(task).get("grids") else ""
+    return f"one learning rate per optimizer{stage2}"
+
+
+def _lr_points(ax: plt.Axes, o: pd.DataFrame, look: style.Look, floor: float,
+               ceiling: float, single: bool) -> None:
+    """One optimizer's medians against the learning rate, IQR as a band (as error bars
+    where each optimizer has a single learning rate), crosses at ``ceiling`` where runs
+    diverged; exact zeros at ``floor``, infinite quartiles at ``ceiling``."""
+    lr = o["learning_rate"].to_numpy(float)
+    mid, lo, hi = (np.where(v <= 0, floor, v) if floor else v
+                   for v in (o[c].to_numpy(float) for c in ("median", "q25", "q75")))
+    lo, hi = (np.where(np.isfinite(v), v, ceiling) for v in (lo, hi))
+    ok = np.isfinite(mid)
+    if single:
+        ax.errorbar(lr[ok], mid[ok], yerr=[mid[ok] - lo[ok], hi[ok] - mid[ok]], marker="o",
+                    markersize=6, capsize=4, linestyle="none", color=look.color,
+                    label=o["optimizer"].iloc[0])
+    else:
+        ax.plot(lr[ok], mid[ok], marker="o", markersize=3, color=look.color,
+                linestyle=look.linestyle, label=o["optimizer"].iloc[0])
+        ax.fill_between(lr[ok], lo[ok], hi[ok], color=look.color, alpha=0.12, linewidth=0)
+    bad = o["diverged"].to_numpy() > 0
+    ax.plot(lr[bad], np.full(bad.sum(), ceiling), marker="x", linestyle="none",
+            markersize=7, color=look.color)
+
+
 def lr_sensitivity(data: ReportData) -> list[Drawn]:
     """DeepOBS-style: the final value against the learning rate, diverged runs marked."""
     if "learning_rate" not in data.runs or data.runs["learning_rate"].nunique() < 2:
@@ -152,27 +249,19 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
         finite = s["median"].to_numpy(float)
         finite = finite[np.isfinite(finite)]
         ceiling = (finite.max() * 10 if finite.size else 1.0) if not maximize else 1.0
+        floor = 0.0 if maximize else style.zero_floor(s[["q25", "median", "q75"]].to_numpy())
+        single = bool(s.groupby("optimizer")["learning_rate"].nunique().max() == 1)
         for optimizer in data.optimizers:
             o = s[s["optimizer"] == optimizer].sort_values("learning_rate")
-            if o.empty:
-                continue
-            lr = o["learning_rate"].to_numpy(float)
-            mid, lo, hi = (o[c].to_numpy(float) for c in ("median", "q25", "q75"))
-            if not maximize:
-                mid, lo, hi = (np.clip(v, floor_of(data), None) for v in (mid, lo, hi))
-            ok = np.isfinite(mid)
-            ax.plot(lr[ok], mid[ok], marker="o", markersize=3, color=look[optimizer].color,
-                    linestyle=look[optimizer].linestyle, label=optimizer)
-            ax.fill_between(lr[ok], np.where(np.isfinite(lo[ok]), lo[ok], ceiling),
-                            np.where(np.isfinite(hi[ok]), hi[ok], ceiling),
-                            color=look[optimizer].color, alpha=0.12, linewidth=0)
-            bad = o["diverged"].to_numpy() > 0
-            ax.plot(lr[bad], np.full(bad.sum(), ceiling), marker="x", linestyle="none",
-                    markersize=7, color=look[optimizer].color)
+            if not o.empty:
+                _lr_points(ax, o, look[optimizer], floor, ceiling, single)
         style.log_axis(ax, "x")
         if not maximize:
             style.log_axis(ax, "y")
             ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
+            if (s[["q25", "median", "q75"]].to_numpy(float) <= 0).any():
+                style.mark_zero(ax, floor)
+        style.panel_note(ax, [_one_lr_note(data, task)] if single else [])
         ax.set_title(task)
         ax.set_xlabel(style.LEARNING_RATE)
         metric = s["metric"].iloc[0] if "metric" in s else ""
@@ -186,47 +275,86 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
                               else "final value of the task's metric" for c in columns))
     return [Drawn("lr-sensitivity", "Learning-rate sensitivity", (
         f"The {what} against the learning rate, per optimizer: median over seeds and starts "
-        "(line) and inter-quartile range (band). Where other hyperparameters vary too, each "
+        "(line) and inter-quartile range (band; an error bar where each optimizer has one "
+        "learning rate, as in stage 2 of the tuning, `optbench sweep --best-of`). Where "
+        "other hyperparameters vary too, each "
         "learning rate shows its best setting of them. A cross on the dotted line marks a "
         "learning rate at which at least one run diverged (diverged runs count as +inf in the "
-        "median, so they are shown, not dropped)."), figure)]
+        f"median, so they are shown, not dropped). {ZERO}"), figure)]
+
+
+def metric_groups(data: ReportData) -> dict[str, list[str]]:
+    """The tasks (in the sweep's order) per metric (the runs' ``metric`` column: f_gap,
+    test_accuracy, test_r2, ...): targets on different metrics never pool, as COCO
+    aggregates per function group."""
+    metric = data.runs.drop_duplicates("task").set_index("task")["metric"]
+    groups: dict[str, list[str]] = {}
+    for task in data.tasks:
+        groups.setdefault(str(metric[task]), []).append(task)
+    return groups
+
+
+def metric_name(metric: str) -> str:
+    """A metric as titles name it: f − f_min, test accuracy."""
+    return "f − f_min" if metric == "f_gap" else metric.replace("_", " ")
+
+
+def _targets_of(data: ReportData, tasks: list[str]) -> list[float]:
+    """The targets of ``tasks`` (each task's own), largest first."""
+    own = data.plans[0]
+    return sorted({t for task in tasks for t in own.get(task, data.targets)}, reverse=True)
+
+
+def _solved_by_step(runs: pd.DataFrame, columns: dict[str, list[str]],
+                    steps: np.ndarray) -> np.ndarray:
+    """The fraction of (run, target) pairs solved by each step, per task, averaged over
+    the tasks with equal weight."""
+    per_task = []
+    for task, group in runs.groupby("task"):
+        hits = group[columns[task]].to_numpy(float).ravel()  # (runs x targets) pairs
+        hits = np.where(np.isnan(hits), np.inf, np.maximum(hits, 1))
+        per_task.append((hits[None, :] <= steps[:, None]).mean(axis=1))
+    return np.mean(per_task, axis=0)
 
 
 def ecdf(data: ReportData) -> list[Drawn]:
-    """COCO-style data profile: fraction of (task, target, run) solved by each step."""
+    """COCO-style data profile: fraction of (task, target, run) solved by each step, one
+    panel per metric group."""
     runs = data.best_runs()
     own_targets = data.plans[0]
     columns = {task: [target_column(t) for t in own_targets.get(task, data.targets)
                       if target_column(t) in runs] for task in data.tasks}
-    if runs.empty or not any(columns.values()):
+    groups = {m: [t for t in tasks if columns[t]] for m, tasks in metric_groups(data).items()}
+    groups = {m: tasks for m, tasks in groups.items() if tasks}
+    if runs.empty or not groups:
         raise Skip("no steps-to-target columns in the runs table")
-    steps = np.unique(np.geomspace(1, max(data.steps, 1), 200).round())
     look = style.looks(data.optimizers)
-    figure, ax = plt.subplots(figsize=(6.5, 4.2))
-    for optimizer in data.optimizers:
-        mine = runs[runs["optimizer"] == optimizer]
-        if mine.empty:
-            continue
-        per_task = []
-        for task, group in mine.groupby("task"):
-            hits = group[columns[task]].to_numpy(float).ravel()  # (runs x targets) pairs
-            hits = np.where(np.isnan(hits), np.inf, np.maximum(hits, 1))
-            per_task.append((hits[None, :] <= steps[:, None]).mean(axis=1))
-        ax.step(steps, np.mean(per_task, axis=0), where="post", color=look[optimizer].color,
-                linestyle=look[optimizer].linestyle, label=optimizer, linewidth=1.6)
-    style.log_axis(ax, "x")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"{style.STEP}, log")
-    ax.set_ylabel(style.SOLVED)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="optimizer")
-    figure.tight_layout()
-    targets = ", ".join(f"{t:g}" for t in data.targets)
+    figure, axes = style.grid(len(groups), cols=2, width=4.6, height=3.2,
+                              legend_rows=_rows(data))
+    for ax, (metric, tasks) in zip(axes, groups.items(), strict=True):
+        mine = runs[runs["task"].isin(tasks)]
+        steps = np.unique(np.geomspace(1, max(max(data.plans[1].get(t, data.steps)
+                                                   for t in tasks), 1), 200).round())
+        for optimizer in data.optimizers:
+            theirs = mine[mine["optimizer"] == optimizer]
+            if not theirs.empty:
+                ax.step(steps, _solved_by_step(theirs, columns, steps), where="post",
+                        color=look[optimizer].color, linestyle=look[optimizer].linestyle,
+                        label=optimizer, linewidth=1.6)
+        style.log_axis(ax, "x")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"{style.STEP}, log")
+        ax.set_ylabel(style.SOLVED)
+        targets = ", ".join(f"{t:g}" for t in _targets_of(data, tasks))
+        ax.set_title(f"{metric_name(metric)}: {len(tasks)} task(s), targets {targets}")
+    style.legend_below(figure, *_handles(figure, data))
     return [Drawn("ecdf", "Data profile (ECDF of steps to target)", (
-        f"The fraction of (run, target) pairs solved by each step, averaged over the "
-        f"{runs['task'].nunique()} task(s) with equal weight, {BEST}. Targets on f − f_min "
-        f"(or the task's metric; each task its own where it sets them): {targets}. A pair "
-        "is solved at the first step the run's "
-        "value reached the target before any divergence (COCO's runtime ECDF)."), figure)]
+        "One panel per metric (targets on f − f_min and on, say, test accuracy never pool): "
+        "the fraction of (run, target) pairs solved by each step, averaged over the panel's "
+        f"tasks with equal weight, {BEST}, each task with its own targets (named in the "
+        "panel's title). A pair is solved at the first step the run's value reached the "
+        "target (≤ for f − f_min and losses, ≥ for a maximized metric such as accuracy) "
+        "before any divergence (COCO's runtime ECDF)."), figure)]
 
 
 def chosen_target(table: pd.DataFrame, targets: list[float], target: float | None) -> float:
@@ -239,27 +367,70 @@ def chosen_target(table: pd.DataFrame, targets: list[float], target: float | Non
     return max(spread, key=spread.get)
 
 
-def success_heatmap(data: ReportData, target: float | None = None) -> list[Drawn]:
-    if data.runs.empty:
-        raise Skip("no finished blocks")
-    table = data.convergence
-    target = chosen_target(table, data.targets, target)
-    if f"success@{target:g}" not in table:
-        raise Skip(f"the sweep's targets do not include {target:g}")
+def _blank_reasons(data: ReportData, grid: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Why a heatmap cell is empty: the optimizer did not run the task, or the task's own
+    targets lack ``target``; "" where the cell has a value."""
+    ran = set(zip(data.runs["task"], data.runs["optimizer"], strict=True))
+    return pd.DataFrame(
+        [["" if pd.notna(grid.loc[o, t]) else "not run" if (t, o) not in ran
+          else f"no target\n{target:g}" for t in grid.columns] for o in grid.index],
+        index=grid.index, columns=grid.columns)
+
+
+def _heatmap_panel(ax: plt.Axes, data: ReportData, metric: str, tasks: list[str],
+                   target: float, cbar_ax: plt.Axes | None) -> None:
+    """Success rates at ``target`` of ``metric``'s tasks, a row per optimizer of the sweep
+    (rows align across panels), blank cells saying why."""
+    table = data.convergence[data.convergence["task"].isin(tasks)]
     grid = table.pivot(index="optimizer", columns="task", values=f"success@{target:g}")
-    grid = grid.reindex(index=[o for o in data.optimizers if o in grid.index],
-                        columns=[t for t in data.tasks if t in grid.columns])
-    figure, ax = plt.subplots(figsize=(1.6 + 1.4 * grid.shape[1], 0.9 + 0.42 * grid.shape[0]))
+    grid = grid.reindex(index=data.optimizers, columns=[t for t in tasks if t in grid.columns])
     sns.heatmap(grid, annot=True, fmt=".0%", vmin=0, vmax=1, cmap=style.HEATMAP_CMAP, ax=ax,
-                cbar_kws={"label": "success rate (fraction of runs)"}, linewidths=0.5)
+                cbar=cbar_ax is not None, cbar_ax=cbar_ax, linewidths=0.5,
+                cbar_kws={"label": "success rate (fraction of runs)"})
+    for i, row in enumerate(_blank_reasons(data, grid, target).to_numpy()):
+        for j, reason in enumerate(row):
+            if reason:
+                ax.text(j + 0.5, i + 0.5, reason, ha="center", va="center", fontsize=8,
+                        color="dimgrey")
+    ax.grid(False)
+    sign = "≥" if data.runs.loc[data.runs["task"].isin(tasks), "maximize"].any() else "≤"
+    ax.set_title(f"{metric_name(metric)} {sign} {target:g}")
     ax.set_xlabel("task")
     ax.set_ylabel("optimizer")
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+
+
+def success_heatmap(data: ReportData, target: float | None = None) -> list[Drawn]:
+    """Success rates per optimizer and task at one target per metric group (each group's
+    own targets; ``target`` where a group has it)."""
+    if data.runs.empty:
+        raise Skip("no finished blocks")
+    panels = []
+    for metric, tasks in metric_groups(data).items():
+        ladder = _targets_of(data, tasks)
+        table = data.convergence[data.convergence["task"].isin(tasks)]
+        panels.append((metric, tasks, chosen_target(
+            table, ladder, target if target in ladder else None)))
+    widths = [len(tasks) + 0.4 for _, tasks, _ in panels]
+    rows = len(data.optimizers)
+    figure, axes = plt.subplots(
+        1, len(panels) + 1, figsize=(2.2 + 1.4 * sum(widths), 1.4 + 0.42 * rows),
+        gridspec_kw={"width_ratios": [*widths, 0.15]}, squeeze=False)
+    for k, (ax, (metric, tasks, chosen)) in enumerate(zip(axes[0], panels, strict=False)):
+        _heatmap_panel(ax, data, metric, tasks, chosen,
+                       axes[0][-1] if k == len(panels) - 1 else None)
+        if k:  # the rows align: one column of optimizer names
+            ax.set_ylabel("")
+            ax.tick_params(labelleft=False)
     figure.tight_layout()
-    return [Drawn("success-heatmap", f"Success rate at target {target:g}", (
-        f"The fraction of runs that reached f − f_min ≤ {target:g} (for a maximized metric: "
-        f"≥) before diverging, {BEST}. Unless chosen with --target, the target is the one of "
-        "the sweep's ladder at which the success rates differ most."), figure)]
+    named = ", ".join(f"{t:g} ({metric_name(m)})" for m, _, t in panels)
+    return [Drawn("success-heatmap", f"Success rate at target {named}", (
+        "One panel per metric, each at one of its own tasks' targets (named in the panel's "
+        f"title): the fraction of runs that reached the target (≤ for f − f_min and losses, "
+        f"≥ for a maximized metric such as test accuracy) before diverging, {BEST}. Unless "
+        "chosen with --target, a panel's target is the one of its tasks' ladder at which the "
+        "success rates differ most. A blank cell says why: the optimizer did not run the "
+        "task, or the task's targets do not include the panel's."), figure)]
 
 
 def optax_comparison(data: ReportData) -> list[Drawn]:
@@ -268,14 +439,8 @@ def optax_comparison(data: ReportData) -> list[Drawn]:
                    "optax` first)")
     deviation = reference_deviation(data.curves, data.reference_curves, data.runs)
     deviation = deviation.reindex([o for o in data.optimizers if o in deviation.index])
-    look = style.looks(data.optimizers)
     figure, ax = plt.subplots(figsize=(6.5, 3.2))
-    shown = deviation.replace(0.0, 1e-17).clip(upper=1e3)
-    ax.bar(shown.index, shown.to_numpy(float), color=[look[o].color for o in shown.index])
-    style.log_axis(ax, "y")
-    ax.set_ylabel("max relative deviation (log)")
-    ax.set_xlabel("optimizer")
-    ax.tick_params(axis="x", rotation=30)
+    _deviation_bars(ax, deviation, style.looks(data.optimizers))
     figure.tight_layout()
     worst = float(deviation.max())
     return [Drawn("optax-comparison", "Comparison with optax", (
@@ -284,7 +449,41 @@ def optax_comparison(data: ReportData) -> list[Drawn]:
         f"optax's implementation. The worst is {worst:.1e}: a deviation of 1e-6 means the two "
         "curves agree to about six significant digits; in float32, long trajectories on "
         "chaotic surfaces can drift further apart by rounding alone, and an infinite "
-        "deviation means one of the two diverged where the other did not."), figure)]
+        "deviation (∞ at the top) means one of the two diverged where the other did not. An "
+        "optimizer whose curves agree exactly has no bar: \"0 (exact)\" on the dotted "
+        "line."), figure)]
+
+
+def _deviation_bars(ax: plt.Axes, deviation: pd.Series, look: dict[str, style.Look]) -> None:
+    """A bar per optimizer with a positive finite deviation, on a log axis; an exact zero
+    is a marker on the dotted "0 (exact)" line (never a bar to a tiny value), an infinite
+    one a marker labelled ∞ at the top, an undefined one (NaN) says so."""
+    values = deviation.to_numpy(float)
+    floor = style.zero_floor(values)
+    positive = np.isfinite(values) & (values > 0)
+    top = values[positive].max() * 10 if positive.any() else floor * 100
+    x = np.arange(len(values))
+    colors = [look[o].color for o in deviation.index]
+    ax.bar(x[positive], values[positive] - floor, bottom=floor,
+           color=[c for c, p in zip(colors, positive, strict=True) if p])
+    for xi, value in zip(x, values, strict=True):
+        if value == 0 or np.isinf(value):
+            ax.plot(xi, floor if value == 0 else top, marker="o", markersize=6,
+                    color=colors[xi], markeredgecolor="black", linestyle="none")
+        if np.isinf(value):
+            ax.text(xi, top, "  ∞", ha="left", va="center", fontsize=9)
+        if np.isnan(value):  # no step where the two curves are comparable
+            ax.text(xi, floor, "undefined", ha="center", va="bottom", fontsize=7,
+                    color="dimgrey")
+    style.log_axis(ax, "y")
+    ax.set_ylim(floor / 3, top * 3)
+    if (values == 0).any():
+        style.mark_zero(ax, floor)
+    if not positive.any():  # no scale to read: only zeros and infinities
+        ax.set_yticks([floor], ["0"])
+    ax.set_xticks(x, deviation.index, rotation=30)
+    ax.set_ylabel("max relative deviation (log)")
+    ax.set_xlabel("optimizer")
 
 
 def _network_tasks(data: ReportData) -> list[str]:
@@ -471,9 +670,6 @@ def generalization_gap(data: ReportData) -> list[Drawn]:
         "dropout: a smaller gap is less overfitting."), figure)]
 
 
-SOURCES = ("gd", "sgd", "minibatch")  # full batch, one example, a mini-batch
-
-
 def gradient_sources(data: ReportData) -> list[Drawn]:
     """GD vs SGD vs mini-batch SGD: on each surface that ran all three, per step; on each
     dataset whose networks ran all three (one task, or one per method with its own step
@@ -504,15 +700,15 @@ def _sources_per_step(data: ReportData, runs: pd.DataFrame, tasks: list[str]) ->
     stats = _curve_quartiles(data, runs, "f_gap")
     figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
-        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap")
-        noise = data.task_config(task).get("noise", 0.0)
-        ax.set_title(f"{task} (gradient noise {noise:g})")
+        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap", _noise(data, task))
+        ax.set_title(f"{task} (gradient noise {_noise(data, task):g})")
     style.legend_below(figure, *_handles(figure, data))
     return Drawn("gradient-sources", "GD vs SGD vs mini-batch SGD", (
         "Full-batch gradient descent, single-sample SGD and mini-batch SGD on each task that "
         f"ran all three, {BEST}: median and inter-quartile range over seeds. On a surface "
         "with gradient noise, SGD sees the per-sample noise and a mini-batch of B samples "
-        "1/√B of it."), figure)
+        f"1/√B of it; without noise the three are one method and their curves coincide. "
+        f"{ZERO}"), figure)
 
 
 def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[str]) -> Drawn:

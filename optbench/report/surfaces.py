@@ -14,6 +14,8 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import BoundaryNorm, ListedColormap
 
 from optbench import landscapes
 from optbench.report import style
@@ -34,18 +36,29 @@ class Contours:
     minimizers: tuple[np.ndarray, ...]
 
     @cached_property
+    def levels(self) -> np.ndarray:
+        """``LEVELS`` log-spaced band edges of the gap, from its 2nd percentile (so that
+        the bands spread over the window, not only the minima) to its maximum."""
+        return np.geomspace(max(np.percentile(self.gap, 2), self.gap.min()), self.gap.max(),
+                            LEVELS)
+
+    @cached_property
+    def colors(self) -> np.ndarray:
+        """One RGBA colour per band, dark near the minima."""
+        return plt.get_cmap(style.CONTOUR_CMAP)(np.linspace(0.35, 0.97, LEVELS - 1))
+
+    @cached_property
     def image(self) -> np.ndarray:
-        """RGBA bands: the gap binned at ``LEVELS`` log-spaced levels, dark near the minima."""
-        # from the 2nd percentile: the bands spread over the window, not only the minima
-        levels = np.geomspace(max(np.percentile(self.gap, 2), self.gap.min()),
-                              self.gap.max(), LEVELS)
-        band = np.clip(np.searchsorted(levels, self.gap) - 1, 0, LEVELS - 2)
-        colors = plt.get_cmap(style.CONTOUR_CMAP)(np.linspace(0.35, 0.97, LEVELS - 1))
-        return colors[band]
+        """RGBA bands: the gap binned at :attr:`levels`."""
+        band = np.clip(np.searchsorted(self.levels, self.gap) - 1, 0, LEVELS - 2)
+        return self.colors[band]
 
 
-def contours(surface: landscapes.Landscape, n: int = GRID_POINTS) -> Contours:
-    (xlo, xhi), (ylo, yhi) = surface.window
+def contours(surface: landscapes.Landscape, n: int = GRID_POINTS,
+             window: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Contours:
+    """f - f_min on an ``n`` x ``n`` grid over ``window`` (the surface's plotting window)."""
+    window = window or surface.window
+    (xlo, xhi), (ylo, yhi) = window
     x, y = np.linspace(xlo, xhi, n), np.linspace(ylo, yhi, n)
     points = np.stack(np.meshgrid(x, y), axis=-1)
     f_min = surface.f_min if surface.bounded else float(np.nan)
@@ -53,7 +66,7 @@ def contours(surface: landscapes.Landscape, n: int = GRID_POINTS) -> Contours:
     gap = values - (f_min if surface.bounded else np.nanmin(values))
     positive = gap[gap > 0]
     floor = max(positive.min(), positive.max() * 1e-10) if positive.size else 1e-12
-    return Contours(x, y, np.clip(gap, floor, None), surface.window, surface.minimizers)
+    return Contours(x, y, np.clip(gap, floor, None), window, surface.minimizers)
 
 
 def draw_contours(ax: plt.Axes, grid: Contours) -> None:
@@ -109,12 +122,36 @@ def draw_path(ax: plt.Axes, path: np.ndarray, look: style.Look, bold: bool) -> N
                 markeredgecolor="black", zorder=6)
 
 
+ZOOM = 0.05  # bold paths spanning under this share of the window (both ways): zoom to them
+
+
+def zoom_window(bold: list[np.ndarray], window) -> tuple | None:
+    """Where the bold paths span under :data:`ZOOM` of ``window`` in both directions (a few
+    pixels on the full window, as on Rastrigin), a window around them: twice their extent
+    (at least 2 % of ``window``), with ``window``'s aspect. None where they are readable."""
+    points = np.concatenate(bold) if bold else np.empty((0, 2))
+    points = points[np.isfinite(points).all(axis=1)]
+    if not len(points):
+        return None
+    spans = np.array([hi - lo for lo, hi in window])
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    if np.any(hi - lo >= ZOOM * spans):
+        return None
+    half = max(float(((hi - lo) / spans).max()) * 2, 0.02) * spans / 2
+    return tuple((float(c - h), float(c + h)) for c, h in zip((lo + hi) / 2, half, strict=True))
+
+
 def small_multiples(data: ReportData, task: str, grid: Contours) -> plt.Figure:
-    """One panel per optimizer and a last panel overlaying every optimizer's bold path."""
+    """One panel per optimizer and a last panel overlaying every optimizer's bold path, a
+    colour bar for the contour levels; zoomed to the bold paths where they are tiny on the
+    surface's window (:func:`zoom_window`; its contours evaluated afresh)."""
     by_optimizer = paths(data, task)
     names = [o for o in data.optimizers if by_optimizer.get(o)]
     look = style.looks(data.optimizers)
-    figure, axes = style.grid(len(names) + 1, cols=4, width=3.0, height=2.8,
+    zoom = zoom_window([by_optimizer[n][0] for n in names], grid.window)
+    if zoom:
+        grid = contours(data.surface(task), window=zoom)
+    figure, axes = style.grid(len(names) + 1, cols=4, width=3.0, height=2.8, colorbar=True,
                               sharex=True, sharey=True)
     for ax, name in zip(axes, names, strict=False):
         draw_contours(ax, grid)
@@ -124,7 +161,8 @@ def small_multiples(data: ReportData, task: str, grid: Contours) -> plt.Figure:
         ax.set_title(f"{name} ({setting(data, task, name)})")
         out = sum(leaves(p, grid.window) for p in runs)
         if out:
-            ax.text(0.02, 0.02, f"{out} of {len(runs)} path(s) leave the window",
+            where = "the zoomed view" if zoom else "the window"
+            ax.text(0.02, 0.02, f"{out} of {len(runs)} path(s) leave {where}",
                     transform=ax.transAxes, fontsize=8, color="black",
                     bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0})
     overlay = axes[-1]
@@ -132,9 +170,20 @@ def small_multiples(data: ReportData, task: str, grid: Contours) -> plt.Figure:
     for name in names:
         draw_path(overlay, by_optimizer[name][0], look[name], bold=True)
     overlay.set_title("all optimizers (bold paths)")
+    if zoom:
+        style.panel_note(overlay, ["zoomed to the bold paths; the surface's window:",
+                                   _window_text(data.surface(task).window)])
     for ax in axes:
         ax.label_outer()
+    cmap = ListedColormap(grid.colors)
+    style.colorbar_beside(figure, axes, ScalarMappable(BoundaryNorm(grid.levels, cmap.N), cmap),
+                          "f − f_min (contour levels)", grid.levels[::2])
     return figure
+
+
+def _window_text(window) -> str:
+    (xlo, xhi), (ylo, yhi) = window
+    return f"x₁ ∈ [{xlo:g}, {xhi:g}], x₂ ∈ [{ylo:g}, {yhi:g}]"
 
 
 def setting(data: ReportData, task: str, optimizer: str) -> str:

@@ -14,12 +14,14 @@ import pytest
 from optbench import landscapes
 from optbench.cli import main
 from optbench.engine import run_sweep
-from optbench.gallery import cases, verdicts
+from optbench.gallery import cases, figures, verdicts
 from optbench.optimizers import get as get_optimizer
 from optbench.optimizers.schedule import LR_DECAY, decayed
+from optbench.report import style
 from optbench.store import ResultStore
 from optbench.tasks import registry
 from optbench.validate import ConfigError
+from tests.report.figure_checks import labelled_ticks, texts
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,19 @@ def test_each_case_writes_its_figure_and_verdict(gallery):
         assert {p.name for p in outcome.figures} == {f"{name}.png", f"{name}.svg"}
         image = matplotlib.image.imread(outcome.directory / f"{name}.png")
         assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0
+
+
+def test_the_stability_edge_figure_spans_the_meaningful_range(gallery, monkeypatch, tmp_path):
+    """Not float32's 1e-37: from a decade under the target to the diverged runs; ratios
+    below (exact zeros included) on the floor, and said so."""
+    shown = []
+    monkeypatch.setattr(style, "save", lambda figure, stem: shown.append(figure) or [])
+    figures.gd_stability_edge(ResultStore(gallery["gd-stability-edge"].directory), tmp_path)
+    ((ax,),) = [figure.axes for figure in shown]
+    low, high = ax.get_ylim()
+    assert 1e-12 < low < 1e-6 and high < 1e16
+    assert any("exact 0 included" in text for text in texts(ax))
+    assert len(labelled_ticks(ax.yaxis)) >= 3
 
 
 def test_a_claim_that_does_not_hold_is_reported_as_not_reproduced(tmp_path):

@@ -2,11 +2,14 @@
 (train and test loss columns, as a network task records). Built once per session; tests that
 change a folder copy it first."""
 
+import copy
 import shutil
 
+import pandas as pd
 import pytest
 
 from optbench.engine import run_sweep
+from optbench.report.data import ReportData, load
 from tests.engine import data_task  # noqa: F401  (registers the test-regression task kind)
 
 SURFACES = {
@@ -50,3 +53,20 @@ def data_results(tmp_path_factory):
 def surface_copy(surface_results, tmp_path):
     """A private copy of the surface sweep's folder, to change."""
     return shutil.copytree(surface_results, tmp_path / "surfaces")
+
+
+@pytest.fixture(scope="session")
+def mixed_data(surface_results, data_results) -> ReportData:
+    """The surface and the data sweep read as one report's data: two metric groups (f_gap,
+    and the regression's test_loss), each task with its own targets. No sweep is run."""
+    surfaces, data = load(surface_results), load(data_results)
+    meta = copy.deepcopy(surfaces.meta)
+    meta["config"]["tasks"] += data.config["tasks"]
+    assert set(data.optimizers) <= set(surfaces.optimizers)
+    for key in ("blocks", "hyperparameters"):
+        meta[key] = {**data.meta[key], **meta[key]}
+    meta["planned_blocks"] = list(meta["blocks"])
+    return ReportData(surface_results, meta,
+                      pd.concat([surfaces.runs, data.runs], ignore_index=True),
+                      pd.concat([surfaces.curves, data.curves], ignore_index=True),
+                      surfaces.trajectories, [], {})

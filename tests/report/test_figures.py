@@ -1,0 +1,173 @@
+"""What the report's figures show a reader: readable log axes, zeros drawn as zeros, one
+panel per metric group, notes where curves hide each other, colour bars and zooms."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.container import ErrorbarContainer
+
+from optbench.report import figures, surfaces
+from optbench.report.data import ReportData, load
+from tests.report.figure_checks import labelled_ticks, log_axes, panels, texts
+
+
+def drawn(draw, data) -> list[plt.Figure]:
+    return [d.figure for d in draw(data)]
+
+
+@pytest.mark.parametrize("results", ["surface_results", "data_results"])
+def test_every_log_axis_of_every_figure_can_be_read(results, request):
+    data = load(request.getfixturevalue(results))
+    for _, draw in figures.FIGURES:
+        try:
+            shown = drawn(draw, data)
+        except figures.Skip:
+            continue
+        for figure in shown:
+            for axis in log_axes(figure):
+                assert len(labelled_ticks(axis)) >= 3, (draw.__name__, axis.axes.get_title())
+            plt.close(figure)
+
+
+def test_optax_comparison_shows_exact_zeros_as_zero_not_as_tiny_bars(surface_results):
+    data = load(surface_results)
+    reference = data.curves.copy()
+    adam = reference["run_id"].isin(data.runs.loc[data.runs["optimizer"] == "adam", "run_id"])
+    reference.loc[adam, "f_gap"] *= 1 + 1e-6  # adam deviates by 1e-6, the others not at all
+    data.reference_curves = reference
+    (figure,) = drawn(figures.optax_comparison, data)
+    (ax,) = figure.axes
+    tops = [bar.get_y() + bar.get_height() for bar in ax.patches]
+    assert len(tops) == 1 and tops[0] == pytest.approx(1e-6, rel=1e-3)
+    assert min(bar.get_y() for bar in ax.patches) > 1e-8  # no bar from or to 1e-17
+    assert "0 (exact)" in texts(ax)
+    zeros = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(zeros) == 3  # gd, sgd, minibatch: a marker each on the zero line
+    plt.close(figure)
+
+
+def test_success_heatmap_draws_each_metric_group_at_its_own_named_target(mixed_data):
+    (figure,) = drawn(figures.success_heatmap, mixed_data)
+    heatmaps = panels(figure)
+    titles = [ax.get_title() for ax in heatmaps]
+    assert len(heatmaps) == 2, titles
+    assert titles[0].startswith("f − f_min ≤ ") and titles[1].startswith("test loss ≤ ")
+    surface_target, loss_target = (float(t.split("≤ ")[1]) for t in titles)
+    assert surface_target in (1.0, 1e-2, 1e-4) and loss_target in (1.0, 0.1)
+    for ax in heatmaps:  # a cell without a rate says why
+        cells = {(round(t.get_position()[0], 1), round(t.get_position()[1], 1))
+                 for t in ax.texts if t.get_text()}
+        columns, rows = len(ax.get_xticks()), len(ax.get_yticks())
+        assert len(cells) == columns * rows
+    not_run = texts(heatmaps[1]).count("not run")
+    assert not_run == 2  # sgd and minibatch did not run the regression
+    plt.close(figure)
+
+
+def test_ecdf_draws_one_panel_per_metric_group_naming_its_targets(mixed_data):
+    (figure,) = drawn(figures.ecdf, mixed_data)
+    shown = panels(figure)
+    assert [ax.get_title() for ax in shown] == [
+        "f − f_min: 2 task(s), targets 1, 0.01, 0.0001", "test loss: 1 task(s), targets 1, 0.1"]
+    assert [len(ax.lines) for ax in shown] == [4, 2]  # the optimizers that ran each group
+    plt.close(figure)
+
+
+def _with_curves(results, change) -> ReportData:
+    """The sweep's data with ``change(curves, runs)`` applied to its f_gap curves."""
+    data = load(results)
+    data.curves = change(data.curves.copy(), data.runs)
+    return data
+
+
+def _runs_of(runs, optimizer, task):
+    return runs.loc[(runs["optimizer"] == optimizer) & (runs["task"] == task), "run_id"]
+
+
+def test_convergence_draws_tiny_values_as_they_are_and_says_where_zeros_are(surface_results):
+    def change(curves, runs):
+        late = curves["step"] >= 20
+        curves.loc[late & curves["run_id"].isin(_runs_of(runs, "gd", "himmelblau-2d")),
+                   "f_gap"] = 1e-22
+        curves.loc[late & curves["run_id"].isin(_runs_of(runs, "adam", "himmelblau-2d")),
+                   "f_gap"] = 0.0
+        return curves
+
+    (figure,) = drawn(figures.convergence, _with_curves(surface_results, change))
+    ax = next(ax for ax in panels(figure) if ax.get_title() == "himmelblau-2d")
+    lowest = {line.get_label(): min(line.get_ydata()) for line in ax.lines
+              if line.get_label() in ("gd", "adam")}
+    assert lowest["gd"] == pytest.approx(1e-22)  # not clipped to a floor
+    assert 0 < lowest["adam"] < 1e-22  # zero: below the smallest positive value, marked
+    assert "0 (exact)" in texts(ax)
+    plt.close(figure)
+
+
+def _subset(results, keep) -> ReportData:
+    """The sweep's data with only the runs ``keep(runs)`` selects."""
+    full = load(results)
+    return ReportData(full.directory, full.meta, full.runs[keep(full.runs)], full.curves,
+                      full.trajectories, [], {})
+
+
+def test_convergence_names_curves_that_coincide(surface_results):
+    """Without gradient noise, gd, sgd and minibatch at one learning rate are one method."""
+    data = _subset(surface_results, lambda runs: runs["learning_rate"] == 1e-3)
+    (figure,) = drawn(figures.convergence, data)
+    for ax in panels(figure):
+        assert "gd, sgd, minibatch coincide (noise 0)" in texts(ax), ax.get_title()
+    plt.close(figure)
+
+
+def test_convergence_draws_crowded_wide_bands_as_thin_lines(surface_results):
+    def change(curves, runs):  # every optimizer's seeds end at 10 and 20: one wide band
+        seed = curves["run_id"].map(runs.set_index("run_id")["seed"])
+        rosenbrock = curves["run_id"].isin(runs.loc[runs["task"] == "rosenbrock-2d", "run_id"])
+        curves.loc[rosenbrock, "f_gap"] = 10.0 * (1 + seed[rosenbrock])
+        return curves
+
+    note = "IQR bands overlap: drawn as thin lines"
+    for data, crowded in ((_with_curves(surface_results, change), True),
+                          (load(surface_results), False)):  # one start: no band at all
+        (figure,) = drawn(figures.convergence, data)
+        ax = next(ax for ax in panels(figure) if ax.get_title() == "rosenbrock-2d")
+        fills = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert (note in texts(ax), bool(fills)) == (crowded, not crowded)
+        plt.close(figure)
+
+
+def test_lr_sensitivity_with_one_learning_rate_per_optimizer_draws_error_bars(surface_results):
+    """Stage 2 (``optbench sweep --best-of``) reruns one learning rate per optimizer."""
+    best = set(load(surface_results).best_runs()["run_id"])
+    data = _subset(surface_results, lambda runs: runs["run_id"].isin(best))
+    (figure,) = drawn(figures.lr_sensitivity, data)
+    for ax in panels(figure):
+        assert len([c for c in ax.containers if isinstance(c, ErrorbarContainer)]) == 4
+        assert any(t.startswith("one learning rate per optimizer") for t in texts(ax))
+    plt.close(figure)
+
+
+def test_trajectories_have_a_colour_bar_of_the_contour_levels(surface_results):
+    data = load(surface_results)
+    grid = surfaces.contours(data.surface("himmelblau-2d"))
+    figure = surfaces.small_multiples(data, "himmelblau-2d", grid)
+    (bar,) = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert "f − f_min" in bar.get_ylabel() and len(labelled_ticks(bar.yaxis)) >= 3
+    plt.close(figure)
+
+
+def test_trajectories_zoom_to_paths_that_are_tiny_on_the_window(surface_results):
+    """On a window a thousand times the paths' size (as Rastrigin's paths are a few pixels
+    on its window), the panels zoom to the bold paths and say so."""
+    data = load(surface_results)
+    task = "rosenbrock-2d"
+    x = np.linspace(-2000.0, 2000.0, 8)
+    huge = surfaces.Contours(x, x, np.ones((8, 8)) + x[None, :] ** 2,
+                             ((-2000.0, 2000.0), (-2000.0, 2000.0)),
+                             data.surface(task).minimizers)
+    figure = surfaces.small_multiples(data, task, huge)
+    low, high = panels(figure)[0].get_xlim()
+    assert high - low < 200
+    assert any("zoomed to the bold paths" in t for t in texts(figure))
+    plt.close(figure)
