@@ -436,8 +436,10 @@ def reference_deviation(curves: pd.DataFrame, reference: pd.DataFrame,
                         runs: pd.DataFrame) -> pd.Series:
     """Per optimizer: the max over its runs of ``max_t |f_t - g_t| / max_t |g_t|``, where
     ``f`` is optbench's recorded curve of the run's primary metric (``f_gap`` on a surface,
-    e.g. ``test_accuracy`` on a network) and ``g`` the reference implementation's. A step
-    where only one of the two is finite counts as an infinite deviation."""
+    e.g. ``valid_accuracy`` on a network) and ``g`` the reference implementation's, over
+    the steps where ``g`` is finite. A step where only one of the two is finite, or both are
+    non-finite but unequal, counts as an infinite deviation; equal ones (both diverged to
+    +inf) as none."""
     both = curves.merge(reference, on=["run_id", "step"], suffixes=("", "_ref"))
     metric = both["run_id"].map(runs.set_index("run_id")["metric"])
     value, value_ref = (pd.Series(np.nan, index=both.index) for _ in range(2))
@@ -445,9 +447,10 @@ def reference_deviation(curves: pd.DataFrame, reference: pd.DataFrame,
         rows = metric == name
         value[rows], value_ref[rows] = both.loc[rows, name], both.loc[rows, f"{name}_ref"]
     finite, finite_ref = np.isfinite(value), np.isfinite(value_ref)
-    both["diff"] = np.where(finite != finite_ref, np.inf, (value - value_ref).abs())
-    both["scale"] = value_ref.abs()
-    both = both[finite | finite_ref]
+    unequal = np.where(value == value_ref, 0.0, np.inf)  # where either is not finite
+    both["diff"] = np.where(finite & finite_ref, (value - value_ref).abs(), unequal)
+    both["scale"] = value_ref.abs().where(finite_ref, 0.0)
+    both = both[finite | finite_ref | (value == value_ref)]
     per_run = both.groupby("run_id")[["diff", "scale"]].max()
     per_run = per_run["diff"] / per_run["scale"].where(per_run["scale"] > 0, 1.0)
     optimizer = runs.set_index("run_id")["optimizer"]

@@ -153,6 +153,10 @@ def test_reference_deviation_is_relative_and_flags_one_sided_divergence():
     reference = curves.assign(f_gap=[4.0, 2.0 + 4e-6, 1.0, 1.0, 3.0, 1.0])
     deviation = reference_deviation(curves, reference, runs)
     assert deviation["gd"] == pytest.approx(1e-6) and deviation["adam"] == np.inf
+    # the reference diverged where optbench did not, and both diverged alike
+    reference = curves.assign(f_gap=[4.0, 2.0, 1.0, np.inf, 3.0, np.inf])
+    deviation = reference_deviation(curves, reference, runs)
+    assert deviation["gd"] == np.inf and deviation["adam"] == 0.0
 
 
 def test_reference_deviation_reads_each_runs_own_metric():
