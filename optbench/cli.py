@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -413,6 +415,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"optbench: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if args.debug or error.errno not in FULL_DISK:
+            raise
+        print(f"optbench: error: {os.strerror(error.errno).lower()} (while writing "
+              f"{error.filename or 'results'}); free some space and run the same command "
+              "again: what was finished is kept, nothing half-written", file=sys.stderr)
+        return 2
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # a write that more space would let through
 
 
 if __name__ == "__main__":
