@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import functools
 import os
@@ -99,7 +100,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from optbench.optimizers.reference import deviation_table, variant_table
 
-    table = pd.DataFrame(deviation_table(steps=args.steps))
+    with _status_line() as status:
+        table = pd.DataFrame(deviation_table(steps=args.steps, progress=status))
     print(f"Max relative deviation from optax, float64, {args.steps} steps "
           "(max over steps of ||ours - optax||_inf / ||optax||_inf):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1e}"))
@@ -178,9 +180,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     from optbench.store import ResultStore
 
     _warn_if_partial(ResultStore(args.directory))
-    print(write_report(args.directory, args.out, animate=args.animate, target=args.target,
-                       workers=args.workers))
+    with _status_line() as status:
+        index = write_report(args.directory, args.out, animate=args.animate,
+                             target=args.target, workers=args.workers, progress=status)
+    print(index)
     return 0
+
+
+@contextlib.contextmanager
+def _status_line():
+    """On a terminal, a function showing one changing status line on stderr (what a long
+    command is doing), erased at the end; elsewhere (a log) one that says nothing."""
+    if not sys.stderr.isatty():
+        yield lambda message: None
+        return
+    try:
+        yield lambda message: print(f"\r{message[:99]}\x1b[K", end="", file=sys.stderr,
+                                    flush=True)
+    finally:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
 
 
 def _confirm(question: str) -> bool:

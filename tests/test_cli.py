@@ -154,3 +154,19 @@ def test_readers_say_when_a_sweep_is_still_writing_the_folder(tmp_path, recwarn)
         writer.wait()
     recwarn.clear()
     assert main(["table", str(out)]) == 0 and not recwarn.list  # a dead writer is no writer
+
+
+def test_a_log_gets_one_line_per_block_and_no_progress_bar(tmp_path, capsys):
+    """stderr that is not a terminal (a log file, CI): one line per finished block saying
+    whether it compiled or shared a program, and none of a bar's carriage returns."""
+    config = tmp_path / "c.toml"
+    config.write_text('steps = 5\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
+                      '[[tasks]]\nlandscape = "booth"\n'
+                      '[optimizers.gd]\nlearning_rate = 0.1\n')
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("optbench: block")]
+    assert len(lines) == 2 and "\r" not in err
+    assert lines[0].startswith("optbench: block 1/2 gd on sphere-2d: ran in ")
+    assert lines[0].endswith(" s") and "compiled in" in lines[0]
+    assert lines[1].endswith("program shared")  # the 2-D surfaces share one program

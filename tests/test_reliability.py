@@ -321,15 +321,17 @@ def test_a_memory_budget_beyond_the_machine_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_progress_moves_within_a_chunk_at_the_measured_rate():
-    bar = tqdm(total=10_000, file=io.StringIO())
+def test_progress_counts_blocks_and_moves_within_a_chunk_at_the_measured_rate():
+    """The bar counts blocks (a network's and a surface's weigh alike), each block's share
+    from its optimizer steps, and the estimate moves at the block's own measured rate."""
+    bar = tqdm(total=2, file=io.StringIO())
     progress = StepProgress(bar)
     progress.block(4000)
     assert progress.estimate(now=50.0) == 0  # compiling: nothing to tell
     progress(0, now=100.0)
     assert progress.estimate(now=105.0) == 0  # no rate measured yet: the bar waits
     progress(1000, now=110.0)  # one chunk: 100 steps/s
-    assert bar.n == 1000
+    assert bar.n == 0.25  # a quarter of the first block
     assert progress.estimate(now=115.0) == 1500
     assert progress.estimate(now=200.0) == 1999  # never past the running chunk's likely end
     progress(1000, now=118.0)
@@ -337,7 +339,10 @@ def test_progress_moves_within_a_chunk_at_the_measured_rate():
     assert progress.estimate(now=200.0) == 3999  # nor past the block's end
     progress(1000, now=140.0)
     progress.block(6000)  # the next block compiles: the bar holds
-    assert progress.estimate(now=500.0) == 4000 == bar.n
+    assert progress.estimate(now=500.0) == 4000 and bar.n == 1.0
+    progress(0, now=600.0)
+    progress(600, now=700.0)  # 6 steps/s here: this block's rate, not the last one's
+    assert bar.n == 1.1 and progress.estimate(now=750.0) == 4900
 
 
 INTERRUPTIBLE = {

@@ -360,22 +360,27 @@ def ctrl_c_between_chunks() -> Iterator[threading.Event]:
 
 def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
                 store: ResultStore | None, quiet: bool, stop: threading.Event) -> None:
-    """Run the blocks not yet finished, storing each as it finishes; the bar counts steps.
-    Once ``stop`` is set, the next chunk's end raises KeyboardInterrupt."""
-    steps = sum(len(make_grid(o, config.seeds, t.n_starts)) * config.plan(t.name).steps
-                for (o, t), _ in todo)
-    with tqdm(total=steps, desc=config.name, unit="step", unit_scale=True,
-              disable=quiet or not todo) as bar, StepProgress(bar) as progress:
+    """Run the blocks not yet finished, storing each as it finishes. On a terminal a bar
+    counts blocks (moving within one as its chunks finish) and says whether it compiles or
+    runs; elsewhere (a log) one line per finished block. Once ``stop`` is set, the next
+    chunk's end raises KeyboardInterrupt."""
+    terminal = sys.stderr.isatty()
+    with tqdm(total=len(todo), desc=config.name, unit="block", bar_format=BAR,
+              disable=quiet or not todo or not terminal) as bar, StepProgress(bar) as progress:
 
-        def chunk_done(steps: int) -> None:
-            progress(steps)
+        for number, ((optimizer, task), key) in enumerate(todo, 1):
             if stop.is_set():
                 raise KeyboardInterrupt
+            name = f"{optimizer.label} on {task.name}"
 
-        for (optimizer, task), key in todo:
-            if stop.is_set():
-                raise KeyboardInterrupt
-            bar.set_postfix_str(f"{optimizer.label} on {task.name}")
+            def chunk_done(steps: int, name=name) -> None:
+                if not steps:
+                    bar.set_postfix_str(f"running {name}")
+                progress(steps)
+                if stop.is_set():
+                    raise KeyboardInterrupt
+
+            bar.set_postfix_str(f"compiling {name}")
             settings = settings_of(config, task.name)
             grid = make_grid(optimizer, config.seeds, task.n_starts)
             rule, hparams = rules.select(optimizer.label, grid.hparams, task,
@@ -401,6 +406,14 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
                     "optimizer_steps": len(grid) * settings.steps,
                     "steps": settings.steps, "targets": list(settings.targets)})
+            if not (quiet or terminal):
+                compiled = ("program shared" if result.program_reused
+                            else f"compiled in {result.compile_seconds:.2f} s")
+                print(f"optbench: block {number}/{len(todo)} {name}: ran in "
+                      f"{result.run_seconds:.2f} s, {compiled}", file=sys.stderr, flush=True)
+
+
+BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} blocks [{elapsed}<{remaining}{postfix}]"
 
 
 def _best_path_writer(result: BlockResult, runs: pd.DataFrame, grid: Grid,
@@ -413,19 +426,22 @@ def _best_path_writer(result: BlockResult, runs: pd.DataFrame, grid: Grid,
 
 
 class StepProgress:
-    """The sweep's progress bar, in optimizer steps, moving within a long chunk too.
+    """The sweep's progress bar, in blocks, moving within a long block too.
 
-    A compiled chunk reports its steps only when it ends, which can take minutes. In between,
-    a background thread advances the bar at the steps per second the finished chunks ran
-    (compile time excluded), never past the running block's end; each chunk's end sets the
-    exact count again. Before a chunk has finished, the bar waits.
+    Blocks differ in cost (a network's step costs far more than a surface's), so the bar
+    counts blocks, and within one the share of its optimizer steps done. A compiled chunk
+    reports its steps only when it ends, which can take minutes. In between, a background
+    thread advances the bar at the steps per second the block's finished chunks ran
+    (compile time excluded), never past the block's end; each chunk's end sets the exact
+    count again. Before a chunk of the block has finished, the bar waits.
     """
 
     TICK_SECONDS = 0.5
 
     def __init__(self, bar: tqdm):
         self.bar, self.lock = bar, threading.Lock()
-        self.done = self.block_end = 0  # steps finished; where the running block ends
+        self.done = self.block_start = self.block_end = 0  # steps: finished; running block
+        self.blocks = 0  # blocks started
         self.ran_steps, self.ran_seconds = 0, 0.0  # for the rate
         self.chunk = 0  # steps of the last chunk: the running one is likely the same
         self.since: float | None = None  # when the running chunk started
@@ -445,7 +461,10 @@ class StepProgress:
     def block(self, steps: int) -> None:
         """A block of ``steps`` optimizer steps starts (compiling first)."""
         with self.lock:
-            self.block_end, self.since = self.done + steps, None
+            self.block_start, self.block_end, self.since = self.done, self.done + steps, None
+            self.ran_steps, self.ran_seconds = 0, 0.0  # the rate of this block's chunks
+            self.blocks += 1
+            self._show(self.done)
 
     def __call__(self, steps: int, now: float | None = None) -> None:
         """``run_block``'s callback: 0 when the runs start, then each chunk's steps."""
@@ -474,7 +493,9 @@ class StepProgress:
                 self._show(self.estimate(time.perf_counter()))
 
     def _show(self, steps: int) -> None:
-        self.bar.n = steps
+        """The bar at ``steps``: the blocks before the running one and its share done."""
+        within = (steps - self.block_start) / max(1, self.block_end - self.block_start)
+        self.bar.n = max(0, self.blocks - 1) + within
         self.bar.refresh()
 
 

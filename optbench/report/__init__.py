@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from optbench.errors import OptbenchError
@@ -25,13 +26,15 @@ class ReportError(OptbenchError, ValueError):
 
 def write_report(directory: str | Path, out: str | Path | None = None, *,
                  animate: bool = False, target: float | None = None,
-                 workers: int | None = None) -> Path:
+                 workers: int | None = None,
+                 progress: Callable[[str], None] | None = None) -> Path:
     """Write the report of the sweep in ``directory`` to ``out`` (default
     ``directory/report``) and return the path of its ``index.html``.
 
     ``animate`` adds an animated GIF per 2-D surface; ``target`` picks the success heatmap's
     target (default: the middle of the ladder); ``workers`` processes draw the figures
-    (default: up to the CPU count, 1 draws in this process).
+    (default: up to the CPU count, 1 draws in this process); ``progress`` is told how
+    many figures are drawn as they are.
     """
     data = load(directory)
     if target is not None and target not in data.targets:
@@ -44,7 +47,8 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     try:
         from optbench.report.build import build
 
-        build(data, staging, animate=animate, target=target, workers=_workers(workers))
+        build(data, staging, animate=animate, target=target, workers=_workers(workers),
+              progress=progress)
         (staging / MARKER).write_text("written by optbench report\n")
         _readable(staging)
         _swap(staging, out)

@@ -113,11 +113,20 @@ def _run_in_worker(job: Job, folder: Path, animate: bool, target: float | None) 
 
 
 def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None,
-             workers: int, meanwhile: Callable[[], T]) -> tuple[list[Done], T]:
-    """Draw every job; call ``meanwhile`` here while the workers draw. Returns both results."""
+             workers: int, meanwhile: Callable[[], T],
+             progress: Callable[[str], None] = lambda message: None
+             ) -> tuple[list[Done], T]:
+    """Draw every job; call ``meanwhile`` here while the workers draw, and ``progress`` as
+    the jobs finish. Returns both results."""
     todo = jobs(data)
+
+    def told(k: int, done: Done) -> Done:
+        progress(f"report: {k} of {len(todo)} figure jobs drawn")
+        return done
+
     if workers <= 1 or len(todo) <= 1:
-        return [run(j, data, folder, animate, target) for j in todo], meanwhile()
+        return [told(k, run(j, data, folder, animate, target))
+                for k, j in enumerate(todo, 1)], meanwhile()
     data.convergence  # noqa: B018  (computed once, before the workers inherit the data)
     if _can_fork():  # the workers inherit the imports and the data
         _WORKER["data"] = data
@@ -129,7 +138,7 @@ def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None
                                  initargs=(str(data.directory),) if init else ()) as pool:
             futures = [pool.submit(_run_in_worker, j, folder, animate, target) for j in todo]
             extra = meanwhile()
-            return [f.result() for f in futures], extra
+            return [told(k, f.result()) for k, f in enumerate(futures, 1)], extra
     finally:
         _WORKER.clear()
 
@@ -293,12 +302,13 @@ def _grid_cell(name: str, value: Any) -> str:
 
 
 def build(data: ReportData, folder: Path, *, animate: bool = False,
-          target: float | None = None, workers: int = 1) -> None:
+          target: float | None = None, workers: int = 1,
+          progress: Callable[[str], None] | None = None) -> None:
     def text():  # the page's parts that need no figure, written while the figures are drawn
         return summary(data), tables(data, folder), warnings(data)
 
     done, ((run_summary, setup), table_parts, warning_lines) = draw_all(
-        data, folder, animate, target, workers, text)
+        data, folder, animate, target, workers, text, progress or (lambda message: None))
     body = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
                        run_summary, setup, sections(done, data), table_parts, warning_lines,
                        protocol=protocol(data, folder))

@@ -267,3 +267,10 @@ def test_blocks_a_task_never_planned_are_not_reported_missing(tmp_path):
     assert load(out).missing_blocks == []
     (out / "blocks" / "adam__booth-2d" / "runs.parquet").unlink()
     assert load(out).missing_blocks == ["adam__booth-2d"]
+
+
+def test_the_report_tells_its_progress_as_figures_are_drawn(surface_results, tmp_path):
+    told = []
+    write_report(surface_results, tmp_path / "report", workers=1, progress=told.append)
+    total = int(told[-1].split(" of ")[1].split()[0])
+    assert told == [f"report: {k} of {total} figure jobs drawn" for k in range(1, total + 1)]
