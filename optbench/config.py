@@ -185,6 +185,9 @@ class SweepConfig:
     max_records: int = 200
     targets: tuple[float, ...] = DEFAULT_TARGETS
     float64: bool = False
+    # float32 matrix products: "highest" computes them in float32 (as the CPU does), "high"
+    # and "default" let a GPU use faster, less exact ones (bf16x3; TF32 or bf16)
+    matmul_precision: str = "highest"
     divergence_threshold: float = 1e10
     max_memory_mb: float = 512.0
     csv: bool = False  # CSV copies of curves and trajectories beside the parquet files
@@ -209,7 +212,8 @@ class SweepConfig:
         """A hash of the normalized config: equal configs share it, whatever their spelling.
         Settings that change how a sweep runs or what copies it writes, not its results,
         are left out."""
-        data = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        data = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED
+                and not (k in _HASHED_UNLESS_DEFAULT and v == _default(k))}
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -245,6 +249,9 @@ class SweepConfig:
                    for o, t in self.blocks())
 
 
+MATMUL_PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision's
+# fields added after stores were written: at their default they leave the hash as it was
+_HASHED_UNLESS_DEFAULT = ("matmul_precision",)
 _NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params")
 
 
@@ -354,6 +361,9 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
                                      "max_records", 2, 100_000),
         targets=targets,
         float64=validate.boolean(raw.get("float64", _default("float64")), "float64"),
+        matmul_precision=validate.choice(
+            raw.get("matmul_precision", _default("matmul_precision")), "matmul_precision",
+            MATMUL_PRECISIONS),
         divergence_threshold=validate.number(
             raw.get("divergence_threshold", _default("divergence_threshold")),
             "divergence_threshold", low=0.0, low_open=True),

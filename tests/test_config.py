@@ -1,5 +1,8 @@
 """Sweep configs: parsing, normalization, and one-line errors naming the field."""
 
+import hashlib
+import json
+
 import pytest
 
 from optbench import config
@@ -164,3 +167,26 @@ def test_toml_syntax_and_missing_file(tmp_path):
         config.load(bad)
     with pytest.raises(ConfigError, match="an existing TOML file"):
         config.load(tmp_path / "missing.toml")
+
+
+def test_matmul_precision_is_highest_by_default_recorded_and_leaves_old_hashes_alone():
+    """float32 products are exact unless a config opts into a GPU's faster ones; the field
+    is stored, changes the hash when set, and at its default leaves the hash of a config
+    written before it existed as it was."""
+    from optbench.config import parse as parse_config
+
+    base = {"tasks": [{"landscape": "sphere"}], "optimizers": {"gd": {}}}
+    config = parse_config(base)
+    assert config.matmul_precision == "highest"
+    stored = config.to_dict()
+    assert stored["matmul_precision"] == "highest"
+    # the hash as stores written before the field computed it: their folders stay theirs
+    hashed = {k: v for k, v in stored.items() if k not in (
+        "max_memory_mb", "csv", "compile_cache", "keep_params", "matmul_precision")}
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
+    assert config.digest() == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    faster = parse_config({**base, "matmul_precision": "high"})
+    assert faster.digest() != config.digest() and parse_config(faster.to_dict()) == faster
+    with pytest.raises(ConfigError, match=r"matmul_precision: found 'tf32'; allowed one of "
+                                          r"highest, high, default"):
+        parse_config({**base, "matmul_precision": "tf32"})

@@ -71,6 +71,7 @@ class RunSettings:
     divergence_threshold: float
     float64: bool = False
     max_records: int = 200
+    matmul_precision: str = "highest"  # of float32 products (a GPU's TF32 is opt-in)
 
     @property
     def recorded_steps(self) -> np.ndarray:
@@ -273,15 +274,15 @@ PROGRAMS = ProgramCache({})
 
 def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
                 varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
-                chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False
-                ) -> Hashable:
+                chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False,
+                matmul_precision: str = "highest") -> Hashable:
     """What the compiled program depends on: the update rule, the task's program (the only
     task code traced, so equal programs trace alike), the shapes of every argument and which
     hyperparameters vary. Not: values of data."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
     return (optimizer, type(program), program, np.dtype(dtype).str,
             tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
-            n_records, n_targets, chunk, devices, keep_params, keep_path)
+            n_records, n_targets, chunk, devices, keep_params, keep_path, matmul_precision)
 
 
 def _cast_floats(tree: Any, dtype: Any) -> Any:
@@ -374,7 +375,8 @@ def run_block(
     each chunk with the optimizer steps it ran. ``keep_params`` returns every run's final
     parameters, ``keep_path`` its parameters at every record point.
     """
-    with jax.enable_x64(settings.float64):
+    with jax.enable_x64(settings.float64), jax.default_matmul_precision(
+            settings.matmul_precision):
         devices = list(devices or jax.devices())
         dtype = settings.dtype
         n_runs = len(seeds)
@@ -409,7 +411,8 @@ def run_block(
         while True:  # at most a few rounds: until the compiled program's memory fits
             key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
-                              tuple(d.id for d in devices), keep_params, keep_path)
+                              tuple(d.id for d in devices), keep_params, keep_path,
+                              settings.matmul_precision)
             if key not in PROGRAMS.programs:
                 reused = False
                 batched = batched_run(optimizer, program, dtype, keep_params, keep_path)

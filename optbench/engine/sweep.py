@@ -136,7 +136,8 @@ def settings_of(config: SweepConfig, task_name: str) -> RunSettings:
     plan = config.plan(task_name)
     return RunSettings(steps=plan.steps, record_every=plan.record_every, targets=plan.targets,
                        divergence_threshold=config.divergence_threshold,
-                       float64=config.float64, max_records=config.max_records)
+                       float64=config.float64, max_records=config.max_records,
+                       matmul_precision=config.matmul_precision)
 
 
 @dataclass(frozen=True)
