@@ -21,7 +21,7 @@ from optbench.store import target_column
 BEST = ("each optimizer at its best setting on the task (lowest median final value over "
         "seeds and starts, highest for a maximized metric such as test accuracy; ties: "
         "lowest ERT at the tightest target)")
-NETWORK_METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+NETWORK_METRICS = ("train_loss", "valid_loss", "test_loss", "valid_accuracy", "test_accuracy")
 SOURCES = ("gd", "sgd", "minibatch")  # full batch, one example, a mini-batch
 ZERO = ("Exact zeros are drawn on the dotted line marked \"0 (exact)\", half a decade below "
         "the smallest positive value of their panel.")
@@ -172,11 +172,12 @@ def _noise(data: ReportData, task: str) -> float:
 
 
 def training_curves(data: ReportData) -> list[Drawn]:
-    """Train loss, test loss and test accuracy against step, for tasks that record them."""
+    """Train, validation and test losses and accuracies against step, for tasks that
+    record them."""
     metrics = [m for m in NETWORK_METRICS if m in data.curves]
     if not metrics:
-        raise Skip("no network-task results: the curves have no train_loss, test_loss or "
-                   "test_accuracy column")
+        raise Skip("no network-task results: the curves have no train_loss, valid_loss, "
+                   "test_loss or accuracy column")
     runs = data.best_runs()
     curves = data.curves.merge(runs[["run_id", "task"]], on="run_id")
     panels = [(t, m) for t in data.tasks for m in metrics
@@ -193,19 +194,18 @@ def training_curves(data: ReportData) -> list[Drawn]:
         f"points, {BEST}: median over seeds (line) and inter-quartile range (band)."), figure)]
 
 
-def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
-    """One task's runs as (task, optimizer, learning rate) quartiles of its final test
-    accuracy where it has one, else of its final metric; the column, and whether larger is
-    better. At each learning rate, other hyperparameters take their best setting."""
-    column = ("final_test_accuracy" if "final_test_accuracy" in runs
-              and runs["final_test_accuracy"].notna().any() else "final")
-    stats = quartiles(runs, ["task", "optimizer", "config", "learning_rate"], column)
+def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """One task's runs as (task, optimizer, learning rate) quartiles of its final primary
+    metric (the one settings are chosen on: a network's validation metric), and whether
+    larger is better. At each learning rate, other hyperparameters take their best
+    setting."""
+    stats = quartiles(runs, ["task", "optimizer", "config", "learning_rate"], "final")
     stats["diverged"] = runs.groupby(["task", "optimizer", "config"], sort=False)[
         "diverged"].mean().to_numpy()
     stats["metric"] = runs["metric"].iloc[0]
-    maximize = bool(runs["maximize"].iloc[0]) or column == "final_test_accuracy"
+    maximize = bool(runs["maximize"].iloc[0])
     stats = stats.sort_values("median", ascending=not maximize, na_position="last")
-    return stats.drop_duplicates(["task", "optimizer", "learning_rate"]), column, maximize
+    return stats.drop_duplicates(["task", "optimizer", "learning_rate"]), maximize
 
 
 def _one_lr_note(data: ReportData, task: str) -> str:
@@ -242,10 +242,8 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
         raise Skip("the sweep does not vary the learning rate")
     look = style.looks(data.optimizers)
     figure, axes = style.grid(len(data.tasks), cols=3, legend_rows=_rows(data))
-    columns = set()
     for ax, task in zip(axes, data.tasks, strict=True):
-        s, column, maximize = _lr_stats(data.runs[data.runs["task"] == task])
-        columns.add(column)
+        s, maximize = _lr_stats(data.runs[data.runs["task"] == task])
         finite = s["median"].to_numpy(float)
         finite = finite[np.isfinite(finite)]
         ceiling = (finite.max() * 10 if finite.size else 1.0) if not maximize else 1.0
@@ -265,19 +263,17 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
         ax.set_title(task)
         ax.set_xlabel(style.LEARNING_RATE)
         metric = s["metric"].iloc[0] if "metric" in s else ""
-        ax.set_ylabel("final test accuracy (fraction)" if column != "final"
-                      else f"final {style.metric_label(str(metric))}")
+        ax.set_ylabel(f"final {style.metric_label(str(metric))}")
         if not maximize and s["diverged"].gt(0).any():
             ax.text(0.99, ceiling, "diverged", transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", fontsize=8, color="grey")
     style.legend_below(figure, *_handles(figure, data))
-    what = " or ".join(sorted("final test accuracy" if c != "final"
-                              else "final value of the task's metric" for c in columns))
     return [Drawn("lr-sensitivity", "Learning-rate sensitivity", (
-        f"The {what} against the learning rate, per optimizer: median over seeds and starts "
-        "(line) and inter-quartile range (band; an error bar where each optimizer has one "
-        "learning rate, as in stage 2 of the tuning, `optbench sweep --best-of`). Where "
-        "other hyperparameters vary too, each "
+        "The final value of each task's primary metric (a network's validation metric, on "
+        "which settings are chosen) against the learning rate, per optimizer: median over "
+        "seeds and starts (line) and inter-quartile range (band; an error bar where each "
+        "optimizer has one learning rate, as in stage 2 of the tuning, `optbench sweep "
+        "--best-of`). Where other hyperparameters vary too, each "
         "learning rate shows its best setting of them. A cross on the dotted line marks a "
         "learning rate at which at least one run diverged (diverged runs count as +inf in the "
         f"median, so they are shown, not dropped). {ZERO}"), figure)]

@@ -38,9 +38,13 @@ SOLVED = "fraction of (run, target) pairs solved"
 METRIC_LABELS = {
     "f_gap": F_GAP,
     "train_loss": "train loss (the task's loss, log)",
+    "valid_loss": "validation loss (the task's loss, log)",
     "test_loss": "test loss (the task's loss, log)",
     "train_accuracy": "train accuracy (fraction correct)",
+    "valid_accuracy": "validation accuracy (fraction correct)",
     "test_accuracy": "test accuracy (fraction correct)",
+    "valid_r2": "validation R²",
+    "test_r2": "test R²",
 }
 
 

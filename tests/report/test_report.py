@@ -184,7 +184,8 @@ def test_sweep_with_report_prints_the_page(tmp_path, capsys):
 
 def test_accuracy_columns_are_drawn_where_a_task_records_them(data_results, tmp_path):
     """A network task records test_accuracy beside its losses: add one to the data sweep's
-    blocks and the report draws it (linear axis) and ranks learning rates by it."""
+    blocks and the report draws it (linear axis); learning rates are still shown by the
+    primary metric, which chooses settings, never by the test one."""
     folder = shutil.copytree(data_results, tmp_path / "data")
     for block in (folder / "blocks").iterdir():
         curves = pd.read_parquet(block / "curves.parquet")
@@ -197,7 +198,8 @@ def test_accuracy_columns_are_drawn_where_a_task_records_them(data_results, tmp_
     index = write_report(folder, workers=1)
     text = " ".join(parse(index).text)
     assert "train loss, test loss, test accuracy against step" in text
-    assert "The final test accuracy against the learning rate" in text
+    assert "The final value of each task's primary metric" in text
+    assert "final test accuracy" not in text
     assert_valid_images(index.parent, ["training-curves", "lr-sensitivity"])
 
 
