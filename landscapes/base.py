@@ -148,6 +148,11 @@ def names(kind: str | None = None) -> tuple[str, ...]:
     return tuple(sorted(n for n, e in _REGISTRY.items() if kind is None or e.kind == kind))
 
 
+def parameters(name: str) -> Mapping[str, Param]:
+    """The parameters the surface `name` accepts (in a sweep: its task's `params` table)."""
+    return _lookup(name).params
+
+
 def get(name: str, dim: int | None = None, **params: Any) -> Landscape:
     """Builds the surface `name` at dimension `dim` (default: the surface's default) with `params`.
 

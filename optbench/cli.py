@@ -48,6 +48,16 @@ def optimizer_sources() -> list[str]:
     return lines
 
 
+def literal(value) -> str:
+    """A default as a TOML value (``"relu"``, ``[32, 64]``, ``true``); a default in words
+    (a :class:`~optbench.tasks.registry.Rule`) as it is."""
+    import json
+
+    from optbench.tasks.registry import Rule
+
+    return value if isinstance(value, Rule) else json.dumps(value)
+
+
 def landscape_table(kind: str | None = None) -> pd.DataFrame:
     """One row per registered landscape: class, supported dimensions, minimum."""
     from optbench import landscapes
@@ -67,12 +77,46 @@ def landscape_table(kind: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def landscape_parameters(kind: str | None = None) -> list[str]:
+    """The parameters of each landscape that has any (a surface task's ``params`` table),
+    with their defaults and allowed values, as lines of at most
+    :data:`optbench.render.WIDTH` columns."""
+    import textwrap
+
+    from optbench import landscapes
+    from optbench.render import WIDTH
+
+    lines = []
+    for name in landscapes.names(kind=kind):
+        params = landscapes.base.parameters(name)
+        text = ", ".join(f"{k} = {literal(p.default)} ({p.allowed})" for k, p in params.items())
+        if text:
+            lines += textwrap.wrap(f"{name}: {text}", WIDTH, subsequent_indent="    ")
+    return lines
+
+
 def task_table() -> pd.DataFrame:
     """One row per task kind usable in a ``[[tasks]]`` table (``kind = ...``)."""
     from optbench.tasks import registry
 
     return pd.DataFrame([{"kind": name, "what it is": registry.get(name).description}
                          for name in registry.names()])
+
+
+def task_fields_table(name: str) -> pd.DataFrame:
+    """One row per field of the task kind ``name``: its default, and (for a kind with
+    sweepable fields) whether a list of values in it stands for one task per value."""
+    from optbench.tasks import registry
+
+    if name not in registry.names():
+        raise OptbenchError(f"optbench list tasks KIND: found {name!r}; allowed one of "
+                            f"{', '.join(registry.names())}")
+    kind = registry.get(name)
+    rows = [{"field": f, "default": literal(v)} for f, v in (kind.fields or dict)().items()]
+    if kind.sweepable:
+        for row in rows:
+            row["a list sweeps it"] = "yes" if row["field"] in kind.sweepable else ""
+    return pd.DataFrame(rows)
 
 
 def _print_table(title: str, table: pd.DataFrame) -> None:
@@ -86,15 +130,40 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.kind is not None and args.what not in ("all", "landscapes"):
         raise OptbenchError(f"optbench list {args.what}: --kind applies only to landscapes "
                             "(optbench list landscapes --kind KIND)")
+    if args.name is not None and args.what != "tasks":
+        raise OptbenchError(f"optbench list {args.what}: found KIND {args.name!r}; allowed only "
+                            "after tasks (optbench list tasks KIND)")
     if args.what in ("all", "optimizers"):
         _print_table("Optimizers", optimizer_table())
         print("\nSources, and where implementations differ")
         print("\n".join(optimizer_sources()))
     if args.what in ("all", "landscapes"):
         _print_table("Landscapes", landscape_table(args.kind))
-    if args.what in ("all", "tasks"):
+        lines = landscape_parameters(args.kind)
+        if lines:
+            print("\nParameters (default, allowed values), set in a surface task's table as "
+                  "params = { ... }")
+            print("\n".join(lines))
+    if args.what in ("all", "tasks") and args.name is None:
         _print_table("Task kinds", task_table())
+        print("\noptbench list tasks KIND: a kind's fields with their defaults")
+    if args.name is not None:
+        _print_task_fields(args.name)
     return 0
+
+
+def _print_task_fields(name: str) -> None:
+    """The fields of the task kind ``name`` under its description."""
+    import textwrap
+
+    from optbench.render import WIDTH
+    from optbench.tasks import registry
+
+    table = task_fields_table(name)
+    title = textwrap.wrap(f"Task kind {name}: {registry.get(name).description}", WIDTH)
+    _print_table("\n".join(title), table)
+    if "a list sweeps it" in table:
+        print("\nA list of values in a field marked 'yes' stands for one task per value.")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -314,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", help="list the optimizers, landscapes and task kinds")
     p.add_argument("what", nargs="?", choices=["all", "optimizers", "landscapes", "tasks"],
                    default="all")
+    p.add_argument("name", nargs="?", metavar="KIND",
+                   help="with tasks: this task kind's fields and their defaults")
     p.add_argument("--kind", help="only landscapes of this class")
     p.set_defaults(func=cmd_list)
 

@@ -27,6 +27,89 @@ def test_list_filters_landscapes_by_kind(capsys):
     assert "monkey_saddle" in out and "rosenbrock" not in out
 
 
+def test_list_landscapes_shows_each_surface_parameters_with_defaults(capsys):
+    from optbench import landscapes
+
+    assert main(["list", "landscapes"]) == 0
+    printed = capsys.readouterr().out
+    assert max(map(len, printed.splitlines())) <= 100
+    assert "set in a surface task's table as params = { ... }" in printed
+    assert "\nravine: condition_number = 100.0 (a finite number >= 1)\n" in printed
+    assert ("\nrotated_ellipsoid: condition_number = 100.0 (a finite number >= 1), seed = 0 "
+            "(an integer >= 0)\n") in printed
+    for name in landscapes.names():
+        listed = [line for line in printed.splitlines() if line.startswith(f"{name}: ")]
+        assert len(listed) == bool(landscapes.base.parameters(name))
+
+
+def test_list_tasks_lists_the_kinds_and_says_how_to_see_their_fields(capsys):
+    assert main(["list", "tasks"]) == 0
+    printed = capsys.readouterr().out
+    assert "mnist1d-cnn        MNIST-1D (generated offline), 1-D CNN" in printed
+    assert "optbench list tasks KIND: a kind's fields with their defaults" in printed
+
+
+def test_list_tasks_kind_shows_its_fields_with_defaults(capsys):
+    assert main(["list", "tasks", "mnist1d-cnn"]) == 0
+    printed = capsys.readouterr().out
+    assert max(map(len, printed.splitlines())) <= 100
+    rows = [line.split() for line in printed.splitlines()]
+    for row in (["channels", "[25,", "25,", "25]"], ["kernel", "[5,", "3,", "3]"],
+                ["stride", "2"], ["padding", "1"], ["batch_size", "100", "yes"],
+                ["activation", '"relu"', "yes"], ["name", '"mnist1d-cnn"']):
+        assert row in rows
+    assert main(["list", "tasks", "surface"]) == 0
+    printed = capsys.readouterr().out
+    assert ["landscape", "required:", "a", "name", "from", "optbench", "list", "landscapes"
+            ] in [line.split() for line in printed.splitlines()]
+    assert "batch_size  16" in printed and "name        <landscape>-<dim>d" in printed
+
+
+def _minimal_tables(data_dir: str) -> dict[str, dict]:
+    """The fewest fields each kind's table needs (mnist-cnn's tiny data: a small batch)."""
+    from optbench.tasks import registry
+
+    tables = {kind: {"kind": kind} for kind in registry.names()}
+    tables["surface"]["landscape"] = "ravine"
+    tables["online-linear"]["coefficients"] = [1.0, -1.0]
+    tables["moving-target"]["jump_step"] = 10
+    for kind in ("mnist-cnn", "fashion-mnist-cnn"):
+        tables[kind].update(data_dir=data_dir, batch_size=8)
+    return tables
+
+
+def test_listed_defaults_are_what_a_table_without_the_field_gets(tmp_path):
+    """Setting a field to its listed default changes nothing: the listing is read from
+    where each kind's parser takes its defaults."""
+    from optbench.tasks import registry
+    from tests.nn.test_datasets import write_tiny_mnist
+
+    tables = _minimal_tables(str(write_tiny_mnist(tmp_path / "mnist")))
+    for kind, table in tables.items():
+        listed = registry.get(kind).fields()
+        assert set(listed) >= set(table) - {"kind"}
+        parsed = registry.parse(table, "tasks[0]")
+        for field, default in registry.literal_defaults(listed).items():
+            if field not in table:
+                assert registry.parse({**table, field: default}, "tasks[0]") == parsed, (
+                    kind, field)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["list", "tasks", "mnist1d-rnn"],
+     "optbench: error: optbench list tasks KIND: found 'mnist1d-rnn'; allowed one of surface, "
+     "mnist1d-mlp, mnist1d-cnn,"),
+    (["list", "landscapes", "ravine"],
+     "optbench: error: optbench list landscapes: found KIND 'ravine'; allowed only after "
+     "tasks (optbench list tasks KIND)"),
+])
+def test_list_with_a_bad_kind_is_a_one_line_error(argv, message, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(message) and captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
 def test_sweep_example_then_table(tmp_path, capsys):
     out = tmp_path / "ravine"
     assert main(["sweep", "--example", "momentum-vs-sgd-ravine", "--out", str(out),

@@ -82,17 +82,28 @@ def _bounds(raw: Any, path: str, dim: int, task: str) -> tuple[tuple[float, floa
     return (pair(raw, path),) * dim
 
 
+# the fields of a table, in order, with their defaults (what optbench list tasks shows)
+ONLINE_LINEAR_FIELDS = {
+    "coefficients": registry.Rule("required: a non-empty list of numbers"),
+    "dim": 1,
+    "bounds": [-1.0, 1.0],
+    "start": registry.Rule("the centre of bounds"),
+    "name": "online-linear",
+}
+
+
 def parse_online_linear(raw: Mapping[str, Any], path: str) -> OnlineLinearConfig:
-    table(raw, path, {"coefficients", "dim", "bounds", "start", "name"})
-    task = name(raw.get("name", "online-linear"), f"{path}.name")
+    table(raw, path, ONLINE_LINEAR_FIELDS)
+    get = {**registry.literal_defaults(ONLINE_LINEAR_FIELDS), **raw}.get
+    task = name(get("name"), f"{path}.name")
     coefficients = raw.get("coefficients")
     if not (isinstance(coefficients, list) and coefficients):
         raise ConfigError(f"{path}.coefficients", coefficients,
                           "a non-empty list of numbers (c_t cycles through them)")
     coefficients = tuple(number(c, f"{path}.coefficients[{i}]")
                          for i, c in enumerate(coefficients))
-    dim = integer(raw.get("dim", 1), f"{path}.dim", 1)
-    bounds = _bounds(raw.get("bounds", [-1.0, 1.0]), f"{path}.bounds", dim, task)
+    dim = integer(get("dim"), f"{path}.dim", 1)
+    bounds = _bounds(get("bounds"), f"{path}.bounds", dim, task)
     centre = tuple((low + high) / 2 for low, high in bounds)
     start = _point(raw.get("start", list(centre)), f"{path}.start", dim)
     for i, (x, (low, high)) in enumerate(zip(start, bounds, strict=True)):
@@ -195,15 +206,26 @@ class MovingTargetConfig:
                 "start": list(self.start), "name": self.name}
 
 
+MOVING_TARGET_FIELDS = {
+    "dim": 2,
+    "before": 0.0,
+    "after": 1.0,
+    "jump_step": registry.REQUIRED,
+    "start": 0.0,
+    "name": "moving-target",
+}
+
+
 def parse_moving_target(raw: Mapping[str, Any], path: str) -> MovingTargetConfig:
-    table(raw, path, {"dim", "before", "after", "jump_step", "start", "name"})
-    dim = integer(raw.get("dim", 2), f"{path}.dim", 1)
+    table(raw, path, MOVING_TARGET_FIELDS)
+    get = {**registry.literal_defaults(MOVING_TARGET_FIELDS), **raw}.get
+    dim = integer(get("dim"), f"{path}.dim", 1)
     return MovingTargetConfig(
-        before=_point(raw.get("before", 0.0), f"{path}.before", dim),
-        after=_point(raw.get("after", 1.0), f"{path}.after", dim),
-        jump_step=integer(raw.get("jump_step"), f"{path}.jump_step", 1),
-        start=_point(raw.get("start", 0.0), f"{path}.start", dim),
-        name=name(raw.get("name", "moving-target"), f"{path}.name"),
+        before=_point(get("before"), f"{path}.before", dim),
+        after=_point(get("after"), f"{path}.after", dim),
+        jump_step=integer(get("jump_step"), f"{path}.jump_step", 1),
+        start=_point(get("start"), f"{path}.start", dim),
+        name=name(get("name"), f"{path}.name"),
     )
 
 
@@ -267,6 +289,7 @@ ONLINE_LINEAR = registry.register(registry.TaskKind(
                 "box (Reddi et al. 2018)",
     parse=parse_online_linear,
     build=_build(OnlineLinearTask),
+    fields=lambda: ONLINE_LINEAR_FIELDS,
 ))
 
 MOVING_TARGET = registry.register(registry.TaskKind(
@@ -274,4 +297,5 @@ MOVING_TARGET = registry.register(registry.TaskKind(
     description="|x - c_t|^2 / 2 whose minimum jumps from `before` to `after` at `jump_step`",
     parse=parse_moving_target,
     build=_build(MovingTargetTask),
+    fields=lambda: MOVING_TARGET_FIELDS,
 ))

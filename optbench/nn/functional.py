@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+
+from optbench.nn.errors import NNError
 
 Padding = str | Sequence[tuple[int, int]]  # "VALID", "SAME" or explicit (low, high) per axis
 
 _CONV_DIMS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
+# how convolutions are differentiated (see derivative_form): its environment variable, values
+DERIVATIVES_ENV = "OPTBENCH_CONV_DERIVATIVES"
+DERIVATIVE_FORMS = ("unfolded", "native")
 
 
 def dense(params: dict, x: jax.Array) -> jax.Array:
@@ -38,33 +45,60 @@ def conv(params: dict, x: jax.Array, stride: int | Sequence[int] = 1,
     pads = _lax_padding(padding, spatial)
     if isinstance(pads, str):
         pads = jax.lax.padtype_to_pads(x.shape[1:-1], w.shape[:-2], strides, pads)
-    return _convolve(x, w, strides, tuple(tuple(p) for p in pads)) + params["b"]
+    convolve = _convolve_unfolded if derivative_form() == "unfolded" else _native
+    return convolve(x, w, strides, tuple(tuple(p) for p in pads)) + params["b"]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _convolve(x: jax.Array, w: jax.Array, strides: tuple[int, ...],
-              pads: tuple[tuple[int, int], ...]) -> jax.Array:
-    """``lax.conv_general_dilated``, whose gradient is taken through :func:`_unfolded`.
+
+def derivative_form() -> str:
+    """How a convolution's derivatives are taken: ``"unfolded"`` on JAX's CPU backend,
+    ``"native"`` (``lax.conv_general_dilated``'s own rules) elsewhere; the environment
+    variable ``OPTBENCH_CONV_DERIVATIVES`` (``unfolded`` or ``native``) overrides.
 
     Why: inside a compiled loop (the engine's ``fori_loop`` over steps), XLA's CPU backend
     runs the convolutions of a convolution's gradient 5-15x slower than the same program
-    outside a loop; the gradient of the equal unfolded form (strided slices and one
-    matrix product) keeps its speed. Forward values are the library's convolution."""
+    outside a loop; the derivatives of the equal unfolded form (strided slices and one matrix
+    product) keep their speed there. Accelerators run their own convolutions faster. Read
+    when a network is traced: set it before the first compile."""
+    chosen = os.environ.get(DERIVATIVES_ENV, "")
+    if chosen in DERIVATIVE_FORMS:
+        return chosen
+    if chosen not in ("", "auto"):
+        raise NNError(f"{DERIVATIVES_ENV}: found {chosen!r}; allowed unfolded, native or "
+                      "auto (unset: unfolded on CPU, native elsewhere)")
+    return "unfolded" if jax.default_backend() == "cpu" else "native"
+
+
+def _native(x: jax.Array, w: jax.Array, strides: tuple[int, ...],
+            pads: tuple[tuple[int, int], ...]) -> jax.Array:
+    """``lax.conv_general_dilated`` in the channels-last layout."""
     return jax.lax.conv_general_dilated(x, w, strides, pads,
                                         dimension_numbers=_CONV_DIMS[w.ndim - 2])
 
 
-def _convolve_forward(x, w, strides, pads):
-    return _convolve(x, w, strides, pads), (x, w)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _convolve_unfolded(x: jax.Array, w: jax.Array, strides: tuple[int, ...],
+                       pads: tuple[tuple[int, int], ...]) -> jax.Array:
+    """:func:`_native`'s values, with derivatives taken through :func:`_unfolded`.
+
+    The JVP rule is linear in the tangents and written with the unfolded form, so forward
+    mode works (and forward-over-reverse Hessian-vector products), and reverse mode, its
+    transpose, is the unfolded form's gradient too."""
+    return _native(x, w, strides, pads)
 
 
-def _convolve_backward(strides, pads, saved, cotangent):
-    x, w = saved
-    _, pullback = jax.vjp(lambda x, w: _unfolded(x, w, strides, pads), x, w)
-    return pullback(cotangent)
-
-
-_convolve.defvjp(_convolve_forward, _convolve_backward)
+@functools.partial(_convolve_unfolded.defjvp, symbolic_zeros=True)
+def _convolve_unfolded_jvp(strides, pads, primals, tangents):
+    """The values, and the tangent ``conv(dx, w) + conv(x, dw)`` in the unfolded form (a term
+    whose tangent is a symbolic zero, such as the data's, is left out)."""
+    (x, w), (dx, dw) = primals, tangents
+    out = _convolve_unfolded(x, w, strides, pads)
+    terms = []
+    if not isinstance(dx, SymbolicZero):
+        terms.append(_unfolded(dx, w, strides, pads))
+    if not isinstance(dw, SymbolicZero):
+        terms.append(_unfolded(x, dw, strides, pads))
+    return out, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(out)
 
 
 def _unfolded(x: jax.Array, w: jax.Array, strides: tuple[int, ...],

@@ -169,14 +169,28 @@ def _fields_of(spec: KindSpec) -> set[str]:
     return allowed
 
 
+def _defaults(kind: str) -> dict[str, Any]:
+    """The default of each field: the kind's own, else the dataclass's; the name: the kind."""
+    return {**_FIELD_DEFAULTS, **KINDS[kind].defaults, "name": kind}
+
+
+def field_defaults(kind: str) -> dict[str, Any]:
+    """Each field of ``kind``, in the config's order, with its default (``optbench list
+    tasks KIND``); ``data_dir`` has none."""
+    allowed = _fields_of(KINDS[kind])
+    return registry.described([f.name for f in fields(NetworkConfig) if f.name in allowed],
+                              _defaults(kind),
+                              {"data_dir": "required: a folder holding the IDX files"})
+
+
 def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
     spec = KINDS[kind]
     allowed = _fields_of(spec)
     validate.table(raw, path, allowed)
-    get = {**_FIELD_DEFAULTS, **spec.defaults, **raw}.get
+    get = {**_defaults(kind), **raw}.get
     fields: dict[str, Any] = {
         "kind": kind,
-        "name": validate.name(get("name", kind), f"{path}.name"),
+        "name": validate.name(get("name"), f"{path}.name"),
         "activation": validate.choice(get("activation"), f"{path}.activation",
                                       activations.NAMES),
         "initializer": validate.choice(get("initializer"), f"{path}.initializer",
@@ -479,4 +493,5 @@ SWEEPABLE = ("activation", "initializer", "depth", "width", "dropout", "weight_s
 for _kind, _spec in KINDS.items():
     registry.register(registry.TaskKind(
         name=_kind, description=_spec.description,
-        parse=functools.partial(parse, _kind), build=build, sweepable=SWEEPABLE))
+        parse=functools.partial(parse, _kind), build=build, sweepable=SWEEPABLE,
+        fields=functools.partial(field_defaults, _kind)))

@@ -23,7 +23,9 @@ class TaskKind:
     ``path``. ``build(configs)`` turns every config of this kind in a sweep into tasks, in
     order; seeing them together lets a kind share programs between its tasks. A table may
     give a list of values for each field in ``sweepable``: it stands for one task per
-    combination (see :func:`expand`).
+    combination (see :func:`expand`). ``fields()`` gives each field a table accepts, in order,
+    with its default (a :class:`Rule` where the default is worded or there is none), taken from
+    where the kind's parser reads its defaults: ``optbench list tasks KIND`` shows them.
     """
 
     name: str
@@ -31,6 +33,27 @@ class TaskKind:
     parse: Callable[[Mapping[str, Any], str], Any]
     build: Callable[[Sequence[Any]], list[Task]]
     sweepable: tuple[str, ...] = ()
+    fields: Callable[[], Mapping[str, Any]] | None = None
+
+
+class Rule(str):
+    """A field's default in words: how it follows from other fields, or that there is none."""
+
+
+REQUIRED = Rule("required")
+
+
+def described(names: Sequence[str], defaults: Mapping[str, Any],
+              rules: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Each field of ``names``, in order, with its rule from ``rules`` or else its default
+    from ``defaults`` (:data:`REQUIRED` where neither has it)."""
+    rules = rules or {}
+    return {f: Rule(rules[f]) if f in rules else defaults.get(f, REQUIRED) for f in names}
+
+
+def literal_defaults(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults of ``fields`` that are values (not :class:`Rule` s), for a parser."""
+    return {f: v for f, v in fields.items() if not isinstance(v, Rule)}
 
 
 _KINDS: dict[str, TaskKind] = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 import jax
@@ -53,11 +53,24 @@ class SurfaceConfig:
         return {"kind": self.kind, **asdict(self)}
 
 
-_FIELDS = {"landscape", "dim", "params", "start", "starts", "noise", "batch_size", "name"}
+def field_defaults() -> dict[str, Any]:
+    """Each field, in the config's order, with the dataclass's default or its rule in words
+    (``optbench list tasks surface``)."""
+    return registry.described(
+        [f.name for f in fields(SurfaceConfig)],
+        {f.name: f.default for f in fields(SurfaceConfig) if f.default is not MISSING},
+        {"landscape": "required: a name from optbench list landscapes",
+         "dim": "the landscape's default",
+         "params": "the landscape's (optbench list landscapes)",
+         "name": "<landscape>-<dim>d"})
+
+
+_DEFAULTS = registry.literal_defaults(field_defaults())  # what parse fills in
 
 
 def parse(raw: Mapping[str, Any], path: str) -> SurfaceConfig:
-    table(raw, path, _FIELDS)
+    table(raw, path, field_defaults())
+    get = {**_DEFAULTS, **raw}.get
     landscape = raw.get("landscape")
     if landscape not in landscapes.names():
         raise ConfigError(f"{path}.landscape", landscape,
@@ -68,8 +81,8 @@ def parse(raw: Mapping[str, Any], path: str) -> SurfaceConfig:
     except landscapes.LandscapeError as error:
         found = error.found if error.found is not landscapes.base.UNKNOWN else UNKNOWN_KEY
         raise ConfigError(f"{path}.{error.field}", found, error.allowed) from None
-    start = _start(raw.get("start", "default"), f"{path}.start", surface.dim)
-    n_random = integer(raw.get("starts", 1), f"{path}.starts", 1)
+    start = _start(get("start"), f"{path}.start", surface.dim)
+    n_random = integer(get("starts"), f"{path}.starts", 1)
     if n_random > 1 and start != "random":
         raise ConfigError(f"{path}.starts", n_random, '1 unless start = "random"')
     return SurfaceConfig(
@@ -78,8 +91,8 @@ def parse(raw: Mapping[str, Any], path: str) -> SurfaceConfig:
         params=dict(surface.params),
         start=start,
         starts=n_random,
-        noise=number(raw.get("noise", 0.0), f"{path}.noise", low=0.0),
-        batch_size=integer(raw.get("batch_size", 16), f"{path}.batch_size", 1),
+        noise=number(get("noise"), f"{path}.noise", low=0.0),
+        batch_size=integer(get("batch_size"), f"{path}.batch_size", 1),
         name=name(raw.get("name", f"{landscape}-{surface.dim}d"), f"{path}.name"),
     )
 
@@ -255,4 +268,5 @@ SURFACE = registry.register(registry.TaskKind(
     description="a synthetic landscape (optbench list landscapes) with optional gradient noise",
     parse=parse,
     build=build,
+    fields=field_defaults,
 ))
