@@ -44,7 +44,7 @@ import numpy as np
 import optax
 
 from optbench import validate
-from optbench.nn import activations, augment, datasets, initializers, losses, models
+from optbench.nn import activations, augment, datasets, functional, initializers, losses, models
 from optbench.nn.errors import NNError
 from optbench.tasks import registry
 from optbench.validate import ConfigError
@@ -313,6 +313,9 @@ class NetworkProgram:
     augment: bool
     flip: bool  # augmentation mirrors images (clothes, not digits)
     clip: bool  # clip each gradient to the global norm in args
+    # how convolutions are differentiated (functional.derivative_form, read when traced):
+    # a field, so that a program compiled under one form is never reused under the other
+    conv_derivatives: str = ""
 
     @property
     def metric(self) -> str:
@@ -459,7 +462,8 @@ class NetworkTask:
             model=self.model, problem=self.data.problem, batch=batch,
             random=bool(batch) or c.dropout > 0 or c.augment, augment=c.augment,
             flip=c.augment and self.data.name == "fashion-mnist",  # no mirrored digits
-            clip=c.clip_global_norm > 0)
+            clip=c.clip_global_norm > 0,
+            conv_derivatives=functional.derivative_form() if c.spec.model == "cnn" else "")
 
     def describe(self) -> dict:
         c = self.config

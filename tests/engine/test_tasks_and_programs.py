@@ -276,3 +276,18 @@ def test_tasks_with_equal_programs_lower_alike_and_the_flip_is_in_the_program(tm
                       for k in ("mnist-cnn", "fashion-mnist-cnn"))
     assert mnist.program("mini-batch") != fashion.program("mini-batch")
     assert _lowered(mnist) != _lowered(fashion)
+
+
+def test_the_convolution_derivative_form_is_in_a_cnns_program(monkeypatch):
+    """The form is read when a network is traced: two forms are two programs, so a program
+    compiled under one is never run under the other."""
+    from optbench.nn import functional
+
+    table = {"kind": "digits-cnn", "channels": [2], "width": 0}
+    forms = {}
+    for form in ("unfolded", "native"):
+        monkeypatch.setenv(functional.DERIVATIVES_ENV, form)
+        task = registry.build([registry.parse(table, "t")])[0]
+        forms[form] = task.program("mini-batch")
+    assert forms["unfolded"] != forms["native"]
+    assert forms["unfolded"].conv_derivatives == "unfolded"
