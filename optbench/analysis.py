@@ -197,7 +197,9 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             row |= _interval(f"ert@{target:g}", hit, stats.ert_of(budget))
         rows.append(row)
     table = pd.DataFrame(rows)
-    return table.merge(compare_to_best(chosen, targets, steps), on=GROUP, how="left")
+    table = table.merge(compare_to_best(chosen, targets, steps), on=GROUP, how="left")
+    from optbench.aggregate import tuning_columns  # here: aggregate imports this module
+    return table.merge(tuning_columns(runs, targets), on=GROUP, how="left")  # expected_best@
 
 
 def _interval(name: str, sample: np.ndarray | pd.Series | None, statistic) -> dict:
