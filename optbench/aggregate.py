@@ -17,10 +17,12 @@ scores with interval estimates. Pure functions of the stored tables; nothing re-
 Scores on different metrics (f - f*, accuracies, R^2) are never pooled: every aggregate is
 per metric group, as :func:`optbench.analysis.metric_groups` splits the table.
 
-Scales: a maximized metric (accuracy, R^2) is used as it is. A minimized one (f - f*, which
-spans decades and reaches exactly 0 in float32) is used as log10 of its value, clipped below
-at the floor (the tightest target / 10, where the figures draw 0: below every target all
-values count as equally solved).
+Scales: a maximized metric (accuracy, R^2) is clipped to [0, 1]: an accuracy is unchanged,
+an R^2 below 0 (worse than predicting the mean, down to -1e6 where training blew up) counts
+as 0. A minimized one (f - f*, which spans decades and reaches exactly 0 in float32) is used
+as log10 of its value, clipped below at the floor (the tightest target / 10, where the
+figures draw 0: below every target all values count as equally solved). Diverged runs
+(+-inf) stay infinite on both scales.
 """
 
 from __future__ import annotations
@@ -63,14 +65,17 @@ def floor(targets: Sequence[float] | PerTask) -> float:
 
 
 def to_scale(values: np.ndarray, maximize: bool, low: float) -> np.ndarray:
-    """A metric's values on the scale aggregates use: as they are where maximized, log10 of
-    them clipped below at ``low`` where minimized (+inf, diverged, stays +inf)."""
+    """A metric's values on the scale aggregates use: clipped to [0, 1] where maximized
+    (accuracy, R^2), log10 of them clipped below at ``low`` where minimized; +-inf
+    (diverged) stays."""
     values = np.asarray(values, float)
-    return values if maximize else np.log10(np.clip(values, low, None))
+    if maximize:
+        return np.where(np.isfinite(values), np.clip(values, 0.0, 1.0), values)
+    return np.log10(np.clip(values, low, None))
 
 
 def from_scale(values: np.ndarray, maximize: bool) -> np.ndarray:
-    """The inverse of :func:`to_scale` (above its floor)."""
+    """The inverse of :func:`to_scale` (within its clipping)."""
     values = np.asarray(values, float)
     return values if maximize else 10.0 ** values
 
@@ -232,7 +237,7 @@ def normalized_scores(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
         maximize = bool(part["maximize"].iloc[0])
         final = part["final"].to_numpy(float)
         if maximize:
-            score = np.clip(np.nan_to_num(final, neginf=0.0), 0.0, 1.0)
+            score = np.nan_to_num(to_scale(final, True, low), neginf=0.0)
         else:
             every = to_scale(runs.loc[runs["task"] == task, "final"], False, low)
             every = every[np.isfinite(every)]

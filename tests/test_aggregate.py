@@ -171,6 +171,14 @@ def test_scores_are_normalized_per_task_and_diverged_runs_score_zero():
     accuracy = _runs({"mnist": {"gd": [[0.9, -np.inf, 0.5]]}}, "valid_accuracy", True)
     scores = aggregate.normalized_scores(accuracy, [0.5], 100)
     assert scores["score"].tolist() == [0.9, 0.0, 0.5]
+    r2 = _runs({"diabetes": {"gd": [[0.4, -3e6, -np.inf]]}}, "valid_r2", True)
+    assert aggregate.normalized_scores(r2, [0.5], 100)["score"].tolist() == [0.4, 0.0, 0.0]
+
+
+def test_an_r2_below_zero_counts_as_zero_in_the_tuning_budget():
+    runs = _runs({"diabetes": {"adam": [0.4, -3e6, 0.2]}}, "valid_r2", True)
+    columns = aggregate.tuning_columns(runs, [0.5])
+    assert columns["expected_best@1"].iloc[0] == pytest.approx(0.2)
 
 
 def test_aggregates_never_pool_metric_groups():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from optbench import aggregate
 from optbench.report import style
@@ -58,7 +58,7 @@ def _value_label(metric: str, maximize: bool) -> str:
         return f"expected best {metric.replace('_', ' ')} (%)"
     if not maximize:
         return f"expected best {style.metric_label(metric)}"
-    return f"expected best {metric.replace('_', ' ')}"
+    return f"expected best {metric.replace('_', ' ')} (< 0 as 0)"
 
 
 def _ordered_tasks(data: ReportData, frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -110,8 +110,10 @@ def tuning_budget(data: ReportData) -> list[Drawn]:
             if not maximize:
                 _log_y(ax)
         if log_x:
-            style.log_axis(ax, "x")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FuncFormatter(_number))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("settings tried, k" + (" (log)" if log_x else ""))
@@ -132,7 +134,8 @@ def tuning_budget(data: ReportData) -> list[Drawn]:
         "the task (an infinite value would make every expectation infinite); an optimizer "
         "whose every setting diverged has no line, and the panel names it. f − f_min is "
         f"averaged as log10 (a geometric mean), with values below {low:g} (the tightest "
-        "target / 10) counted as solved at it; accuracies in %. Each panel is one task; "
+        "target / 10) counted as solved at it; accuracies in %; an R² below 0 (worse than "
+        "predicting the mean) counts as 0. Each panel is one task; "
         "the convergence table's expected_best@1 and expected_best@N columns hold both "
         "ends."), figure)]
 
@@ -168,16 +171,18 @@ def performance_profile(data: ReportData) -> list[Drawn]:
                                 squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         group = ratios[ratios["metric"] == metric]
-        for optimizer in [o for o in data.optimizers if o in set(group["optimizer"])]:
+        drawn = [o for o in data.optimizers if o in set(group["optimizer"])]
+        for i, optimizer in enumerate(drawn):
             p = profile[(profile["metric"] == metric) & (profile["optimizer"] == optimizer)]
             ax.step(p["tau"], p["rho"], where="post", color=look[optimizer].color,
-                    linestyle=look[optimizer].linestyle, linewidth=1.6,
+                    linestyle=look[optimizer].linestyle,
+                    linewidth=1.4 + 2.2 * (len(drawn) - 1 - i) / max(len(drawn) - 1, 1),
                     label=f"{optimizer} (score {scores[(metric, optimizer)]:.2f})")
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(FuncFormatter(_number))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlim(1, right)
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(-0.05, 1.05)  # room for the wide lines at 0 and 1
         ax.axvline(aggregate.TAU_MAX, color="grey", linewidth=0.6, linestyle=":")
         if group["target"].isna().all():
             _blank(ax, "no optimizer reached any target\non these tasks")
@@ -192,7 +197,8 @@ def performance_profile(data: ReportData) -> list[Drawn]:
         "(expected running time, in steps) at its chosen setting, divided by the best ERT "
         "of any optimizer on the task; ρ(τ) is the fraction of the metric group's tasks "
         "on which that ratio is at most τ (ρ(1): the share of tasks it is fastest on; a "
-        "task it never solves never counts). The target is, per task, the tightest of its "
+        "task it never solves never counts; where profiles coincide, the wider line is "
+        "the one drawn first). The target is, per task, the tightest of its "
         "targets that some optimizer reaches: the hardest goal the task shows to be "
         "reachable, so that every task has a fastest optimizer at τ = 1 and an optimizer "
         f"that only approaches it does not count ({_targets_note(ratios)}). A task no "
@@ -238,7 +244,7 @@ def aggregate_scores(data: ReportData) -> list[Drawn]:
             right.axvline(0.5, color="grey", linewidth=0.6, linestyle=":")
         right.set_xlim(-0.02, 1.02)
         right.set_xlabel("probability of improvement, P(X > Y)")
-        right.set_ylabel("pair of optimizers, X > Y")
+        right.set_ylabel("pair (X > Y)")
         right.set_title(f"{_group_title(metric)}: X > Y")
     figure.tight_layout()
     return [Drawn("aggregate-scores", "Aggregate scores with interval estimates", (
@@ -265,9 +271,10 @@ def _intervals(ax: plt.Axes, labels: list[str], frame: pd.DataFrame, column: str
         ax.errorbar(row[column], yi, xerr=[[row[column] - row["low"]],
                                            [row["high"] - row[column]]],
                     fmt="o", color=color, capsize=3, markersize=5)
-        ax.annotate(f"{row[column]:.2f} [{row['low']:.2f}, {row['high']:.2f}]",
-                    (row[column], yi), xytext=(0, 6), textcoords="offset points",
-                    ha="center", fontsize=7)
+        value = row[column]  # written inside the panel, also at its edges
+        ax.annotate(f"{value:.2f} [{row['low']:.2f}, {row['high']:.2f}]", (value, yi),
+                    xytext=(0, 6), textcoords="offset points", fontsize=7,
+                    ha="left" if value < 0.2 else "right" if value > 0.8 else "center")
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, len(labels) - 0.3)
 
