@@ -162,7 +162,8 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     from ``hyperparameters``: :func:`recorded_hyperparameters`), with 95 % bootstrap
     intervals on its median final value, success rates and ERTs at every target of the sweep
     (NaN at a target that is not its task's own), the test metric at that setting where the
-    primary metric is a validation one, and its paired comparison with the task's best.
+    primary metric is a validation one, its paired comparison with the task's best, and the
+    expected best after 1 and all N settings tried (:mod:`optbench.aggregate`).
     ``table.attrs["caveats"]`` lists what a reviewer would flag
     (:func:`optbench.caveats.caveats`)."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
@@ -199,10 +200,12 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             row[f"ert@{target:g}"] = np.nan if hit is None else float(stats.ert_of(budget)(hit))
             row |= _interval(f"ert@{target:g}", hit, stats.ert_of(budget))
         rows.append(row)
-    from optbench.caveats import caveats  # it reads tables this module makes
+    from optbench.aggregate import tuning_columns  # these modules read tables made here
+    from optbench.caveats import caveats
 
     table = pd.DataFrame(rows).merge(compare_to_best(chosen, targets, steps), on=GROUP,
                                      how="left")
+    table = table.merge(tuning_columns(runs, targets), on=GROUP, how="left")
     table.attrs["caveats"] = caveats(runs, table, hyperparameters)
     return table
 

@@ -14,7 +14,7 @@ import seaborn as sns
 
 from optbench.analysis import reference_deviation
 from optbench.engine import params as kept
-from optbench.report import slices, style
+from optbench.report import comparisons, slices, style
 from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
 
@@ -780,4 +780,6 @@ FIGURES: list[tuple[str, Draw]] = [
     ("Initialization × activation", init_activation),
     ("Train/test gap", generalization_gap),
     ("GD vs SGD vs mini-batch", gradient_sources),
+    ("Tuning budget", comparisons.tuning_budget),
+    ("Across tasks: performance profiles and aggregate scores", comparisons.across_tasks),
 ]

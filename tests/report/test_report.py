@@ -16,7 +16,8 @@ from optbench.cli import main
 from optbench.report import MARKER, write_report
 
 SURFACE_FIGURES = ["trajectories-rosenbrock-2d", "trajectories-himmelblau-2d", "convergence",
-                   "lr-sensitivity", "ecdf", "success-heatmap", "gradient-sources"]
+                   "lr-sensitivity", "ecdf", "success-heatmap", "gradient-sources",
+                   "tuning-budget", "performance-profile", "aggregate-scores"]
 TABLES = ["convergence.md", "convergence.csv", "convergence.tex"]
 
 
