@@ -43,7 +43,9 @@ runs (seeds x starts) of the chosen setting, for the median, the success rate an
 succ: the share of runs that reached f - f* <= target (a maximized metric: >= target)
 before diverging. ERT (expected running time, COCO): the steps spent by all runs - the
 steps to the target for those that reached it, the whole budget for the others - divided by
-the number that reached it; "-": no run reached the target.
+the number that reached it. It is a ratio, so it can be fractional, and it exceeds the step
+budget when some runs fail (1 of 4 runs reaching the target at step 200 of 1000:
+(200 + 3 x 1000) / 1 = 3200). "-": no run reached the target.
 
 vs best (paired): each optimizer against the task's best (ranked as settings are) on runs
 paired by seed and start, which share their initial parameters and batches: Wilcoxon's
