@@ -52,6 +52,10 @@ paired by seed and start, which share their initial parameters and batches: Wilc
 signed-rank test, Holm-corrected over the task's optimizers. "tied": p >= 0.05, no
 difference shown at that level; "worse": p < 0.05.
 
+expected best of 1 / N settings: the expected best score (each setting scored by its median)
+of a search that tries 1, or all N, of the settings tried, drawn at random (Dodge et al.
+2019): an optimizer much better at N than at 1 is hard to tune; the report draws the curve.
+
 compile s: the seconds to compile a block's program; "shared": the block ran a program
 compiled for an earlier one (blocks that differ only in data share one)."""
 
@@ -324,6 +328,7 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
     estimate = estimate_format(table["metric"].iloc[0])
+    value = value_format(table["metric"].iloc[0])
     test_shown = table["test_metric"].notna().any()
     return pd.DataFrame({
         "task": table["task"],
@@ -338,6 +343,10 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
            if test_shown else {}),
         **{f"{t:g}: succ / ERT [95% CI]": [_target_cell(table, i, t) for i in range(len(table))]
            for t in targets},
+        **({"expected best of 1 / N settings": [
+            f"{value(one)} / {value(every)} (N={n})" for one, every, n in
+            zip(table["expected_best@1"], table["expected_best@N"], table["settings_tried"],
+                strict=True)]} if "expected_best@1" in table else {}),
         "vs best (paired)": [_versus(row) for _, row in table.iterrows()],
         "seeds": table["seeds"],
         "diverged": [f"{d:.0%}" for d in table["diverged"]],
@@ -346,15 +355,25 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def estimate_format(metric: str) -> Callable[[float, float, float], str]:
-    """How a metric's estimate and interval print, e.g. ``95.6 % [94.9, 96.3]`` for an
-    accuracy (a percentage), ``2.1e-05 [1.0e-05, 4.0e-05]`` for f - f*, three significant
-    digits otherwise."""
+def value_format(metric: str) -> Callable[[float], str]:
+    """How a metric's values print: accuracies as percentages (``95.6 %``), f - f* in
+    scientific notation, three significant digits otherwise."""
     if metric.endswith("accuracy"):
-        return lambda v, a, b: f"{100 * v:.1f} % [{100 * a:.1f}, {100 * b:.1f}]"
+        return lambda v: f"{100 * v:.1f} %"
     if metric == "f_gap":
-        return lambda v, a, b: f"{v:.2e} [{a:.1e}, {b:.1e}]"
-    return lambda v, a, b: f"{v:.3g} [{a:.3g}, {b:.3g}]"
+        return lambda v: f"{v:.2e}"
+    return lambda v: f"{v:.3g}"
+
+
+def estimate_format(metric: str) -> Callable[[float, float, float], str]:
+    """An estimate and its interval, e.g. ``95.6 % [94.9, 96.3]`` for an accuracy,
+    ``2.1e-05 [1.0e-05, 4.0e-05]`` for f - f*."""
+    value = value_format(metric)
+    if metric.endswith("accuracy"):
+        return lambda v, a, b: f"{value(v)} [{100 * a:.1f}, {100 * b:.1f}]"
+    if metric == "f_gap":
+        return lambda v, a, b: f"{value(v)} [{a:.1e}, {b:.1e}]"
+    return lambda v, a, b: f"{value(v)} [{value(a)}, {value(b)}]"
 
 
 def _target_cell(table: pd.DataFrame, i: int, target: float) -> str:
