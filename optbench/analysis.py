@@ -14,6 +14,7 @@ Everything here is a pure function of stored tables; nothing re-runs.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -409,9 +410,13 @@ Save = Callable[[str, Callable[[Path], Any]], None]  # (file name, writer of a p
 
 
 def caveats_text(table: pd.DataFrame) -> str:
-    """The table's caveats as a list under a heading (empty when there are none)."""
+    """The table's caveats as a list under a heading, wrapped to fit a terminal (empty when
+    there are none)."""
     notes = table.attrs.get("caveats", [])
-    return "".join(["\n\nCaveats:", *(f"\n- {note}" for note in notes)]) if notes else ""
+    items = [textwrap.fill(note, render.WIDTH, initial_indent="- ", subsequent_indent="  ",
+                           break_on_hyphens=False)
+             for note in notes]
+    return "\n\nCaveats:\n" + "\n".join(items) if notes else ""
 
 
 def write_tables(table: pd.DataFrame, save: Save) -> None:
