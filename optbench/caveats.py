@@ -18,6 +18,7 @@ from optbench.analysis import Hyperparameters, best_configs, setting, test_metri
 
 MIN_SEEDS = 5  # fewer seeds than this behind a claimed difference is flagged
 MIN_EDGE_VALUES = 3  # a hyperparameter searched over fewer values has no inside to miss
+MIN_PAIRS = 6  # Wilcoxon's two-sided exact p-value cannot fall below 0.05 on fewer pairs
 
 
 def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparameters
@@ -83,8 +84,14 @@ def separates_nothing(table: pd.DataFrame) -> list[str]:
     for task, part in table.groupby("task", sort=False):
         if len(part) > 1 and part["tied_with_best"].all():
             pairs = int(part["pairs"].min())
-            out.append(f"{task} does not separate these optimizers: each is tied with the "
-                       f"best (Wilcoxon, Holm-corrected, p >= 0.05, on {pairs} paired runs)")
+            if pairs < MIN_PAIRS:
+                out.append(f"{task} cannot separate these optimizers on {pairs} paired runs: "
+                           f"Wilcoxon's test needs {MIN_PAIRS} to reach p < 0.05; rerun the "
+                           "best settings on more seeds (optbench sweep --best-of)")
+            else:
+                out.append(f"{task} does not separate these optimizers: each is tied with "
+                           f"the best (Wilcoxon, Holm-corrected, p >= 0.05, on {pairs} "
+                           "paired runs)")
     return out
 
 

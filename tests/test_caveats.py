@@ -71,6 +71,10 @@ def test_a_task_that_separates_nothing_is_flagged():
     assert notes == ["booth does not separate these optimizers: each is tied with the best "
                      "(Wilcoxon, Holm-corrected, p >= 0.05, on 8 paired runs)"]
     assert caveats_text(table).startswith("\n\nCaveats:\n- booth does not separate")
+    few = pd.concat([adam[adam["seed"] < 3], sgd[sgd["seed"] < 3]], ignore_index=True)
+    assert _caveats(few)[1] == ["booth cannot separate these optimizers on 3 paired runs: "
+                                "Wilcoxon's test needs 6 to reach p < 0.05; rerun the best "
+                                "settings on more seeds (optbench sweep --best-of)"]
 
 
 def test_shared_hyperparameters_left_at_different_defaults_are_flagged():
