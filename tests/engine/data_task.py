@@ -6,6 +6,7 @@ each step, and it is scored on ``evaluate`` at record points (test loss), as a n
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -34,13 +35,19 @@ class RegressionConfig:
                 "batch_size": self.batch_size, "name": self.name}
 
 
+def fields() -> dict:
+    """Each field and its default: the dataclass's, which ``parse`` reads too."""
+    return {f.name: f.default for f in dataclasses.fields(RegressionConfig)}
+
+
 def parse(raw, path: str) -> RegressionConfig:
-    validate.table(raw, path, {"n_train", "features", "batch_size", "name"})
+    validate.table(raw, path, set(fields()))
+    get = {**fields(), **raw}.get
     return RegressionConfig(
-        n_train=validate.integer(raw.get("n_train", 64), f"{path}.n_train", 2),
-        features=validate.integer(raw.get("features", 3), f"{path}.features", 1),
-        batch_size=validate.integer(raw.get("batch_size", 8), f"{path}.batch_size", 1),
-        name=validate.name(raw.get("name", "regression"), f"{path}.name"))
+        n_train=validate.integer(get("n_train"), f"{path}.n_train", 2),
+        features=validate.integer(get("features"), f"{path}.features", 1),
+        batch_size=validate.integer(get("batch_size"), f"{path}.batch_size", 1),
+        name=validate.name(get("name"), f"{path}.name"))
 
 
 @dataclass(frozen=True)
@@ -104,4 +111,4 @@ class RegressionTask:
 if "test-regression" not in registry.names():
     registry.register(registry.TaskKind(
         name="test-regression", description="linear regression (tests only)", parse=parse,
-        build=lambda configs: [RegressionTask(c) for c in configs]))
+        build=lambda configs: [RegressionTask(c) for c in configs], fields=fields))
