@@ -203,9 +203,39 @@ def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     stats["diverged"] = runs.groupby(["task", "optimizer", "config"], sort=False)[
         "diverged"].mean().to_numpy()
     stats["metric"] = runs["metric"].iloc[0]
+    stats["searched_jointly"] = stats["optimizer"].map(_searched_jointly(runs))
     maximize = bool(runs["maximize"].iloc[0])
     stats = stats.sort_values("median", ascending=not maximize, na_position="last")
     return stats.drop_duplicates(["task", "optimizer", "learning_rate"]), maximize
+
+
+def _robust_ylim(ax: plt.Axes, medians: np.ndarray, bounded: bool) -> list[str]:
+    """Limit a maximized metric's axis to its medians (not the bands), and an unbounded
+    one's (R²) less far outliers below (-45 next to values near 0.4); say how many are
+    below the axis and the worst."""
+    finite = medians[np.isfinite(medians)]
+    if not finite.size:
+        return []
+    q25, q75 = np.percentile(finite, [25, 75])
+    low = finite.min() if bounded else max(finite.min(), q25 - 3 * (q75 - q25))  # Tukey's far
+    pad = 0.05 * max(finite.max() - low, 1e-3)
+    ax.set_ylim(low - pad, finite.max() + pad)
+    below = finite[finite < low - pad]
+    return ([f"{len(below)} setting(s) below the axis (worst median {below.min():.3g})"]
+            if below.size else [])
+
+
+def _searched_jointly(runs: pd.DataFrame) -> dict[str, bool]:
+    """Per optimizer: whether each learning rate is one setting whose other hyperparameters
+    vary too (a random or quasirandom search), so neighbouring points are not comparable."""
+    out = {}
+    for optimizer, own in runs.groupby("optimizer", sort=False):
+        per_rate = own.groupby("learning_rate")["config"].nunique()
+        swept = [c for c in own.columns if c not in ("learning_rate", "config", "seed", "start")
+                 and c in own and own[c].dtype.kind == "f" and own[c].nunique() > 1
+                 and own.groupby("config")[c].nunique().max() == 1]
+        out[optimizer] = bool((per_rate == 1).all() and swept)
+    return out
 
 
 def _one_lr_note(data: ReportData, task: str) -> str:
@@ -215,17 +245,21 @@ def _one_lr_note(data: ReportData, task: str) -> str:
 
 def _lr_points(ax: plt.Axes, o: pd.DataFrame, look: style.Look, floor: float,
                ceiling: float, single: bool) -> None:
-    """One optimizer's medians against the learning rate, IQR as a band (as error bars
-    where each optimizer has a single learning rate), crosses at ``ceiling`` where runs
-    diverged; exact zeros at ``floor``, infinite quartiles at ``ceiling``."""
+    """One optimizer's medians against the learning rate, IQR as a band (as error bars,
+    unjoined, where each optimizer has a single learning rate, or where each learning rate
+    is one trial of a search that varies other hyperparameters too: neighbours then differ
+    in those), crosses at ``ceiling`` where runs diverged; exact zeros at ``floor``,
+    infinite quartiles at ``ceiling``."""
     lr = o["learning_rate"].to_numpy(float)
     mid, lo, hi = (np.where(v <= 0, floor, v) if floor else v
                    for v in (o[c].to_numpy(float) for c in ("median", "q25", "q75")))
     lo, hi = (np.where(np.isfinite(v), v, ceiling) for v in (lo, hi))
     ok = np.isfinite(mid)
-    if single:
-        ax.errorbar(lr[ok], mid[ok], yerr=[mid[ok] - lo[ok], hi[ok] - mid[ok]], marker="o",
-                    markersize=6, capsize=4, linestyle="none", color=look.color,
+    if single or o["searched_jointly"].any():
+        below, above = (np.clip(d, 0, None) for d in (mid[ok] - lo[ok], hi[ok] - mid[ok]))
+        ax.errorbar(lr[ok], mid[ok], yerr=[below, above], marker="o",
+                    markersize=6 if single else 3, capsize=4 if single else 0,
+                    elinewidth=1 if single else 0.6, linestyle="none", color=look.color,
                     label=o["optimizer"].iloc[0])
     else:
         ax.plot(lr[ok], mid[ok], marker="o", markersize=3, color=look.color,
@@ -254,12 +288,16 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
             if not o.empty:
                 _lr_points(ax, o, look[optimizer], floor, ceiling, single)
         style.log_axis(ax, "x")
+        notes = [_one_lr_note(data, task)] if single else []
+        if maximize:  # the medians' range: a band or one broken setting squashes no others
+            notes += _robust_ylim(ax, s["median"].to_numpy(float),
+                                  bounded=str(s["metric"].iloc[0]).endswith("accuracy"))
         if not maximize:
             style.log_axis(ax, "y")
             ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
             if (s[["q25", "median", "q75"]].to_numpy(float) <= 0).any():
                 style.mark_zero(ax, floor)
-        style.panel_note(ax, [_one_lr_note(data, task)] if single else [])
+        style.panel_note(ax, notes)
         ax.set_title(task)
         ax.set_xlabel(style.LEARNING_RATE)
         metric = s["metric"].iloc[0] if "metric" in s else ""

@@ -171,3 +171,35 @@ def test_trajectories_zoom_to_paths_that_are_tiny_on_the_window(surface_results)
     assert high - low < 200
     assert any("zoomed to the bold paths" in t for t in texts(figure))
     plt.close(figure)
+
+
+def test_lr_sensitivity_keeps_an_outlier_from_squashing_an_unbounded_metric():
+    """An R² of -45 beside values near 0.4: the axis keeps the others readable and says
+    what is below it; an accuracy's axis shows every median."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from optbench.report.figures import _robust_ylim
+
+    medians = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.42, -45.7])
+    figure, ax = plt.subplots()
+    notes = _robust_ylim(ax, medians, bounded=False)
+    assert ax.get_ylim()[0] > -1 and notes == ["1 setting(s) below the axis (worst median -45.7)"]
+    assert _robust_ylim(ax, np.array([0.62, 0.95, 0.99]), bounded=True) == []
+    assert ax.get_ylim()[0] < 0.62
+    plt.close(figure)
+
+
+def test_lr_sensitivity_does_not_join_the_trials_of_a_joint_search():
+    """Each learning rate one trial whose momentum varies too: neighbours differ in more
+    than the learning rate, so they are not joined by a line; a grid's are."""
+    import pandas as pd
+
+    from optbench.report.figures import _searched_jointly
+
+    search = pd.DataFrame({"optimizer": "momentum", "config": [0, 0, 1, 1],
+                           "learning_rate": [0.1, 0.1, 0.01, 0.01],
+                           "momentum": [0.9, 0.9, 0.5, 0.5], "seed": [0, 1, 0, 1]})
+    grid = search.assign(momentum=0.9)
+    assert _searched_jointly(search) == {"momentum": True}
+    assert _searched_jointly(grid) == {"momentum": False}
