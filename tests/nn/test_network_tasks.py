@@ -229,9 +229,10 @@ def test_weight_scale_multiplies_the_initial_kernels_only():
 
 
 def test_same_seed_runs_of_two_optimizers_share_their_start_and_their_batches():
-    """The pairing behind the paired tests: with the same seed, adam and momentum start
-    from identical parameters; and momentum 0 follows mini-batch SGD's path exactly, so
-    they drew the same batches. Another seed starts elsewhere and draws others."""
+    """The pairing behind the paired tests: with the same seed, momentum 0 and mini-batch
+    SGD (two optimizers, two programs) start from identical parameters and follow the same
+    path, so they drew the same batches and dropout masks. Another seed starts elsewhere and
+    draws others."""
     from optbench import optimizers
     from optbench.engine.run import RunSettings, run_block
 
@@ -246,13 +247,12 @@ def test_same_seed_runs_of_two_optimizers_share_their_start_and_their_batches():
                          {k: np.full(2, v) for k, v in values.items()}, seeds, starts,
                          keep_path=True).outcome
 
-    adam, momentum = block("adam"), block("momentum", momentum=0.0)
-    minibatch = block("minibatch")
-    for a, m, s in zip(jax.tree.leaves(adam.path), jax.tree.leaves(momentum.path),
-                       jax.tree.leaves(minibatch.path), strict=True):
-        np.testing.assert_array_equal(a[:, 0], m[:, 0])  # record 0: the start, per seed
+    momentum, minibatch = block("momentum", momentum=0.0), block("minibatch")
+    for m, s in zip(jax.tree.leaves(momentum.path), jax.tree.leaves(minibatch.path),
+                    strict=True):
+        np.testing.assert_array_equal(m[:, 0], s[:, 0])  # record 0: the start, per seed
         np.testing.assert_allclose(m, s, rtol=1e-6, atol=1e-7)  # the same batches, masks
-    kernels = max(jax.tree.leaves(adam.path), key=np.ndim)
+    kernels = max(jax.tree.leaves(momentum.path), key=np.ndim)
     assert not np.array_equal(kernels[0, 0], kernels[1, 0])  # seeds start apart
     assert not np.array_equal(momentum.curve[0], momentum.curve[1])
 
