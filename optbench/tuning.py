@@ -71,14 +71,29 @@ def rerun_best(directory: str | Path, seeds: int = DEFAULT_SEEDS) -> dict[str, A
     best = runs.merge(best_configs(runs, *plans(meta)), on=["task", "optimizer", "config"])
     grids: dict[str, dict[str, dict[str, float]]] = {}
     for _, row in best.drop_duplicates(["task", "optimizer"]).iterrows():
-        swept = [name for name, value in config["optimizers"][row["optimizer"]].items()
-                 if isinstance(value, list | dict)]  # grids, distributions; not options
+        table = config["optimizers"][row["optimizer"]]
+        tuned = [name for name in table if name in row.index and pd.notna(row[name])
+                 and not isinstance(table[name], bool | str)]  # every value that ran
         grids.setdefault(row["task"], {})[row["optimizer"]] = {
-            name: float(row[name]) for name in swept}
+            name: float(row[name]) for name in tuned}
+    optimizers = {label: _without_search(table, next(
+        g[label] for g in grids.values() if label in g))
+        for label, table in config["optimizers"].items()
+        if any(label in g for g in grids.values())}
     tasks = [{**t, "grids": grids[t["name"]], "optimizers": list(grids[t["name"]])}
              for t in config["tasks"] if t["name"] in grids]
     return {**config, "name": config["name"] + SUFFIX, "tasks": tasks,
-            "seeds": fresh_seeds(config["seeds"], seeds)}
+            "optimizers": optimizers, "seeds": fresh_seeds(config["seeds"], seeds)}
+
+
+def _without_search(table: dict[str, Any], values: dict[str, float]) -> dict[str, Any]:
+    """An optimizer's stage-1 table for stage 2, where every task fixes each value that ran
+    (a task may have searched its own range): a search becomes one of the chosen settings
+    (overridden on every task), so no task's value is checked against another's range."""
+    if "search" not in table:
+        return table
+    return {name: [values[name]] if isinstance(value, dict) else value
+            for name, value in table.items() if name not in ("search", "trials", "search_seed")}
 
 
 def stage_1(directory: str | Path) -> dict[str, Any]:

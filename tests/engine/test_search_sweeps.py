@@ -46,7 +46,7 @@ def test_stage_2_of_a_search_fixes_each_tasks_best_trial(stage_1, tmp_path):
     runs = pd.read_parquet(out / "runs.parquet")
     for task in config["tasks"]:
         best = task["grids"]["adam"]
-        assert set(best) == {"learning_rate", "b1"}
+        assert {"learning_rate", "b1"} <= set(best)  # every value that ran, fixed
         assert ((runs["task"] == task["name"]) & (runs["learning_rate"] == best["learning_rate"])
                 & (runs["b1"] == best["b1"])).any()  # one of its trials
     stage_2 = parse(config)
@@ -54,3 +54,24 @@ def test_stage_2_of_a_search_fixes_each_tasks_best_trial(stage_1, tmp_path):
     assert parse(stage_2.to_dict()) == stage_2
     rerun = pd.read_parquet(run_sweep(config, tmp_path / "stage-2", quiet=True) / "runs.parquet")
     assert len(rerun) == 2 * 3 and rerun.groupby("task")["config"].nunique().eq(1).all()
+
+
+def test_stage_2_keeps_what_a_task_searched_in_its_own_range(tmp_path):
+    """A task searching its own learning-rate range (outside the optimizer's) and a
+    hyperparameter the optimizer's table fixes: stage 2 parses, and reruns on that task
+    exactly the setting stage 1 chose there."""
+    config = {"name": "own-range", "steps": 5, "record_every": 5, "seeds": 1,
+              "tasks": [{"landscape": "sphere", "dim": 2, "grids": {"momentum": {
+                  "learning_rate": {"loguniform": [0.2, 0.9]},
+                  "momentum": {"uniform": [0.5, 0.9]}}}}],
+              "optimizers": {"momentum": {"search": "random", "trials": 3,
+                                          "learning_rate": {"loguniform": [1e-3, 1e-1]}}}}
+    out = run_sweep(config, tmp_path / "stage-1", quiet=True)
+    stage_2 = rerun_best(out, seeds=1)
+    runs = pd.read_parquet(out / "runs.parquet")
+    fixed = stage_2["tasks"][0]["grids"]["momentum"]
+    chosen = runs[(runs["learning_rate"] == fixed["learning_rate"])
+                  & (runs["momentum"] == fixed["momentum"])]
+    assert len(chosen) == 1 and 0.2 <= fixed["learning_rate"] <= 0.9
+    (block, _), = parse(stage_2).blocks()
+    assert len(block.settings()) == 1
