@@ -230,15 +230,23 @@ def test_metric(metric: str) -> str | None:
     return f"test_{metric.removeprefix('valid_')}" if metric.startswith("valid_") else None
 
 
+def worst_if_diverged(runs: pd.DataFrame, column: str) -> pd.Series:
+    """``runs[column]`` with each diverged run's value the worst (-inf for a maximized
+    metric, +inf otherwise): a diverged run's other metrics are frozen at its last valid
+    record, which must not count as its result."""
+    worst = np.where(runs["maximize"].astype(bool), -np.inf, np.inf)
+    return runs[column].where(~runs["diverged"].astype(bool), pd.Series(worst, runs.index))
+
+
 def _test_at_chosen(group: pd.DataFrame, metric: str) -> dict:
     """The test metric's median (and interval) over the runs of the setting chosen on the
-    validation metric: reported, never used to choose."""
+    validation metric (diverged runs the worst): reported, never used to choose."""
     name = test_metric(metric)
     column = f"final_{name}"
     if name is None or column not in group:
         return {"test_metric": None, "median_test": np.nan, "test_low": np.nan,
                 "test_high": np.nan}
-    values = group[column].to_numpy(float)
+    values = worst_if_diverged(group, column).to_numpy(float)
     return {"test_metric": name, "median_test": float(np.median(values)),
             **_interval("test", values, stats.median)}
 

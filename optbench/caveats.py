@@ -14,7 +14,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from optbench.analysis import Hyperparameters, best_configs, setting, test_metric
+from optbench.analysis import (
+    Hyperparameters,
+    best_configs,
+    setting,
+    test_metric,
+    worst_if_diverged,
+)
 
 MIN_SEEDS = 5  # fewer seeds than this behind a claimed difference is flagged
 MIN_EDGE_VALUES = 3  # a hyperparameter searched over fewer values has no inside to miss
@@ -60,10 +66,10 @@ def test_disagrees(runs: pd.DataFrame, picked: pd.Series, row: pd.Series,
     column = f"final_{name}"
     if name is None or column not in runs or runs["config"].nunique() < 2:
         return []
-    on_test = runs.assign(final=runs[column].where(~runs["diverged"].astype(bool),
-                                                   -np.inf if row["maximize"] else np.inf))
+    on_test = runs.assign(final=worst_if_diverged(runs, column))
     best_on_test = best_configs(on_test, [], 1)["config"].iloc[0]
-    if best_on_test == picked["config"]:
+    medians = on_test.groupby("config")["final"].median()
+    if medians[best_on_test] == medians[picked["config"]]:  # a tie on test is no objection
         return []
     other = runs[runs["config"] == best_on_test].iloc[0]
     return [f"the best setting on validation ({setting(runs, picked, defaults)}) is not the "

@@ -90,3 +90,16 @@ def test_shared_hyperparameters_left_at_different_defaults_are_flagged():
     assert flagged in _caveats(runs, defaults)[1]
     runs.loc[runs["optimizer"] == "lion", "weight_decay"] = 0.0  # the user matched them
     assert not any("weight_decay" in note for note in _caveats(runs, defaults)[1])
+
+
+def test_a_tie_on_test_is_no_objection_and_diverged_runs_count_as_worst_on_test():
+    runs = _runs("wine", "adam", {0.01: 0.9, 0.1: 0.8}, metric="valid_accuracy")
+    runs["final_test_accuracy"] = 1.0  # both settings perfect on test: a tie
+    table, notes = _caveats(runs)
+    assert notes == []
+    runs.loc[runs.index[0], ["diverged", "final"]] = [True, -np.inf]
+    runs.loc[runs.index[1:4], "final_test_accuracy"] = 0.5  # 3 of the chosen setting's 6
+    table, _ = _caveats(runs)
+    # the diverged run's frozen test value (1.0) does not count: the median is of
+    # [-inf, 0.5, 0.5, 0.5, 1, 1], not [1, 0.5, 0.5, 0.5, 1, 1] (0.75)
+    assert table.set_index("optimizer").loc["adam", "median_test"] == 0.5
