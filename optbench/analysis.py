@@ -51,7 +51,9 @@ budget when some runs fail (1 of 4 runs reaching the target at step 200 of 1000:
 vs best (paired): each optimizer against the task's best (ranked as settings are) on runs
 paired by seed and start, which share their initial parameters and batches: Wilcoxon's
 signed-rank test, Holm-corrected over the task's optimizers. "tied": p >= 0.05, no
-difference shown at that level; "worse": p < 0.05.
+difference shown at that level; "worse": p < 0.05 ("better on pairs" where most pairs favour
+it though the best's median ranks first); "no seed variance": every seed ran the same (a
+fixed start, exact gradients), so there is one observation and no test.
 
 expected best of 1 / N settings: the expected best score (each setting scored by its median)
 of a search that tries 1, or all N, of the settings tried, drawn at random (Dodge et al.
@@ -256,7 +258,10 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
     """Per (task, optimizer) at its chosen setting: whether it is the task's best (ranked
     as settings are, :func:`best_configs`), and else the Holm-adjusted p-value of Wilcoxon's
     signed-rank test against the best over runs paired by seed and start, the pairs used,
-    and ``tied_with_best`` (p >= :data:`optbench.stats.ALPHA`)."""
+    ``tied_with_best`` (p >= :data:`optbench.stats.ALPHA`) and ``better_on_pairs`` (most
+    pairs favour it: the test is two-sided, and the best is ranked by its median first).
+    Runs without seed variance (a fixed start and exact gradients: every seed the same run)
+    are one observation, not many: no test (p NaN, ``deterministic``), tied if equal."""
     rows = []
     for task, part in chosen.groupby("task", sort=False):
         as_settings = part.assign(config=part["optimizer"], optimizer="")
@@ -265,21 +270,31 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         maximize = bool(part["maximize"].iloc[0])
         finals = part.pivot_table(index=["seed", "start"], columns="optimizer",
                                   values="final", aggfunc="first")
+        sign = -1.0 if maximize else 1.0  # lower is better after the sign
         others = [o for o in part["optimizer"].unique() if o != best]
-        pairs, p_values = [], []
+        compared = []
         for other in others:
             both = finals[[best, other]].dropna()
-            pairs.append(len(both))
-            p_values.append(stats.paired_p_value(both[best].to_numpy(),
-                                                 both[other].to_numpy(), maximize))
-        adjusted = stats.holm(p_values) if p_values else []
+            a, b = both[best].to_numpy(), both[other].to_numpy()
+            fixed = len(np.unique(a)) <= 1 and len(np.unique(b)) <= 1
+            compared.append({
+                "task": task, "optimizer": other, "best": False, "pairs": len(both),
+                "deterministic": fixed, "equal": bool(np.array_equal(a, b)),
+                "better_on_pairs": bool(np.mean(np.sign(sign * (a - b))) > 0),
+                "p": np.nan if fixed else stats.paired_p_value(a, b, maximize)})
+        tested = [c for c in compared if not c["deterministic"]]
+        for c, p in zip(tested, stats.holm([c["p"] for c in tested]), strict=True):
+            c["p"] = p
         rows.append({"task": task, "optimizer": best, "best": True, "p_vs_best": np.nan,
-                     "pairs": finals[best].notna().sum(), "tied_with_best": True})
-        rows += [{"task": task, "optimizer": o, "best": False, "p_vs_best": p, "pairs": n,
-                  "tied_with_best": bool(p >= stats.ALPHA)}
-                 for o, p, n in zip(others, adjusted, pairs, strict=True)]
-    return pd.DataFrame(rows, columns=[*GROUP, "best", "p_vs_best", "pairs",
-                                       "tied_with_best"])
+                     "pairs": finals[best].notna().sum(), "tied_with_best": True,
+                     "better_on_pairs": False, "deterministic": False})
+        rows += [{**{k: c[k] for k in (*GROUP, "best", "pairs", "better_on_pairs",
+                                       "deterministic")},
+                  "p_vs_best": c["p"],
+                  "tied_with_best": c["equal"] if c["deterministic"] else c["p"] >= stats.ALPHA}
+                 for c in compared]
+    return pd.DataFrame(rows, columns=[*GROUP, "best", "p_vs_best", "pairs", "tied_with_best",
+                                       "better_on_pairs", "deterministic"])
 
 
 def table_targets(table: pd.DataFrame) -> list[float]:
@@ -397,9 +412,14 @@ def _target_cell(table: pd.DataFrame, i: int, target: float) -> str:
 
 
 def _versus(row: pd.Series) -> str:
+    """The comparison with the task's best, as the table prints it."""
     if row["best"]:
         return "best"
-    return f"{'tied' if row['tied_with_best'] else 'worse'} (p={row['p_vs_best']:.2g})"
+    verdict = ("tied" if row["tied_with_best"] else
+               "better on pairs" if row["better_on_pairs"] else "worse")
+    if row["deterministic"]:
+        return f"{verdict} (no seed variance)"
+    return f"{verdict} (p={row['p_vs_best']:.2g})"
 
 
 def _compile_cell(table: pd.DataFrame, i: int) -> str:

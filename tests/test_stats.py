@@ -69,3 +69,29 @@ def test_the_best_and_those_tied_with_it_are_marked():
     other = "momentum" if best == "adam" else "adam"
     assert table.loc[other, "tied_with_best"] and not table.loc["sgd", "tied_with_best"]
     assert table.loc["sgd", "p_vs_best"] < 0.05 and table.loc["sgd", "pairs"] == 10
+
+
+def test_runs_without_seed_variance_are_one_observation_not_many():
+    """A fixed start and exact gradients: every seed the same run. Ten equal pairs are not
+    ten observations (Wilcoxon would say p = 0.002): no test, worse only by the values."""
+    chosen = _chosen({"gd": [1e-3] * 10, "adam": [1e-6] * 10, "sgd": [1e-6] * 10})
+    table = compare_to_best(chosen, [1e-3], 100).set_index("optimizer")
+    assert table.loc["adam", "best"] and table.loc["gd", "deterministic"]
+    assert np.isnan(table.loc["gd", "p_vs_best"]) and not table.loc["gd", "tied_with_best"]
+    assert table.loc["sgd", "tied_with_best"]
+
+
+def test_an_optimizer_better_on_most_pairs_is_not_called_worse():
+    """The best is ranked by its median first (here a tie, kept in listing order); the
+    other wins every pair that differs: the verdict says so, never "worse"."""
+    from optbench.analysis import _versus
+
+    best = np.array([0.9] * 8 + [0.5] * 4)
+    other = np.array([0.9] * 8 + [0.7] * 4)
+    table = compare_to_best(_chosen({"a": best, "b": other}, maximize=True), [1e-3], 100)
+    row = table.set_index("optimizer").loc["b"]
+    assert table.set_index("optimizer").loc["a", "best"] and row["better_on_pairs"]
+    assert _versus(row) == "tied (p=0.12)"  # 4 differing pairs: Wilcoxon's floor is 0.125
+    significant = row.copy()
+    significant["tied_with_best"], significant["p_vs_best"] = False, 0.01
+    assert _versus(significant) == "better on pairs (p=0.01)"
