@@ -184,7 +184,9 @@ def profile_ratios(table: pd.DataFrame) -> pd.DataFrame:
         ert = (part[f"ert@{target:g}"].to_numpy(float) if reached
                else np.full(len(part), np.inf))
         best = ert.min()
-        ratio = ert / best if np.isfinite(best) else np.full(len(part), np.inf)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a target met at step 0
+            ratio = (np.where(ert == 0, 1.0, np.inf) if best == 0 else ert / best
+                     if np.isfinite(best) else np.full(len(part), np.inf))
         rows += [{"metric": part["metric"].iloc[0], "task": task, "optimizer": o,
                   "target": target, "ert": e, "ratio": r}
                  for o, e, r in zip(part["optimizer"], ert, ratio, strict=True)]

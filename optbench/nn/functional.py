@@ -7,6 +7,8 @@ which ``jax.nn.initializers`` compute fan-in and fan-out (receptive field × cha
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import os
@@ -45,9 +47,23 @@ def conv(params: dict, x: jax.Array, stride: int | Sequence[int] = 1,
     pads = _lax_padding(padding, spatial)
     if isinstance(pads, str):
         pads = jax.lax.padtype_to_pads(x.shape[1:-1], w.shape[:-2], strides, pads)
-    convolve = _convolve_unfolded if derivative_form() == "unfolded" else _native
+    convolve = _convolve_unfolded if _FORM.get(derivative_form()) == "unfolded" else _native
     return convolve(x, w, strides, tuple(tuple(p) for p in pads)) + params["b"]
 
+
+
+_FORM: contextvars.ContextVar[str] = contextvars.ContextVar("conv_derivatives")
+
+
+@contextlib.contextmanager
+def derivatives_as(form: str):
+    """Trace convolutions with ``form``'s derivatives ("" : :func:`derivative_form`'s
+    choice): a network program traces under the form it is keyed by."""
+    token = _FORM.set(form or derivative_form())
+    try:
+        yield
+    finally:
+        _FORM.reset(token)
 
 
 def derivative_form() -> str:

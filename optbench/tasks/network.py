@@ -313,8 +313,8 @@ class NetworkProgram:
     augment: bool
     flip: bool  # augmentation mirrors images (clothes, not digits)
     clip: bool  # clip each gradient to the global norm in args
-    # how convolutions are differentiated (functional.derivative_form, read when traced):
-    # a field, so that a program compiled under one form is never reused under the other
+    # how convolutions are differentiated (functional.derivative_form): a field, under which
+    # the program traces, so a program compiled under one form is never reused under another
     conv_derivatives: str = ""
 
     @property
@@ -337,6 +337,10 @@ class NetworkProgram:
         return losses.get(self.loss_name)(out, y)
 
     def loss_and_grad(self, args, params, key: jax.Array, step: jax.Array):
+        with functional.derivatives_as(self.conv_derivatives):
+            return self._loss_and_grad(args, params, key, step)
+
+    def _loss_and_grad(self, args, params, key: jax.Array, step: jax.Array):
         x, y = args["x"], args["y"]
         k_rows, k_drop, k_aug = jax.random.split(jax.random.fold_in(key, step), 3) \
             if self.random else (None, None, None)
@@ -391,9 +395,14 @@ class NetworkProgram:
     def train_loss(self, args, params) -> jax.Array:
         """The mean loss over the training split, without dropout (the loss-landscape slices'
         function; equal to :meth:`evaluate`'s ``train_loss``)."""
-        return self._split_means(params, args["x"], args["y"])[0]
+        with functional.derivatives_as(self.conv_derivatives):
+            return self._split_means(params, args["x"], args["y"])[0]
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
+        with functional.derivatives_as(self.conv_derivatives):
+            return self._evaluate(args, params)
+
+    def _evaluate(self, args, params) -> dict[str, jax.Array]:
         (train_loss, _), grads = jax.value_and_grad(
             lambda p: self._split_means(p, args["x"], args["y"]), has_aux=True)(params)
         held_out = {}

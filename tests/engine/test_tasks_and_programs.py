@@ -225,11 +225,12 @@ def test_a_task_with_its_own_plan_runs_as_if_swept_alone(tmp_path):
     assert "sphere-2d" in text
 
 
-def _lowered(task, source="mini-batch") -> str:
-    """The text of what the engine traces of ``task``: its program's step and evaluation."""
+def _lowered(task, source="mini-batch", program=None) -> str:
+    """The text of what the engine traces of ``task`` (or of ``program`` on its data): its
+    program's step and evaluation."""
     args = jax.tree.map(lambda a: np.asarray(a, np.float32) if np.issubdtype(
         np.asarray(a).dtype, np.floating) else np.asarray(a), task.args(source))
-    program, key = task.program(source), jax.random.key(0)
+    program, key = program or task.program(source), jax.random.key(0)
     params = jax.eval_shape(program.init, args, key, np.int32(0))
     return "\n".join(str(jax.make_jaxpr(f)(*arguments)) for f, arguments in (
         (program.init, (args, key, np.int32(0))),
@@ -291,3 +292,8 @@ def test_the_convolution_derivative_form_is_in_a_cnns_program(monkeypatch):
         forms[form] = task.program("mini-batch")
     assert forms["unfolded"] != forms["native"]
     assert forms["unfolded"].conv_derivatives == "unfolded"
+    # each traces under its own form, whatever the environment says when it is traced
+    monkeypatch.setenv(functional.DERIVATIVES_ENV, "unfolded")
+    convolutions = {name: _lowered(task, "mini-batch", program).count("conv_general_dilated")
+                    for name, program in forms.items()}
+    assert convolutions["native"] > convolutions["unfolded"]
