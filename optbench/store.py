@@ -356,10 +356,12 @@ class ResultStore:
         self.close()
 
     def writer(self) -> int | None:
-        """The PID of the live process whose sweep is writing this folder now, or None (a
-        reader's view: it takes no lock, so it never stands in a sweep's way)."""
+        """The PID of the sweep writing this folder now, or None: the lock file names a
+        live process and its lock is held (a killed sweep's PID may have been reused). The
+        lock is tried only then, and shared for an instant."""
+        path = self.directory / LOCK
         try:
-            pid = int((self.directory / LOCK).read_text().strip() or 0)
+            pid = int(path.read_text().strip() or 0)
         except (OSError, ValueError):
             return None
         if pid <= 0 or pid == os.getpid():
@@ -370,7 +372,7 @@ class ResultStore:
             return None  # a killed sweep's stale lock file
         except PermissionError:
             pass  # alive, another user's
-        return pid
+        return pid if _locked(path) else None
 
     def owned_files(self) -> list[str]:
         """The files this store wrote (relative paths): the manifest's, or for a folder
@@ -607,6 +609,23 @@ class ResultStore:
 
 def _is_temporary(path: Path) -> bool:
     return path.name.startswith(TMP_PREFIX) and path.name.endswith(".tmp") and path.is_file()
+
+
+def _locked(path: Path) -> bool:
+    """Whether a process holds ``path``'s exclusive lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def first_difference(old: Any, new: Any, path: str = "") -> str:

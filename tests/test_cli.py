@@ -216,16 +216,29 @@ def test_reading_a_sweep_imports_no_optimizer_code(tmp_path, monkeypatch, capsys
 
 def test_readers_say_when_a_sweep_is_still_writing_the_folder(tmp_path, recwarn):
     """A live process holding the folder's lock: table and report warn that the data are
-    partial, with its PID and the blocks finished; the page says it too."""
+    partial, with its PID and the blocks finished; the page says it too. A live process
+    named in a stale lock file (a reused PID) is no writer."""
     config = tmp_path / "c.toml"
     config.write_text('steps = 2\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
                       '[optimizers.gd]\nlearning_rate = 0.1\n')
     out = tmp_path / "out"
     assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
     assert main(["table", str(out)]) == 0 and not recwarn.list  # the sweep released it
-    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    lock = out / ".optbench.lock"
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live process named in the lock file that does not hold the lock: a reused PID
+        lock.write_text(f"{bystander.pid}\n")
+        assert main(["table", str(out)]) == 0 and not recwarn.list
+    finally:
+        bystander.kill()
+        bystander.wait()
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); os.ftruncate(fd, 0); "
+        "os.write(fd, f'{os.getpid()}\\n'.encode()); print('locked', flush=True); "
+        "time.sleep(60)"), str(lock)], stdout=subprocess.PIPE, text=True)
     try:
-        (out / ".optbench.lock").write_text(f"{writer.pid}\n")
+        assert writer.stdout.readline().strip() == "locked"
         expected = f"is being written by PID {writer.pid} (1 of 1 blocks finished)"
         assert main(["table", str(out)]) == 0
         assert main(["report", str(out), "--workers", "1"]) == 0
