@@ -37,6 +37,7 @@ from optbench.tasks.base import Program, Task
 
 TRAJECTORY_MAX_DIM = 3  # parameter paths are recorded for flat parameters of this size or less
 NEVER = -1  # hit_step / divergence_step of something that did not happen
+TEST_PREFIX = "test_"  # metrics of a held-out test split: recorded, never scored
 
 
 class DataTooLarge(OptbenchError):
@@ -167,8 +168,9 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             """Evaluate at a record point, score it, and freeze the run if it diverged."""
             metrics = cast(program.evaluate(task_args, carry.params))
             bad = _is_bad(metrics[metric], threshold, maximize)
-            for value in metrics.values():
-                bad = bad | ~jnp.isfinite(value)
+            for name, value in metrics.items():  # the test split never steers a run
+                if not name.startswith(TEST_PREFIX):
+                    bad = bad | ~jnp.isfinite(value)
             score = _score(carry.score, metrics[metric], bad, step, targets, maximize)
             frozen = score.diverged
             keep = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor, carry.params)

@@ -203,3 +203,27 @@ def test_a_maximized_metric_keeps_the_highest_value_hits_upward_and_diverges_onl
     assert float(out.best[0]) == 1.25 and float(out.final[0]) == 1.25
     assert bool(out.diverged[0]) and int(out.divergence_step[0]) == 11
     np.testing.assert_array_equal(out.curve[0, :12], 0.125 * np.arange(12).clip(max=10))
+
+
+@dataclass(frozen=True)
+class _TestNaN(_Climb):
+    """_Climb, with a test metric that is NaN from the start: it must not flag the run."""
+
+    def evaluate(self, args, params):
+        return {**super().evaluate(args, params), "test_score": jnp.asarray(jnp.nan)}
+
+
+@dataclass(frozen=True)
+class _TestNaNTask(_ClimbTask):
+    def program(self, gradient_source):
+        return _TestNaN()
+
+
+def test_a_non_finite_test_metric_does_not_mark_a_run_diverged():
+    """The test split is reported, never used: not even to decide divergence."""
+    spec = optimizers.get("gd")
+    settings = RunSettings(steps=4, record_every=1, targets=(0.5,), divergence_threshold=1.0)
+    out = run_block(spec.pure, spec.gradient, _TestNaNTask(), settings,
+                    {"learning_rate": np.asarray([0.125])}, np.zeros(1, int),
+                    np.zeros(1, int)).outcome
+    assert not bool(out.diverged[0]) and float(out.final[0]) == 0.5
