@@ -4,7 +4,7 @@ Everything here is a pure function of stored tables; nothing re-runs.
 
 * The best hyperparameters of an optimizer on a task are those with the lowest **median
   final f - f_min** over seeds and starts (diverged runs count as +inf), or, for a task whose
-  metric is maximized (a network's test accuracy), the highest (diverged runs: -inf).
+  metric is maximized (a network's validation accuracy), the highest (diverged runs: -inf).
 * **Success** at a target: the run reached ``f - f_min <= target`` (a maximized metric:
   ``>= target``) before diverging.
 * **ERT** (expected running time, as COCO defines it): the steps spent by all runs — the
@@ -113,7 +113,7 @@ def _of(value: Any, task: str) -> Any:
 def best_configs(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
                  steps: int | PerTask) -> pd.DataFrame:
     """Per (task, optimizer): the config index with the lowest median final value (the
-    highest where the task's metric is maximized, such as a network's test accuracy).
+    highest where the task's metric is maximized, such as a network's validation accuracy).
 
     Ties (common: many settings reach exactly 0 in float32, or every median is inf) go to
     the lowest share of diverged runs, so the choice is never dominated (another setting as

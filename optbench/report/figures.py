@@ -19,8 +19,8 @@ from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
 
 BEST = ("each optimizer at its best setting on the task (lowest median final value over "
-        "seeds and starts, highest for a maximized metric such as test accuracy; ties: "
-        "lowest ERT at the tightest target)")
+        "seeds and starts, highest for a maximized metric such as validation accuracy; ties: "
+        "lowest share diverged, then lowest ERT at the tightest target)")
 NETWORK_METRICS = ("train_loss", "valid_loss", "test_loss", "valid_accuracy", "test_accuracy")
 SOURCES = ("gd", "sgd", "minibatch")  # full batch, one example, a mini-batch
 ZERO = ("Exact zeros are drawn on the dotted line marked \"0 (exact)\", half a decade below "
@@ -319,7 +319,7 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
 
 def metric_groups(data: ReportData) -> dict[str, list[str]]:
     """The tasks (in the sweep's order) per metric (the runs' ``metric`` column: f_gap,
-    test_accuracy, test_r2, ...): targets on different metrics never pool, as COCO
+    valid_accuracy, valid_r2, ...): targets on different metrics never pool, as COCO
     aggregates per function group."""
     metric = data.runs.drop_duplicates("task").set_index("task")["metric"]
     groups: dict[str, list[str]] = {}
@@ -383,7 +383,8 @@ def ecdf(data: ReportData) -> list[Drawn]:
         ax.set_title(f"{metric_name(metric)}: {len(tasks)} task(s), targets {targets}")
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("ecdf", "Data profile (ECDF of steps to target)", (
-        "One panel per metric (targets on f − f_min and on, say, test accuracy never pool): "
+        "One panel per metric (targets on f − f_min and on, say, validation accuracy never "
+        "pool): "
         "the fraction of (run, target) pairs solved by each step, averaged over the panel's "
         f"tasks with equal weight, {BEST}, each task with its own targets (named in the "
         "panel's title). A pair is solved at the first step the run's value reached the "
@@ -461,7 +462,7 @@ def success_heatmap(data: ReportData, target: float | None = None) -> list[Drawn
     return [Drawn("success-heatmap", f"Success rate at target {named}", (
         "One panel per metric, each at one of its own tasks' targets (named in the panel's "
         f"title): the fraction of runs that reached the target (≤ for f − f_min and losses, "
-        f"≥ for a maximized metric such as test accuracy) before diverging, {BEST}. Unless "
+        f"≥ for a maximized metric such as validation accuracy) before diverging, {BEST}. Unless "
         "chosen with --target, a panel's target is the one of its tasks' ladder at which the "
         "success rates differ most. A blank cell says why: the optimizer did not run the "
         "task, or the task's targets do not include the panel's."), figure)]
@@ -755,7 +756,7 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
     figure, axes = style.grid(2 * len(datasets), cols=2, legend_rows=_rows(data))
     for k, dataset in enumerate(datasets):
         mine = runs[runs["dataset"] == dataset]
-        metric = mine["metric"].iloc[0]  # test_accuracy, or test_r2 for regression
+        metric = mine["metric"].iloc[0]  # valid_accuracy, or valid_r2 for regression
         for ax, column in zip(axes[2 * k:2 * k + 2], ("train_loss", metric), strict=True):
             stats = _curve_quartiles(data, mine, column)
             for (task, optimizer), s in stats.groupby(["task", "optimizer"], sort=False):
@@ -773,7 +774,7 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
     style.legend_below(figure, *_handles(figure, data))
     return Drawn("gradient-sources-examples", "GD vs SGD vs mini-batch SGD per example seen", (
         f"Networks on each dataset that ran all three, {BEST}: the train loss and the "
-        "task's metric (test accuracy, or R²) against the training examples the optimizer "
+        "task's metric (validation accuracy, or R²) against the training examples the optimizer "
         "has seen "
         "(a GD step sees the whole training split, an SGD step one example, a mini-batch "
         "step its batch), median and inter-quartile range over seeds. Equal x is an equal "
