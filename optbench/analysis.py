@@ -153,11 +153,6 @@ def ert_by(hit_steps: pd.Series, by: Any, steps: int) -> pd.Series:
     return (spent / successes.where(successes > 0)).fillna(np.inf)
 
 
-def ert(hit_steps: pd.Series, steps: int) -> float:
-    """:func:`ert_by` of one group of runs."""
-    return float(ert_by(hit_steps, np.zeros(len(hit_steps), int), steps).iloc[0])
-
-
 def all_targets(targets: Sequence[float] | PerTask) -> list[float]:
     """Every target of the sweep, largest first (each task's, where they differ)."""
     values = targets.values() if isinstance(targets, Mapping) else [targets]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optbench.analysis import best_configs, ert, recorded_hyperparameters
+from optbench.analysis import best_configs, ert_by, recorded_hyperparameters
 from optbench.analysis import convergence_table as table_of
 
 
@@ -26,8 +26,9 @@ def _runs(rows):
 
 def test_ert_follows_coco():
     hits = pd.Series([10.0, np.nan, 30.0, np.nan])
-    assert ert(hits, steps=100) == (10 + 100 + 30 + 100) / 2
-    assert ert(pd.Series([np.nan, np.nan]), steps=100) == np.inf
+    groups = ["a", "a", "a", "a"]
+    assert ert_by(hits, groups, steps=100)["a"] == (10 + 100 + 30 + 100) / 2
+    assert ert_by(pd.Series([np.nan, np.nan]), ["b", "b"], steps=100)["b"] == np.inf
 
 
 def test_lowest_median_final_wins_and_diverged_runs_count_as_inf():
