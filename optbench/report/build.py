@@ -221,7 +221,8 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         "steps per run": config.get("steps"),
         "seeds": ", ".join(str(s) for s in config.get("seeds", [])),
         "records": f"every {record} step(s)" if config.get("record_every") else record,
-        "targets (f − f_min)": ", ".join(f"{t:g}" for t in config.get("targets", [])),
+        "targets (of each task's primary metric, unless its table sets its own)": ", ".join(
+            f"{t:g}" for t in config.get("targets", [])),
         "precision": "float64" if config.get("float64") else "float32",
         "runs in the store": len(data.runs),
         "device": f"{meta.get('device_count', '?')} × {meta.get('device_kind', '?')}, "
@@ -235,7 +236,8 @@ def summary(data: ReportData) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     by_kind: dict[str, list[dict]] = {}  # one table per kind: their fields differ
     for t in config.get("tasks", []):
         by_kind.setdefault(t.get("kind", "surface"), []).append(
-            {k: str(t[k]) for k in sorted(t, key=lambda k: k != "name") if k != "kind"})
+            {k: _task_cell(k, t[k]) for k in sorted(t, key=lambda k: k != "name")
+             if k != "kind"})
     optimizer_rows = []
     for label, spec in config.get("optimizers", {}).items():
         name = spec.get("optimizer", label)
@@ -291,6 +293,16 @@ def _span(values: list[int]) -> str:
     """``4``, or ``2–4`` where the values differ."""
     low, high = min(values), max(values)
     return f"{low}" if low == high else f"{low}–{high}"
+
+
+def _task_cell(field: str, value: Any) -> str:
+    """A task table's field as the page shows it: an optimizer's fixed values (``grids``)
+    as ``adam: learning_rate=0.00582, b1=0.902``, one optimizer a line; others as written."""
+    if field == "grids" and isinstance(value, dict):
+        return "; ".join(f"{label}: " + ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, int | float) else f"{k}={v}"
+            for k, v in fixed.items()) for label, fixed in value.items())
+    return str(value)
 
 
 def _grid_cell(name: str, value: Any) -> str:

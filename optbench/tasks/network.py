@@ -425,8 +425,7 @@ class NetworkProgram:
 class NetworkTask:
     """A network trained on a dataset; see the module docstring for batches and metrics."""
 
-    per_step_metric: ClassVar[bool] = False
-    maximize: ClassVar[bool] = True
+    maximize: ClassVar[bool] = NetworkProgram.maximize
     config: NetworkConfig
     data: datasets.Dataset
     model: models.Sequential  # with stand-ins for DATA_KNOBS (see task_of)
