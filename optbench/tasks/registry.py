@@ -121,7 +121,12 @@ def build(configs: Sequence[Any]) -> list[Task]:
 
 
 def _load_builtin_kinds() -> None:
-    """Import the modules that register the shipped kinds (on first use, not at import)."""
-    import optbench.tasks.network  # noqa: F401
-    import optbench.tasks.surface  # noqa: F401  (registered first, by optbench.tasks itself)
-    from optbench.gallery import tasks as _gallery_tasks  # noqa: F401
+    """Import every module of :mod:`optbench.tasks` (on first use, not at import): each
+    registers the kinds it defines, so a new kind is a new module and nothing else."""
+    import importlib
+    import pkgutil
+
+    import optbench.tasks as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")

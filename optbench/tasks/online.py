@@ -1,4 +1,5 @@
-"""The gallery's task kinds: objectives that change with the step, and a feasible set.
+"""Online task kinds (used by the gallery): objectives that change with the step, and a
+feasible set.
 
 * ``online-linear``: the online linear losses of Reddi, Kale & Kumar (2018),
   ``f_t(x) = c_t * sum(x)`` with ``c_t`` cycling through ``coefficients``, on a box onto which
