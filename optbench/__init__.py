@@ -5,33 +5,50 @@ The test surfaces are :mod:`optbench.landscapes` (kept in the repository's top-l
 installed next to the unrelated PyPI project of that name).
 """
 
+import importlib
+import importlib.abc
 import importlib.util
 import sys
 from pathlib import Path
 
 
-def _load_checkout_landscapes() -> None:
+class _CheckoutLandscapes(importlib.abc.MetaPathFinder):
     """From a source checkout (its root first on ``sys.path``, e.g. ``PYTHONPATH=.``),
     ``optbench/`` has no ``landscapes``, which an install maps in from the root's
-    ``landscapes/``: load that folder under its installed name, so the checkout imports as
-    it stands."""
+    ``landscapes/``: find that folder under its installed name, so the checkout imports as
+    it stands (on first use, like an installed package)."""
+
+    def __init__(self, source: Path):
+        self.source = source
+
+    def find_spec(self, name, path, target=None):
+        if name != f"{__name__}.landscapes":
+            return None
+        return importlib.util.spec_from_file_location(
+            name, self.source, submodule_search_locations=[str(self.source.parent)])
+
+
+def _checkout_landscapes() -> Path | None:
+    """The root's ``landscapes/__init__.py`` when this is a checkout, else None."""
     package = Path(__file__).parent
     source = package.parent / "landscapes" / "__init__.py"
     if (package / "landscapes").is_dir() or not source.is_file():
-        return  # an installed package, or not a checkout
-    spec = importlib.util.spec_from_file_location(
-        f"{__name__}.landscapes", source, submodule_search_locations=[str(source.parent)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+        return None  # an installed package, or not a checkout
+    return source
 
 
-if f"{__name__}.landscapes" not in sys.modules:
-    _load_checkout_landscapes()
-
-from optbench import landscapes, optimizers  # noqa: E402
+if (_source := _checkout_landscapes()) is not None:
+    sys.meta_path.append(_CheckoutLandscapes(_source))
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``optbench.landscapes`` and ``optbench.optimizers`` import on first use (they load
+    JAX), so that commands which need neither, such as ``optbench --help``, start fast."""
+    if name in ("landscapes", "optimizers"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sweep(config, directory: str | Path | None = None, **options) -> Path:

@@ -10,14 +10,18 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from optbench.errors import Interrupted, OptbenchError
+
+if TYPE_CHECKING:  # pandas and jax load only where a command needs them: --help stays fast
+    import pandas as pd
 
 
 def optimizer_table() -> pd.DataFrame:
     """One row per registered optimizer: rule, defaults, optax counterpart."""
+    import pandas as pd
+
     from optbench import optimizers
 
     rows = []
@@ -60,6 +64,8 @@ def literal(value) -> str:
 
 def landscape_table(kind: str | None = None) -> pd.DataFrame:
     """One row per registered landscape: class, supported dimensions, minimum."""
+    import pandas as pd
+
     from optbench import landscapes
 
     rows = []
@@ -97,6 +103,8 @@ def landscape_parameters(kind: str | None = None) -> list[str]:
 
 def task_table() -> pd.DataFrame:
     """One row per task kind usable in a ``[[tasks]]`` table (``kind = ...``)."""
+    import pandas as pd
+
     from optbench.tasks import registry
 
     return pd.DataFrame([{"kind": name, "what it is": registry.get(name).description}
@@ -106,6 +114,8 @@ def task_table() -> pd.DataFrame:
 def task_fields_table(name: str) -> pd.DataFrame:
     """One row per field of the task kind ``name``: its default, and (for a kind with
     sweepable fields) whether a list of values in it stands for one task per value."""
+    import pandas as pd
+
     from optbench.tasks import registry
 
     if name not in registry.names():
@@ -167,6 +177,8 @@ def _print_task_fields(name: str) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from optbench.optimizers.reference import deviation_table, variant_table
 
     with _status_line() as status:
@@ -344,9 +356,10 @@ class _Parser(argparse.ArgumentParser):
 
 def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: an integer in [low, high], with the config's one-line wording."""
-    from optbench.validate import ConfigError, integer
 
     def parse(text: str) -> int:
+        from optbench.validate import ConfigError, integer
+
         try:
             value: int | str = int(text)
         except ValueError:

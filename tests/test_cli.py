@@ -266,3 +266,14 @@ def test_a_log_gets_one_line_per_block_and_no_progress_bar(tmp_path, capsys):
     assert lines[0].startswith("optbench: block 1/2 gd on sphere-2d: ran in ")
     assert lines[0].endswith(" s") and "compiled in" in lines[0]
     assert lines[1].endswith("program shared")  # the 2-D surfaces share one program
+
+
+def test_help_and_a_bad_option_load_neither_jax_nor_pandas():
+    """``optbench --help`` must start in a fraction of a second: the package, the command line
+    and argument errors import no heavy library."""
+    code = ("import sys\nfrom optbench import cli\nfor argv in (['--help'], ['list', '--bogus']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('jax', 'pandas', 'numpy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
