@@ -4,6 +4,7 @@ what matters is what a user sees (one-line errors, no traceback)."""
 import os
 import subprocess
 import sys
+import textwrap
 
 import pandas as pd
 import pytest
@@ -271,9 +272,16 @@ def test_a_log_gets_one_line_per_block_and_no_progress_bar(tmp_path, capsys):
 def test_help_and_a_bad_option_load_neither_jax_nor_pandas():
     """``optbench --help`` must start in a fraction of a second: the package, the command line
     and argument errors import no heavy library."""
-    code = ("import sys\nfrom optbench import cli\nfor argv in (['--help'], ['list', '--bogus']):\n"
-            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
-            "print(sorted(m for m in ('jax', 'pandas', 'numpy', 'matplotlib') if m in sys.modules))")
+    code = textwrap.dedent("""
+        import sys
+        from optbench import cli
+        for argv in (["--help"], ["list", "--bogus"]):
+            try:
+                cli.main(argv)
+            except SystemExit:
+                pass
+        print(sorted(m for m in ("jax", "pandas", "numpy", "matplotlib") if m in sys.modules))
+        """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
