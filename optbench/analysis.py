@@ -14,6 +14,7 @@ Everything here is a pure function of stored tables; nothing re-runs.
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,8 +24,6 @@ import numpy as np
 import pandas as pd
 
 from optbench import render, stats
-from optbench.optimizers import hyperparameters as registry_hyperparameters
-from optbench.optimizers.schedule import LR_DECAY
 from optbench.store import ResultStore, target_column
 
 GROUP = ["task", "optimizer"]
@@ -73,8 +72,7 @@ def setting(runs: pd.DataFrame, row: pd.Series, hyperparameters: Mapping[str, fl
     optimizer's runs, or that differ from their default (``hyperparameters``: name ->
     default, None if required); "defaults" when there are none."""
     rows = runs[runs["optimizer"] == row["optimizer"]]
-    defaults = {**hyperparameters, LR_DECAY: 0.0}
-    names = [n for n, default in defaults.items()
+    names = [n for n, default in hyperparameters.items()
              if n in row.index and pd.notna(row[n]) and (
         rows[n].nunique() > 1 or default is None
         or not np.isclose(row[n], default, rtol=1e-12, atol=0))]
@@ -82,13 +80,18 @@ def setting(runs: pd.DataFrame, row: pd.Series, hyperparameters: Mapping[str, fl
 
 
 def recorded_hyperparameters(meta: Mapping, runs: pd.DataFrame) -> dict:
-    """Each optimizer label's hyperparameters and defaults, as its sweep recorded them in
-    meta.json, so that reading imports no optimizer code; for a store written before that,
-    looked up in the registry by each label's method."""
+    """Each optimizer label's hyperparameters and defaults (the step-size decay power among
+    them), as its sweep recorded them in meta.json, so that reading imports no optimizer code
+    (nor JAX); for a store written before that, looked up in the registry by each label's
+    method."""
     if "hyperparameters" in meta:
         return dict(meta["hyperparameters"])
+    from optbench.optimizers import hyperparameters
+    from optbench.optimizers.schedule import LR_DECAY
+
     methods = runs.drop_duplicates("optimizer").set_index("optimizer")["method"]
-    return {label: registry_hyperparameters(method) for label, method in methods.items()}
+    return {label: {**hyperparameters(method), LR_DECAY: 0.0}
+            for label, method in methods.items()}
 
 
 PerTask = Mapping[str, Any]  # task name -> its value (its own targets, or step budget)
@@ -172,9 +175,11 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     (:func:`optbench.caveats.caveats`)."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
-    rows = []
+    rows: list[dict] = []
+    todo: list[tuple[int, str, np.ndarray, stats.Statistic]] = []  # intervals to bootstrap
     for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
         final = group["final"]
+        interval = functools.partial(_interval, todo, len(rows))
         metric = group["metric"].iloc[0]  # f_gap, or e.g. valid_accuracy (maximized)
         row = {
             "task": task,
@@ -186,10 +191,10 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             "runs": len(group),
             "seeds": group["seed"].nunique(),
             "median_final": final.median(),
-            **_interval("final", final, stats.median),
+            **interval("final", final, stats.median),
             "q25_final": final.quantile(0.25, interpolation="nearest"),
             "q75_final": final.quantile(0.75, interpolation="nearest"),
-            **_test_at_chosen(group, metric),
+            **_test_at_chosen(group, metric, interval),
             "diverged": group["diverged"].mean(),
             "wall_s": wall[(task, optimizer)],  # run time of the whole block
         }
@@ -197,13 +202,14 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
         for target in all_targets(targets):
             hit = group[target_column(target)].to_numpy(float) if target in own else None
             row[f"success@{target:g}"] = np.nan if hit is None else stats.success_rate(hit)
-            row |= _interval(f"success@{target:g}", hit, stats.success_rate)
+            row |= interval(f"success@{target:g}", hit, stats.success_rate)
             # median steps of the runs that succeeded: NaN when none did
             row[f"median_steps@{target:g}"] = (np.nan if hit is None or np.isnan(hit).all()
                                                else float(np.nanmedian(hit)))
             row[f"ert@{target:g}"] = np.nan if hit is None else float(stats.ert_of(budget)(hit))
-            row |= _interval(f"ert@{target:g}", hit, stats.ert_of(budget))
+            row |= interval(f"ert@{target:g}", hit, stats.ert_of(budget))
         rows.append(row)
+    _bootstrap(rows, todo)
     from optbench.aggregate import tuning_columns  # these modules read tables made here
     from optbench.caveats import caveats
 
@@ -214,11 +220,24 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     return table
 
 
-def _interval(name: str, sample: np.ndarray | pd.Series | None, statistic) -> dict:
-    """``{name}_low`` and ``{name}_high``: the 95 % bootstrap interval (NaN without data)."""
-    low, high = ((np.nan, np.nan) if sample is None or len(sample) == 0
-                 else stats.bootstrap_interval(np.asarray(sample, float), statistic))
-    return {f"{name}_low": low, f"{name}_high": high}
+def _interval(todo: list, row: int, name: str, sample: np.ndarray | pd.Series | None,
+              statistic: stats.Statistic) -> dict:
+    """``{name}_low`` and ``{name}_high`` of row ``row``, NaN until :func:`_bootstrap` puts
+    the 95 % bootstrap interval there (NaN without data)."""
+    if sample is not None and len(sample):
+        todo.append((row, name, np.asarray(sample, float), statistic))
+    return {f"{name}_low": np.nan, f"{name}_high": np.nan}
+
+
+def _bootstrap(rows: list[dict], todo: list) -> None:
+    """Fill the intervals :func:`_interval` deferred, one batched bootstrap per statistic."""
+    by_statistic: dict[stats.Statistic, list] = {}
+    for item in todo:
+        by_statistic.setdefault(item[3], []).append(item)
+    for statistic, items in by_statistic.items():
+        bounds = stats.bootstrap_intervals([sample for _, _, sample, _ in items], statistic)
+        for (row, name, _, _), (low, high) in zip(items, bounds, strict=True):
+            rows[row][f"{name}_low"], rows[row][f"{name}_high"] = low, high
 
 
 def test_metric(metric: str) -> str | None:
@@ -235,7 +254,7 @@ def worst_if_diverged(runs: pd.DataFrame, column: str) -> pd.Series:
     return runs[column].where(~runs["diverged"].astype(bool), pd.Series(worst, runs.index))
 
 
-def _test_at_chosen(group: pd.DataFrame, metric: str) -> dict:
+def _test_at_chosen(group: pd.DataFrame, metric: str, interval: Callable) -> dict:
     """The test metric's median (and interval) over the runs of the setting chosen on the
     validation metric (diverged runs the worst): reported, never used to choose."""
     name = test_metric(metric)
@@ -245,7 +264,7 @@ def _test_at_chosen(group: pd.DataFrame, metric: str) -> dict:
                 "test_high": np.nan}
     values = worst_if_diverged(group, column).to_numpy(float)
     return {"test_metric": name, "median_test": float(np.median(values)),
-            **_interval("test", values, stats.median)}
+            **interval("test", values, stats.median)}
 
 
 def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,

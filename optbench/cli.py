@@ -296,13 +296,14 @@ def cmd_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from optbench.analysis import reference_deviation, tables_for, write_tables
-    from optbench.engine.sweep import run_reference
     from optbench.store import ResultStore, write_atomic
 
     store = ResultStore(args.directory)
     _warn_if_partial(store)
     deviation = None
     if args.reference == "optax":
+        from optbench.engine.sweep import run_reference  # JAX: only to run the reference
+
         reference = ResultStore(run_reference(args.directory, quiet=args.quiet))
         deviation = reference_deviation(store.table("curves"), reference.table("curves"),
                                         store.table("runs"))

@@ -12,6 +12,7 @@ correction over the optimizers compared on a task).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -28,18 +29,31 @@ def bootstrap_interval(sample: Sequence[float], statistic: Statistic
                        ) -> tuple[float, float]:
     """The 95 % percentile bootstrap interval of ``statistic`` over ``sample``; a single
     value, or a sample whose values are all equal, has the zero-width interval."""
+    return bootstrap_intervals([sample], statistic)[0]
+
+
+def bootstrap_intervals(samples: Sequence[Sequence[float]], statistic: Statistic
+                        ) -> list[tuple[float, float]]:
+    """:func:`bootstrap_interval` of each sample, computed together: samples of one size
+    are resampled in one call (a table's hundreds of intervals cost a few calls, not one
+    each)."""
     from scipy import stats  # on first use: it takes a while to import
 
-    sample = np.asarray(sample, float)
-    point = float(statistic(sample, axis=-1))
-    if len(sample) < 2 or np.all(sample == sample[0]) or np.all(np.isnan(sample)):
-        return point, point
-    with np.errstate(invalid="ignore"):  # +-inf in the resamples: percentiles cope
-        result = stats.bootstrap((sample,), statistic, confidence_level=CONFIDENCE,
-                                 n_resamples=RESAMPLES, method="percentile",
-                                 vectorized=True, rng=np.random.default_rng(SEED))
-    low, high = result.confidence_interval
-    return float(low), float(high)
+    samples = [np.asarray(sample, float) for sample in samples]
+    out = [(float(statistic(sample, axis=-1)),) * 2 for sample in samples]
+    by_size: dict[int, list[int]] = {}
+    for i, sample in enumerate(samples):
+        if not (len(sample) < 2 or np.all(sample == sample[0]) or np.all(np.isnan(sample))):
+            by_size.setdefault(len(sample), []).append(i)
+    for indices in by_size.values():
+        with np.errstate(invalid="ignore"):  # +-inf in the resamples: percentiles cope
+            result = stats.bootstrap((np.stack([samples[i] for i in indices]),), statistic,
+                                     confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
+                                     method="percentile", vectorized=True, axis=-1,
+                                     rng=np.random.default_rng(SEED))
+        for i, low, high in zip(indices, *result.confidence_interval, strict=True):
+            out[i] = (float(low), float(high))
+    return out
 
 
 def median(sample: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -51,6 +65,7 @@ def success_rate(hit_steps: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(~np.isnan(hit_steps), axis=axis)
 
 
+@functools.cache  # one statistic per budget, so that intervals of one budget batch together
 def ert_of(steps: int) -> Statistic:
     """COCO's expected running time of runs' hit steps (NaN: never reached): the steps
     spent by all (``steps`` for those that failed) over the number that succeeded."""

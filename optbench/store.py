@@ -35,13 +35,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow
 
-from optbench.config import SweepConfig
 from optbench.errors import OptbenchError
+
+if TYPE_CHECKING:  # readers of a store load no config or optimizer code (nor JAX)
+    from optbench.config import SweepConfig
 
 TABLES = ("runs", "curves", "trajectories")
 BLOCK_FILES = (*(f"{t}.parquet" for t in TABLES), "timing.json")

@@ -210,6 +210,11 @@ def test_reading_a_sweep_imports_no_optimizer_code(tmp_path, monkeypatch, capsys
     capsys.readouterr()
     assert main(["table", str(out)]) == 0
     assert "| mine " in capsys.readouterr().out
+    code = ("import sys\nfrom optbench import cli\ncli.main(['table', sys.argv[1]])\n"
+            "print([m for m in ('jax', 'optbench.optimizers') if m in sys.modules])")
+    printed = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
+                             text=True, check=True).stdout
+    assert printed.strip().splitlines()[-1] == "[]"  # reading a table loads no JAX
     assert main(["report", str(out), "--workers", "1"]) == 0, capsys.readouterr().err
     page = (out / "report" / "index.html").read_text()
     assert "damping=0.5" in page  # the factory's default, from meta.json

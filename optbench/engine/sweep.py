@@ -258,7 +258,7 @@ def run_sweep(
             **_versions(), "device_kind": devices[0].device_kind, "device_count": len(devices),
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now(), "planned_blocks": keys,
-            "hyperparameters": {o.label: hyperparameters(o.optimizer)
+            "hyperparameters": {o.label: {**hyperparameters(o.optimizer), LR_DECAY: 0.0}
                                 for o in config.optimizers}, **(meta or {})})
     if store is not None and store.cleared:
         _say_cleared(store)
