@@ -83,6 +83,17 @@ class RunSettings:
         return np.dtype(np.float64 if self.float64 else np.float32)
 
 
+@dataclass(frozen=True)
+class RunAxis:
+    """How a block lays out its run axis, so that blocks of different sizes share one
+    compiled program (the sweep chooses it for all the blocks that could share one): chunks of
+    at least ``runs`` runs (a smaller block is padded, and the padding's results dropped), and
+    the hyperparameters ``per_run`` vmapped even where a block holds them equal."""
+
+    runs: int = 1
+    per_run: frozenset[str] = frozenset()
+
+
 class Outcome(NamedTuple):
     """What one run produces (batched along a leading run axis by :func:`run_block`)."""
 
@@ -368,6 +379,7 @@ def run_block(
     progress: Callable[[int], None] | None = None,
     keep_params: bool = False,
     keep_path: bool = False,
+    axis: RunAxis = RunAxis(),
 ) -> BlockResult:
     """Run every configuration of a block: ``hparams[k][i]``, ``seeds[i]``, ``start_indices[i]``.
 
@@ -375,7 +387,8 @@ def run_block(
     and run time (every chunk, up to its outputs on the host) are measured separately.
     ``progress`` is called with 0 once the program is compiled and the runs start, then after
     each chunk with the optimizer steps it ran. ``keep_params`` returns every run's final
-    parameters, ``keep_path`` its parameters at every record point.
+    parameters, ``keep_path`` its parameters at every record point. ``axis``: see
+    :class:`RunAxis`.
     """
     with jax.enable_x64(settings.float64), jax.default_matmul_precision(
             settings.matmul_precision):
@@ -391,7 +404,7 @@ def run_block(
         # Hyperparameters equal across the block stay scalars: vmapping them would make the
         # program recompute per run what is the same for all (e.g. Adam's b1**t).
         hparams = {k: np.asarray(v, dtype) for k, v in hparams.items()}
-        varying = {k: v for k, v in hparams.items() if np.any(v != v[0])}
+        varying = {k: v for k, v in hparams.items() if k in axis.per_run or np.any(v != v[0])}
         fixed = {k: v[0] for k, v in hparams.items() if k not in varying}
         record_steps = settings.recorded_steps
         schedule = {"record_steps": record_steps.astype(np.int32),
@@ -402,7 +415,7 @@ def run_block(
                                 len(record_steps), {**fixed, **{k: v[0] for k, v in
                                                                 varying.items()}}, keep_path)
         budget = max_memory_mb * 2**20 - data_bytes
-        size = chunk_size_for(n_runs, per_run, budget / 2**20, len(devices))
+        size = chunk_size_for(max(n_runs, axis.runs), per_run, budget / 2**20, len(devices))
         mesh = Mesh(np.asarray(devices), ("runs",))
         runs_sharding = NamedSharding(mesh, PartitionSpec("runs"))
         replicated = NamedSharding(mesh, PartitionSpec())

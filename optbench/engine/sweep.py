@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -35,6 +36,7 @@ from optbench.engine.bundle import RULE, Rule, bundle
 from optbench.engine.run import (
     PROGRAMS,
     BlockResult,
+    RunAxis,
     RunSettings,
     parameter_count,
     run_block,
@@ -164,6 +166,53 @@ def make_grid(optimizer: OptimizerConfig, seeds: tuple[int, ...], n_starts: int)
     return Grid(hparams, index, seed, start)
 
 
+@dataclass(frozen=True)
+class BlockPlan:
+    """What a block runs: its update rule (bundled, and decayed where asked), the
+    hyperparameters of its runs, its settings and its grid."""
+
+    rule: PureOptimizer
+    hparams: dict[str, np.ndarray]
+    settings: RunSettings
+    grid: Grid
+
+
+def plan_block(config: SweepConfig, rules: Rules, optimizer: OptimizerConfig, task: Task
+               ) -> BlockPlan:
+    grid = make_grid(optimizer, config.seeds, task.n_starts)
+    rule, hparams = rules.select(optimizer.label, grid.hparams, task,
+                                 config.plan(task.name).optimizers)
+    if LR_DECAY in hparams:
+        rule = decayed(rule)
+    return BlockPlan(rule, hparams, settings_of(config, task.name), grid)
+
+
+def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str],
+             config: SweepConfig, rules: Rules) -> dict[str, RunAxis]:
+    """Each block's :class:`RunAxis`: blocks that would compile the same program but for
+    their number of runs (the same rule on the same task program, data shapes and record
+    schedule) are padded to the largest one's runs and vmap every hyperparameter that any of
+    them varies, so that they share one compilation. Planned over every block of the sweep,
+    so that a resumed sweep compiles the same programs. Padding costs the padded runs' time:
+    a block of 1 setting beside one of 5 runs 5 settings' worth (cheap on surfaces, where
+    compiling is most of the wait)."""
+    groups: dict[Any, list[tuple[str, int, set[str]]]] = {}
+    for (optimizer, task), key in zip(blocks, keys, strict=True):
+        plan = plan_block(config, rules, optimizer, task)
+        source = optimizer.spec.gradient
+        shapes = tuple(np.shape(a) for a in jax.tree.leaves(task.args(source)))
+        program = (plan.rule, task.program(source), shapes,
+                   len(plan.settings.recorded_steps), len(plan.settings.targets))
+        varied = {k for k, v in plan.hparams.items() if np.any(v != v[0])}
+        groups.setdefault(program, []).append((key, len(plan.grid), varied))
+    axes = {}
+    for members in groups.values():
+        axis = RunAxis(max(n for _, n, _ in members),
+                       frozenset().union(*(varied for _, _, varied in members)))
+        axes.update({key: axis for key, _, _ in members})
+    return axes
+
+
 def block_frames(result: BlockResult, grid: Grid, optimizer: OptimizerConfig, task: Task,
                  settings: RunSettings) -> dict[str, pd.DataFrame | None]:
     """The tidy tables of one block: runs, curves and (small flat parameters) trajectories."""
@@ -271,7 +320,8 @@ def run_sweep(
         todo = [(b, k) for b, k, finished in zip(blocks, keys, done, strict=True)
                 if not finished]
         with ctrl_c_between_chunks() as stop:
-            _run_blocks(todo, config, rules, devices, store, quiet or not writer, stop)
+            _run_blocks(todo, config, rules, run_axes(blocks, keys, config, rules), devices,
+                        store, quiet or not writer, stop)
         if store is not None:
             # programs this process compiled (or loaded from the persistent cache)
             store.finalize(keys, {"finished": _now(),
@@ -359,8 +409,9 @@ def ctrl_c_between_chunks() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
-                store: ResultStore | None, quiet: bool, stop: threading.Event) -> None:
+def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str, RunAxis],
+                devices: list, store: ResultStore | None, quiet: bool,
+                stop: threading.Event) -> None:
     """Run the blocks not yet finished, storing each as it finishes. On a terminal a bar
     counts blocks (moving within one as its chunks finish) and says whether it compiles or
     runs; elsewhere (a log) one line per finished block. Once ``stop`` is set, the next
@@ -382,17 +433,13 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, devices: list,
                     raise KeyboardInterrupt
 
             bar.set_postfix_str(f"compiling {name}")
-            settings = settings_of(config, task.name)
-            grid = make_grid(optimizer, config.seeds, task.n_starts)
-            rule, hparams = rules.select(optimizer.label, grid.hparams, task,
-                                         config.plan(task.name).optimizers)
+            plan = plan_block(config, rules, optimizer, task)
+            settings, grid = plan.settings, plan.grid
             progress.block(len(grid) * settings.steps)
-            if LR_DECAY in hparams:
-                rule = decayed(rule)
-            result = run_block(rule, optimizer.spec.gradient, task, settings, hparams, grid.seeds,
-                               grid.starts, config.max_memory_mb, devices, progress=chunk_done,
-                               keep_params=bool(config.keep_params),
-                               keep_path=config.keep_params == "best")
+            result = run_block(plan.rule, optimizer.spec.gradient, task, settings, plan.hparams,
+                               grid.seeds, grid.starts, config.max_memory_mb, devices,
+                               progress=chunk_done, keep_params=bool(config.keep_params),
+                               keep_path=config.keep_params == "best", axis=axes[key])
             frames = block_frames(result, grid, optimizer, task, settings)
             if store is not None:
                 if config.keep_params:  # before runs.parquet, which marks the block done

@@ -128,6 +128,30 @@ def test_blocks_that_differ_only_in_data_share_one_program(tmp_path):
     assert sum(not b["program_reused"] for b in meta["blocks"].values()) == 1
 
 
+def test_blocks_that_differ_only_in_grid_size_share_one_program_and_keep_their_numbers(
+        tmp_path):
+    """Grids of 1, 2, 3 and 5 settings on two 2-D surfaces: the smaller blocks are padded to
+    the largest, so one program runs all eight blocks, and each optimizer's runs are those
+    of a sweep of it alone (convex surfaces, so that ulp-level differences between programs
+    stay ulp-level)."""
+    grids = {"gd": {"learning_rate": [1e-3]},
+             "momentum": {"learning_rate": [1e-3, 2e-3]},
+             "adam": {"learning_rate": [1e-3, 1e-2, 1e-1]},
+             "rmsprop": {"learning_rate": [1e-4, 1e-3, 1e-2, 1e-1, 0.3], "decay": [0.9]}}
+    tasks = [{"landscape": "ill_conditioned_quadratic", "dim": 2, "start": "random"},
+             {"landscape": "sphere", "dim": 2, "start": "random"}]
+    PROGRAMS.clear()
+    together = run_sweep(_sweep_config("grids", grids, tasks), tmp_path / "all", quiet=True)
+    assert PROGRAMS.compiled == 1
+    runs = pd.read_parquet(together / "runs.parquet")
+    for name, grid in grids.items():
+        alone = run_sweep(_sweep_config(name, {name: grid}, tasks), tmp_path / name,
+                          quiet=True)
+        expected = pd.read_parquet(alone / "runs.parquet").drop(columns="wall_time")
+        got = runs[runs.optimizer == name].reset_index(drop=True)[expected.columns]
+        pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+
+
 def test_bundled_rules_give_each_optimizer_its_own_numbers(tmp_path):
     # a convex surface, so that ulp-level differences between programs stay ulp-level
     tasks = [{"landscape": "ill_conditioned_quadratic", "dim": 4, "start": "random",
