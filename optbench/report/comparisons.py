@@ -182,7 +182,8 @@ def performance_profile(data: ReportData, unit: str = "steps") -> list[Drawn]:
                                 squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         group = ratios[ratios["metric"] == metric]
-        untimed = group["ratio"].isna().all()  # a store from before steps were timed
+        targeted = group[group["target"].notna()]  # tasks some optimizer reached
+        untimed = len(targeted) > 0 and targeted["ratio"].isna().all()  # no seconds stored
         drawn = [o for o in data.optimizers if o in set(group["optimizer"]) and not untimed]
         for i, optimizer in enumerate(drawn):
             p = profile[(profile["metric"] == metric) & (profile["optimizer"] == optimizer)]
