@@ -27,6 +27,9 @@ from optbench.store import SECONDS_PER_STEP
 MIN_SEEDS = 5  # fewer seeds than this behind a claimed difference is flagged
 MIN_EDGE_VALUES = 3  # a hyperparameter searched over fewer values has no inside to miss
 MIN_PAIRS = 6  # Wilcoxon's two-sided exact p-value cannot fall below 0.05 on fewer pairs
+# a block that ran for less is timed mostly by fixed costs (a fresh program's first call
+# took 10-30 ms on a CPU core, as long as 10^5 steps of a 2-D surface)
+BRIEF_RUN_SECONDS = 1.0
 
 
 def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparameters,
@@ -131,11 +134,19 @@ def different_defaults(runs: pd.DataFrame, hyperparameters: Hyperparameters) -> 
 
 def shared_program_time(table: pd.DataFrame, machine: str | None) -> list[str]:
     """What the seconds to target are, where the table has them: each block's runs are one
-    compiled program, so they share its time per step, and that time is this machine's."""
+    compiled program, so they share its time per step, and that time is this machine's;
+    and which blocks ran too briefly for it to be the steps' (fixed costs dominate)."""
     if SECONDS_PER_STEP not in table or table[SECONDS_PER_STEP].isna().all():
         return []
     where = f"this machine ({machine})" if machine else "the machine that ran the sweep"
-    return ["times in seconds are each block's seconds per step times the steps: all runs of "
-            "a block are one compiled program, so they share its per-step time (its run time, "
-            "compilation excluded, over the steps of all its runs, which depends on how many "
-            f"runs it batches); wall-clock on {where}, not comparable across machines"]
+    out = ["times in seconds are each block's seconds per step times the steps: all runs of "
+           "a block are one compiled program, so they share its per-step time (its run time, "
+           "compilation excluded, over the steps of all its runs, which depends on how many "
+           f"runs it batches); wall-clock on {where}, not comparable across machines"]
+    brief = table[table["wall_s"] < BRIEF_RUN_SECONDS]
+    if len(brief):
+        out.append(f"{len(brief)} of {len(table)} blocks ran for less than "
+                   f"{BRIEF_RUN_SECONDS:g} s, so their seconds per step hold mostly the fixed "
+                   "costs of a run (dispatch, transfers, a freshly compiled program's first "
+                   "call), not the steps': compare times in seconds on longer runs")
+    return out
