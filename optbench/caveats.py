@@ -28,7 +28,7 @@ MIN_SEEDS = 5  # fewer seeds than this behind a claimed difference is flagged
 MIN_EDGE_VALUES = 3  # a hyperparameter searched over fewer values has no inside to miss
 MIN_PAIRS = 6  # Wilcoxon's two-sided exact p-value cannot fall below 0.05 on fewer pairs
 # a block that ran for less is timed mostly by fixed costs (a fresh program's first call
-# took 10-30 ms on a CPU core, as long as 10^5 steps of a 2-D surface)
+# took 10-30 ms on a CPU core, longer than 10^4 steps of 8 runs on a 2-D surface)
 BRIEF_RUN_SECONDS = 1.0
 
 

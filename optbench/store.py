@@ -6,8 +6,9 @@ Layout of ``results/<sweep-name>/``::
     manifest.jsonl         every file the sweep wrote, with its size and SHA-256 (one JSON
                            record a line, appended before the file is renamed into place)
     blocks/<block>/        one finished (optimizer, task) block: runs, curves,
-                           trajectories (parquet) and timing.json; ``runs.parquet`` is
-                           written last, so its presence marks the block complete
+                           trajectories (parquet) and timing.json (compile and run
+                           seconds, seconds per step); ``runs.parquet`` is written last,
+                           so its presence marks the block complete
     runs.parquet  runs.csv                 one tidy row per run (all blocks)
     curves.parquet  curves.csv             run_id, step, f_gap (f - f_min), strided
     convergence.md  .csv  .tex             the convergence tables (optbench.analysis)
