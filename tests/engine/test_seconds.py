@@ -24,7 +24,7 @@ CONFIG = {
     "name": "seconds", "steps": 200, "seeds": [0, 1], "targets": [1.0, 1e-3],
     "compile_cache": False,
     "tasks": [{"landscape": "sphere", "dim": 2}],
-    "optimizers": {"gd": {"learning_rate": [0.01, 0.3]}, "adam": {"learning_rate": [0.1]}},
+    "optimizers": {"gd": {"learning_rate": [0.01, 0.3]}, "momentum": {"learning_rate": [0.1]}},
 }
 
 
@@ -83,7 +83,7 @@ def swept(tmp_path_factory):
 def test_seconds_to_target_are_steps_times_the_blocks_seconds_per_step(swept):
     runs = pd.read_parquet(swept / "runs.parquet")
     blocks = json.loads((swept / "meta.json").read_text())["blocks"]
-    assert set(blocks) == {"gd__sphere-2d", "adam__sphere-2d"}
+    assert set(blocks) == {"gd__sphere-2d", "momentum__sphere-2d"}
     assert not all(b["program_reused"] for b in blocks.values())  # one compiled here
     for block in blocks.values():
         mine = runs[runs["optimizer"] == block["optimizer"]]
