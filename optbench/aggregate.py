@@ -7,8 +7,9 @@ scores with interval estimates. Pure functions of the stored tables; nothing re-
   best score after ``k`` trials drawn at random from the ``N`` tried tells whether an
   optimizer is better or only easier to tune.
 * **Performance profiles** (Dolan & Moré 2002, as AlgoPerf scores them): per task, each
-  optimizer's ERT at its chosen setting over the task's best ERT; rho(tau) is the fraction
-  of a metric group's tasks on which that ratio is at most tau.
+  optimizer's ERT at its chosen setting over the task's best ERT, in steps or in seconds
+  (AlgoPerf's time to target); rho(tau) is the fraction of a metric group's tasks on which
+  that ratio is at most tau.
 * **Aggregate scores** (rliable, Agarwal et al. 2021): the interquartile mean (IQM) over
   tasks x runs of normalized scores and the probability of improvement P(X > Y), each with
   a stratified bootstrap interval (runs resampled within each task). Written with numpy:
@@ -166,27 +167,32 @@ def tuning_columns(runs: pd.DataFrame, targets: Sequence[float] | PerTask) -> pd
 
 # --- performance profiles ------------------------------------------------------------------
 
-def profile_ratios(table: pd.DataFrame) -> pd.DataFrame:
+ERT_COLUMN = {"steps": "ert", "seconds": "ert_seconds"}  # a profile's unit -> its ERT column
+
+
+def profile_ratios(table: pd.DataFrame, unit: str = "steps") -> pd.DataFrame:
     """Per (task, optimizer) of a convergence table: the target its profile uses, the ERT
-    at the chosen setting there and ``ratio`` = ERT / the task's best ERT (inf: never
-    reached).
+    at the chosen setting there, in ``unit`` (steps or seconds, :data:`ERT_COLUMN`), and
+    ``ratio`` = ERT / the task's best ERT (inf: never reached; NaN: no time recorded).
 
     The target is, per task, the tightest of its own targets that some optimizer reaches
     (a finite ERT): the hardest goal the task shows to be reachable, so that the profile
     separates the optimizers that solve it from those that only approach it, and every
     task has a best optimizer at ratio 1. A task where no optimizer reaches any target has
-    no target and every ratio inf: it stays in the group's count, which no one reaches."""
+    no target and every ratio inf: it stays in the group's count, which no one reaches.
+    The target is chosen on steps for both units, so the two profiles ask the same goal."""
     rows = []
     for task, part in table.groupby("task", sort=False):
         own = [t for t in table_targets(part) if part[f"ert@{t:g}"].notna().all()]
         reached = [t for t in own if np.isfinite(part[f"ert@{t:g}"]).any()]
         target = reached[-1] if reached else np.nan  # easiest first: the last is tightest
-        ert = (part[f"ert@{target:g}"].to_numpy(float) if reached
+        ert = (part[f"{ERT_COLUMN[unit]}@{target:g}"].to_numpy(float) if reached
                else np.full(len(part), np.inf))
-        best = ert.min()
+        best = np.nanmin(ert) if not np.isnan(ert).all() else np.nan
         with np.errstate(divide="ignore", invalid="ignore"):  # a target met at step 0
             ratio = (np.where(ert == 0, 1.0, np.inf) if best == 0 else ert / best
                      if np.isfinite(best) else np.full(len(part), np.inf))
+        ratio = np.where(np.isnan(ert), np.nan, ratio)  # no time recorded: no ratio
         rows += [{"metric": part["metric"].iloc[0], "task": task, "optimizer": o,
                   "target": target, "ert": e, "ratio": r}
                  for o, e, r in zip(part["optimizer"], ert, ratio, strict=True)]

@@ -10,6 +10,9 @@ Everything here is a pure function of stored tables; nothing re-runs.
 * **ERT** (expected running time, as COCO defines it): the steps spent by all runs — the
   steps to the target for successful runs, the whole budget for the others — divided by the
   number of successful runs; inf when none succeeded.
+* **Seconds** (as AlgoPerf measures time to target): a block's runs are one compiled program
+  and share its time per step (``seconds_per_step``: run time, compilation excluded, over
+  the steps of all its runs), so every step statistic in seconds is the steps times it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import render, stats
-from optbench.store import ResultStore, target_column
+from optbench.store import SECONDS_PER_STEP, ResultStore, target_column, with_seconds
 
 GROUP = ["task", "optimizer"]
 LEGEND = """\
@@ -57,6 +60,10 @@ fixed start, exact gradients), so there is one observation and no test.
 expected best of 1 / N settings: the expected best score (each setting scored by its median)
 of a search that tries 1, or all N, of the settings tried, drawn at random (Dodge et al.
 2019): an optimizer much better at N than at 1 is hard to tune; the report draws the curve.
+
+ERT s: the ERT in seconds, the steps times the block's seconds per step ("s / step": its
+program's run time, compilation excluded, over the steps of all its runs, which share it).
+Wall-clock on the machine that ran the sweep: not comparable across machines.
 
 compile s: the seconds to compile a block's program; "shared": the block ran a program
 compiled for an earlier one (blocks that differ only in data share one)."""
@@ -162,17 +169,27 @@ def all_targets(targets: Sequence[float] | PerTask) -> list[float]:
     return sorted({float(t) for own in values for t in own}, reverse=True)
 
 
+def machine(meta: Mapping) -> str | None:
+    """The devices a sweep ran on, as its meta.json records them (``1 x cpu``); None where
+    it does not."""
+    kind = meta.get("device_kind")
+    return None if kind is None else f"{meta.get('device_count', 1)} x {kind}"
+
+
 def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
-                      steps: int | PerTask, hyperparameters: Hyperparameters
-                      ) -> pd.DataFrame:
+                      steps: int | PerTask, hyperparameters: Hyperparameters,
+                      machine: str | None = None) -> pd.DataFrame:
     """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``,
     from ``hyperparameters``: :func:`recorded_hyperparameters`), with 95 % bootstrap
     intervals on its median final value, success rates and ERTs at every target of the sweep
-    (NaN at a target that is not its task's own), the test metric at that setting where the
+    (NaN at a target that is not its task's own), in steps and in seconds (``*_seconds@``:
+    the steps times the block's ``seconds_per_step``, NaN where the store has none; its
+    caveat names ``machine``), the test metric at that setting where the
     primary metric is a validation one, its paired comparison with the task's best, and the
     expected best after 1 and all N settings tried (:mod:`optbench.aggregate`).
     ``table.attrs["caveats"]`` lists what a reviewer would flag
     (:func:`optbench.caveats.caveats`)."""
+    runs = with_seconds(runs)  # NaN seconds where the runs have no time per step
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
     rows: list[dict] = []
@@ -197,6 +214,7 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             **_test_at_chosen(group, metric, interval),
             "diverged": group["diverged"].mean(),
             "wall_s": wall[(task, optimizer)],  # run time of the whole block
+            SECONDS_PER_STEP: float(group[SECONDS_PER_STEP].iloc[0]),  # one per block
         }
         own, budget = _of(targets, task), _of(steps, task)
         for target in all_targets(targets):
@@ -208,15 +226,19 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
                                                else float(np.nanmedian(hit)))
             row[f"ert@{target:g}"] = np.nan if hit is None else float(stats.ert_of(budget)(hit))
             row |= interval(f"ert@{target:g}", hit, stats.ert_of(budget))
+            row |= in_seconds(row, target, row[SECONDS_PER_STEP])  # placed; filled below
         rows.append(row)
     _bootstrap(rows, todo)
+    for row in rows:  # the seconds of the steps' intervals, bootstrapped now
+        for target in all_targets(targets):
+            row |= in_seconds(row, target, row[SECONDS_PER_STEP])
     from optbench.aggregate import tuning_columns  # these modules read tables made here
     from optbench.caveats import caveats
 
     table = pd.DataFrame(rows).merge(compare_to_best(chosen, targets, steps), on=GROUP,
                                      how="left")
     table = table.merge(tuning_columns(runs, targets), on=GROUP, how="left")
-    table.attrs["caveats"] = caveats(runs, table, hyperparameters)
+    table.attrs["caveats"] = caveats(runs, table, hyperparameters, machine)
     return table
 
 
@@ -238,6 +260,18 @@ def _bootstrap(rows: list[dict], todo: list) -> None:
         bounds = stats.bootstrap_intervals([sample for _, _, sample, _ in items], statistic)
         for (row, name, _, _), (low, high) in zip(items, bounds, strict=True):
             rows[row][f"{name}_low"], rows[row][f"{name}_high"] = low, high
+
+
+IN_SECONDS = {"median_steps": "median_seconds", "ert": "ert_seconds"}  # steps -> seconds
+
+
+def in_seconds(row: Mapping, target: float, per_step: float) -> dict:
+    """A row's step statistics at ``target`` (median steps, ERT and its interval) in
+    seconds: the runs of a block share one time per step, so each is steps x ``per_step``
+    (NaN without one; inf, never reached, stays inf)."""
+    return {f"{seconds}@{target:g}{end}": row[f"{steps}@{target:g}{end}"] * per_step
+            for steps, seconds in IN_SECONDS.items()
+            for end in ("", "_low", "_high") if f"{steps}@{target:g}{end}" in row}
 
 
 def test_metric(metric: str) -> str | None:
@@ -332,7 +366,7 @@ def metric_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return groups
 
 
-TARGET_STATISTICS = ("success", "median_steps", "ert")
+TARGET_STATISTICS = ("success", "median_steps", "ert", *IN_SECONDS.values())
 
 
 def markdown(table: pd.DataFrame, width: int | None = None) -> str:
@@ -361,8 +395,10 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     """One metric group's convergence table as strings (Markdown and the report's page
     show this): median [95 % CI] final, the test metric at the chosen setting, success /
     ERT at up to four targets spread over the group's ladder (blank at a target that is
-    not the row's task's), the comparison with the task's best, diverged share, times."""
+    not the row's task's; with the ERT in seconds where the runs were timed), the
+    comparison with the task's best, diverged share, times."""
     targets = table_targets(table)
+    timed = SECONDS_PER_STEP in table and table[SECONDS_PER_STEP].notna().any()
     picks = sorted({round(i) for i in np.linspace(0, len(targets) - 1, min(4, len(targets)))})
     targets = [targets[i] for i in picks]
     estimate = estimate_format(table["metric"].iloc[0])
@@ -379,8 +415,8 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
             "" if np.isnan(values[0]) else estimate(*values) for values in
             zip(table["median_test"], table["test_low"], table["test_high"], strict=True)]}
            if test_shown else {}),
-        **{f"{t:g}: succ / ERT [95% CI]": [_target_cell(table, i, t) for i in range(len(table))]
-           for t in targets},
+        **{f"{t:g}: succ / ERT [95% CI]" + (" / ERT s" if timed else ""):
+           [_target_cell(table, i, t) for i in range(len(table))] for t in targets},
         **({"expected best of 1 / N settings": [
             f"{value(one)} / {value(every)} (N={n})" for one, every, n in
             zip(table["expected_best@1"], table["expected_best@N"], table["settings_tried"],
@@ -389,6 +425,7 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
         "seeds": table["seeds"],
         "diverged": [f"{d:.0%}" for d in table["diverged"]],
         "run s": [f"{w:.3f}" for w in table["wall_s"]],
+        **({"s / step": [_seconds(v) for v in table[SECONDS_PER_STEP]]} if timed else {}),
         "compile s": [_compile_cell(table, i) for i in range(len(table))],
     })
 
@@ -421,8 +458,10 @@ def _target_cell(table: pd.DataFrame, i: int, target: float) -> str:
     low, high = (table[f"success@{target:g}_{end}"].iloc[i] for end in ("low", "high"))
     ert_value, ert_low, ert_high = (table[f"ert@{target:g}{end}"].iloc[i]
                                     for end in ("", "_low", "_high"))
+    seconds = table.get(f"ert_seconds@{target:g}", pd.Series(np.nan, table.index)).iloc[i]
     return (f"{success:.0%} [{low:.0%}, {high:.0%}] / {_ert(ert_value)} "
-            f"[{_ert(ert_low)}, {_ert(ert_high)}]")
+            f"[{_ert(ert_low)}, {_ert(ert_high)}]"
+            + ("" if np.isnan(seconds) else f" / {_seconds(seconds)}"))
 
 
 def _versus(row: pd.Series) -> str:
@@ -446,6 +485,11 @@ def _compile_cell(table: pd.DataFrame, i: int) -> str:
 
 def _ert(value: float) -> str:
     return "-" if not np.isfinite(value) else f"{value:.4g}"
+
+
+def _seconds(value: float) -> str:
+    """Seconds as the compact table prints them: three digits, "-" where not finite."""
+    return "-" if not np.isfinite(value) else f"{value:.3g}"
 
 
 Save = Callable[[str, Callable[[Path], Any]], None]  # (file name, writer of a path)
@@ -492,7 +536,8 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     store = ResultStore(directory)
     meta = store.meta()
     runs = store.table("runs")
-    table = convergence_table(runs, *plans(meta), recorded_hyperparameters(meta, runs))
+    table = convergence_table(runs, *plans(meta), recorded_hyperparameters(meta, runs),
+                              machine(meta))
     table = add_compile_columns(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)

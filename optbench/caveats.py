@@ -1,7 +1,8 @@
 """What a careful reviewer would say about a comparison, from the stored runs and the
 convergence table: the chosen setting on the edge of what was searched, a validation choice
 that test disagrees with, differences claimed on few seeds, shared hyperparameters that the
-compared optimizers set differently, and tasks that separate nothing.
+compared optimizers set differently, tasks that separate nothing, and what times in seconds
+mean.
 
 Each caveat is one sentence; :func:`caveats` lists them for the printed table, the files and
 the report. Everything here reads tables; nothing re-runs.
@@ -21,16 +22,21 @@ from optbench.analysis import (
     test_metric,
     worst_if_diverged,
 )
+from optbench.store import SECONDS_PER_STEP
 
 MIN_SEEDS = 5  # fewer seeds than this behind a claimed difference is flagged
 MIN_EDGE_VALUES = 3  # a hyperparameter searched over fewer values has no inside to miss
 MIN_PAIRS = 6  # Wilcoxon's two-sided exact p-value cannot fall below 0.05 on fewer pairs
+# a block that ran for less is timed mostly by fixed costs (a fresh program's first call
+# took 10-30 ms on a CPU core, longer than 10^4 steps of 8 runs on a 2-D surface)
+BRIEF_RUN_SECONDS = 1.0
 
 
-def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparameters
-            ) -> list[str]:
+def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparameters,
+            machine: str | None = None) -> list[str]:
     """Every caveat of a sweep, task by task, then those across optimizers (``table``:
-    :func:`optbench.analysis.convergence_table`, whose ``config`` is the chosen setting)."""
+    :func:`optbench.analysis.convergence_table`, whose ``config`` is the chosen setting;
+    ``machine``: the devices it ran on, :func:`optbench.analysis.machine`)."""
     out = []
     for _, row in table.iterrows():
         task, optimizer = row["task"], row["optimizer"]
@@ -40,7 +46,8 @@ def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparam
                 [*on_the_edge(mine, picked, hyperparameters[optimizer]),
                  *test_disagrees(mine, picked, row, hyperparameters[optimizer]),
                  *few_seeds(row)]]
-    return [*out, *separates_nothing(table), *different_defaults(runs, hyperparameters)]
+    return [*out, *separates_nothing(table), *different_defaults(runs, hyperparameters),
+            *shared_program_time(table, machine)]
 
 
 def on_the_edge(runs: pd.DataFrame, picked: pd.Series,
@@ -122,4 +129,24 @@ def different_defaults(runs: pd.DataFrame, hyperparameters: Hyperparameters) -> 
                 listed = ", ".join(f"{label} {d:g}" for label, d in defaults.items())
                 out.append(f"on {task}, the compared optimizers ran {name} at their own "
                            f"defaults, which differ ({listed})")
+    return out
+
+
+def shared_program_time(table: pd.DataFrame, machine: str | None) -> list[str]:
+    """What the seconds to target are, where the table has them: each block's runs are one
+    compiled program, so they share its time per step, and that time is this machine's;
+    and which blocks ran too briefly for it to be the steps' (fixed costs dominate)."""
+    if SECONDS_PER_STEP not in table or table[SECONDS_PER_STEP].isna().all():
+        return []
+    where = f"this machine ({machine})" if machine else "the machine that ran the sweep"
+    out = ["times in seconds are each block's seconds per step times the steps: all runs of "
+           "a block are one compiled program, so they share its per-step time (its run time, "
+           "compilation excluded, over the steps of all its runs, which depends on how many "
+           f"runs it batches); wall-clock on {where}, not comparable across machines"]
+    brief = table[table["wall_s"] < BRIEF_RUN_SECONDS]
+    if len(brief):
+        out.append(f"{len(brief)} of {len(table)} blocks ran for less than "
+                   f"{BRIEF_RUN_SECONDS:g} s, so their seconds per step hold mostly the fixed "
+                   "costs of a run (dispatch, transfers, a freshly compiled program's first "
+                   "call), not the steps': compare times in seconds on longer runs")
     return out

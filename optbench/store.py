@@ -6,8 +6,9 @@ Layout of ``results/<sweep-name>/``::
     manifest.jsonl         every file the sweep wrote, with its size and SHA-256 (one JSON
                            record a line, appended before the file is renamed into place)
     blocks/<block>/        one finished (optimizer, task) block: runs, curves,
-                           trajectories (parquet) and timing.json; ``runs.parquet`` is
-                           written last, so its presence marks the block complete
+                           trajectories (parquet) and timing.json (compile and run
+                           seconds, seconds per step); ``runs.parquet`` is written last,
+                           so its presence marks the block complete
     runs.parquet  runs.csv                 one tidy row per run (all blocks)
     curves.parquet  curves.csv             run_id, step, f_gap (f - f_min), strided
     convergence.md  .csv  .tex             the convergence tables (optbench.analysis)
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow
 
@@ -128,9 +130,35 @@ def _ends_mid_line(path: Path) -> bool:
         return False
 
 
+STEPS_TO, SECONDS_TO = "steps_to_", "seconds_to_"
+SECONDS_PER_STEP = "seconds_per_step"  # a block's run seconds / its optimizer steps
+
+
 def target_column(target: float) -> str:
     """The runs-table column holding the steps to reach ``target``, e.g. ``steps_to_0.001``."""
-    return f"steps_to_{target:g}"
+    return f"{STEPS_TO}{target:g}"
+
+
+def seconds_column(target: float) -> str:
+    """The runs-table column holding the seconds to reach ``target``, e.g.
+    ``seconds_to_0.001``."""
+    return f"{SECONDS_TO}{target:g}"
+
+
+def with_seconds(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``seconds_per_step`` (its block's; NaN in a store written before blocks
+    recorded it) and, right after each ``steps_to_<target>``, ``seconds_to_<target>``: the
+    steps times the block's seconds per step. A block's runs are one compiled program, so
+    they share one time per step (a run's seconds are its steps times it)."""
+    per_step = (runs[SECONDS_PER_STEP] if SECONDS_PER_STEP in runs
+                else pd.Series(np.nan, runs.index, dtype=float))
+    columns = {}
+    for name in runs:
+        columns[name] = runs[name]
+        if name.startswith(STEPS_TO):
+            columns[SECONDS_TO + name.removeprefix(STEPS_TO)] = runs[name] * per_step
+    columns.setdefault(SECONDS_PER_STEP, per_step)
+    return pd.DataFrame(columns, index=runs.index)
 
 
 def block_key(optimizer: str, task: str) -> str:
@@ -571,7 +599,7 @@ class ResultStore:
 
     def read_block(self, key: str, table: str) -> pd.DataFrame | None:
         path = self.block_dir(key) / f"{table}.parquet"
-        return self._read_parquet(path) if path.exists() else None
+        return self._read(path, table) if path.exists() else None
 
     def block_timing(self, key: str) -> dict:
         return json.loads((self.block_dir(key) / "timing.json").read_text())
@@ -605,8 +633,14 @@ class ResultStore:
             raise StoreDamaged(f"{path} is damaged ({str(error).splitlines()[0]}); rerun the "
                                "sweep with the same config to rebuild it") from None
 
+    def _read(self, path: Path, table: str) -> pd.DataFrame:
+        """One of the :data:`TABLES`; runs from any version read with the seconds columns
+        (:func:`with_seconds`)."""
+        frame = self._read_parquet(path)
+        return with_seconds(frame) if table == "runs" else frame
+
     def table(self, name: str) -> pd.DataFrame:
-        return self._read_parquet(self.directory / f"{name}.parquet")
+        return self._read(self.directory / f"{name}.parquet", name)
 
 
 def _is_temporary(path: Path) -> bool:

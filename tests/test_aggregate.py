@@ -202,3 +202,26 @@ def test_convergence_table_has_the_tuning_budget_columns():
     assert row["expected_best@1"] == pytest.approx(100.0)
     # two draws from {10, 1000} (log10 1 and 3) include 10 with odds 3/4
     assert row["expected_best@N"] == pytest.approx(10 ** (1 * 3 / 4 + 3 * 1 / 4))
+
+
+def test_profiles_in_seconds_rank_by_seconds_where_steps_rank_otherwise():
+    """adam reaches the target in fewer steps, each 10 times slower than gd's: the profile
+    in steps puts it first, the one in seconds gd, and neither uses the other's unit."""
+    runs = _runs({"sphere": {"gd": [1e-3], "adam": [1e-3]}, "rastrigin": {"gd": [1e-3]}},
+                 seeds=4)
+    adam = runs["optimizer"] == "adam"
+    runs["steps_to_1"] = np.where(adam, 10.0, 40.0)
+    runs["seconds_per_step"] = np.where(adam, 1e-3, 1e-4)
+    table = convergence_table(runs, [1.0], 100, recorded_hyperparameters({}, runs))
+    sphere = table[table["task"] == "sphere"].set_index("optimizer")
+    assert sphere.loc["adam", "ert_seconds@1"] == pytest.approx(10 * 1e-3)
+    assert sphere.loc["gd", "ert_seconds@1"] == pytest.approx(40 * 1e-4)
+    ratios = {unit: aggregate.profile_ratios(table, unit) for unit in ("steps", "seconds")}
+    on_sphere = {unit: r[r["task"] == "sphere"].set_index("optimizer")["ratio"].to_dict()
+                 for unit, r in ratios.items()}
+    assert on_sphere["steps"] == {"gd": 4.0, "adam": 1.0}
+    assert on_sphere["seconds"] == pytest.approx({"gd": 1.0, "adam": 2.5})
+    rho = aggregate.performance_profile(ratios["seconds"], [1.0]).set_index("optimizer")
+    assert rho["rho"].to_dict() == {"gd": 1.0, "adam": 0.0}  # fastest on both tasks
+    score = aggregate.profile_score(ratios["seconds"])
+    assert score[("f_gap", "gd")] == 1.0 > score[("f_gap", "adam")]

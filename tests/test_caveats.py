@@ -103,3 +103,19 @@ def test_a_tie_on_test_is_no_objection_and_diverged_runs_count_as_worst_on_test(
     # the diverged run's frozen test value (1.0) does not count: the median is of
     # [-inf, 0.5, 0.5, 0.5, 1, 1], not [1, 0.5, 0.5, 0.5, 1, 1] (0.75)
     assert table.set_index("optimizer").loc["adam", "median_test"] == 0.5
+
+
+def test_times_in_seconds_say_that_a_blocks_runs_share_one_program_and_the_machine():
+    runs = _runs("booth", "adam", {0.1: 1e-3})
+    table = convergence_table(runs.assign(seconds_per_step=2e-4), [0.5], 100,
+                              {"adam": HP}, machine="1 x NVIDIA H100 80GB HBM3")
+    (note, brief) = [n for n in table.attrs["caveats"] if "seconds" in n]
+    assert "one compiled program" in note and "1 x NVIDIA H100 80GB HBM3" in note
+    assert "not comparable across machines" in note
+    assert brief.startswith("1 of 1 blocks ran for less than 1 s")  # 6 runs x 0.01 s
+    long = convergence_table(runs.assign(seconds_per_step=2e-4, wall_time=1.0), [0.5], 100,
+                             {"adam": HP})
+    assert [n for n in long.attrs["caveats"] if "seconds" in n] == [
+        note.replace("this machine (1 x NVIDIA H100 80GB HBM3)",
+                     "the machine that ran the sweep")]
+    assert _caveats(runs)[1] == []  # no time per step stored: nothing to say about it

@@ -30,6 +30,7 @@ from optbench.store import (
     StoreLocked,
     write_json,
 )
+from tests.engine.helpers import without_timing
 
 SMALL = {
     "name": "small",
@@ -56,7 +57,7 @@ def folder(finished, tmp_path):
 
 
 def _runs(directory):
-    return pd.read_parquet(directory / "runs.parquet").drop(columns="wall_time")
+    return without_timing(pd.read_parquet(directory / "runs.parquet"))
 
 
 def _truncate(path, keep=0.5):

@@ -384,7 +384,8 @@ def run_block(
     """Run every configuration of a block: ``hparams[k][i]``, ``seeds[i]``, ``start_indices[i]``.
 
     Compile time (lowering + XLA compilation, or 0 for a program reused from this process)
-    and run time (every chunk, up to its outputs on the host) are measured separately.
+    and run time (the sum over chunks of each one's run, from its inputs to its outputs on
+    the host, ``progress`` excluded) are measured separately.
     ``progress`` is called with 0 once the program is compiled and the runs start, then after
     each chunk with the optimizer steps it ran. ``keep_params`` returns every run's final
     parameters, ``keep_path`` its parameters at every record point. ``axis``: see
@@ -443,16 +444,16 @@ def run_block(
             size = smaller
         compile_seconds = time.perf_counter() - started
 
-        started = time.perf_counter()
-        outputs = []
+        outputs, run_seconds = [], 0.0
         if progress is not None:
             progress(0)
         for first in range(0, n_runs, size):
+            started = time.perf_counter()  # the chunk's run alone: no compile, no callback
             inputs = _put(_runs_slice(varying, seeds, start_indices, first, size), runs_sharding)
             outputs.append(_fetch(compiled(*inputs, *shared)))  # leaves the device at once
+            run_seconds += time.perf_counter() - started
             if progress is not None:
                 progress(min(size, n_runs - first) * settings.steps)
-        run_seconds = time.perf_counter() - started
 
         outcome = jax.tree.map(lambda *parts: np.concatenate(parts)[:n_runs], *outputs)
         return BlockResult(outcome, 0.0 if reused else compile_seconds, run_seconds, size,

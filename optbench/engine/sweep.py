@@ -46,7 +46,15 @@ from optbench.errors import Interrupted, OptbenchError
 from optbench.optimizers import PureOptimizer, hyperparameters
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY, decayed
-from optbench.store import REFERENCE, REPORT, ResultStore, block_key, target_column
+from optbench.store import (
+    REFERENCE,
+    REPORT,
+    SECONDS_PER_STEP,
+    ResultStore,
+    block_key,
+    target_column,
+    with_seconds,
+)
 from optbench.tasks import registry
 from optbench.tasks.base import Task
 
@@ -213,6 +221,16 @@ def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str]
     return axes
 
 
+def seconds_per_step(result: BlockResult, settings: RunSettings) -> float:
+    """The block's seconds per optimizer step of one run: its compiled program's run time
+    (every chunk's, compilation excluded) over the steps of all the runs it ran, padding
+    included (see :class:`RunAxis`). Its runs share the program, so a run's seconds are its
+    steps times this."""
+    n_runs = len(result.outcome.final)
+    ran = -(-n_runs // result.chunk_size) * result.chunk_size
+    return result.run_seconds / (ran * settings.steps)
+
+
 def block_frames(result: BlockResult, grid: Grid, optimizer: OptimizerConfig, task: Task,
                  settings: RunSettings) -> dict[str, pd.DataFrame | None]:
     """The tidy tables of one block: runs, curves and (small flat parameters) trajectories."""
@@ -242,7 +260,9 @@ def block_frames(result: BlockResult, grid: Grid, optimizer: OptimizerConfig, ta
         "divergence_step": np.where(out.diverged, out.divergence_step, np.nan),
         **others,
         "wall_time": result.run_seconds / n,
+        SECONDS_PER_STEP: seconds_per_step(result, settings),
     })
+    runs = with_seconds(runs)
     steps = settings.recorded_steps
     curves = pd.DataFrame({
         "run_id": np.repeat(run_id, len(steps)),
@@ -452,6 +472,7 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
                     "compile_seconds": result.compile_seconds,
                     "program_reused": result.program_reused,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
+                    SECONDS_PER_STEP: seconds_per_step(result, settings),
                     "optimizer_steps": len(grid) * settings.steps,
                     "steps": settings.steps, "targets": list(settings.targets)})
             if not (quiet or terminal):

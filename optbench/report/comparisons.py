@@ -151,14 +151,25 @@ def _targets_note(ratios: pd.DataFrame) -> str:
                      for t, x in zip(per_task["task"], per_task["target"], strict=True))
 
 
-def performance_profile(data: ReportData) -> list[Drawn]:
+PROFILES = {  # unit -> the figure's name, title, and what its ERT is
+    "steps": ("performance-profile", "Performance profiles", "ERT (expected running time, in "
+              "steps)"),
+    "seconds": ("performance-profile-seconds", "Performance profiles in seconds",
+                "ERT in seconds (AlgoPerf's time to target: the ERT in steps times the "
+                "block's seconds per step, its compiled program's run time, compilation "
+                "excluded, over the steps of all its runs, which share it; wall-clock on this "
+                "machine, not comparable across machines)")}
+
+
+def performance_profile(data: ReportData, unit: str = "steps") -> list[Drawn]:
     """Dolan & Moré (2002): per metric group, the fraction of tasks on which each optimizer's
-    ERT is within a factor tau of the task's best."""
+    ERT, in steps or seconds (``unit``), is within a factor tau of the task's best."""
     from optbench.report.figures import Drawn, Skip
 
     if data.runs.empty:
         raise Skip("no finished blocks")
-    ratios = aggregate.profile_ratios(data.convergence)
+    name, title, ert = PROFILES[unit]
+    ratios = aggregate.profile_ratios(data.convergence, unit)
     finite = ratios["ratio"].to_numpy(float)
     finite = finite[np.isfinite(finite)]
     right = max(aggregate.TAU_MAX, 1.5 * finite.max() if finite.size else 1.0)
@@ -171,7 +182,9 @@ def performance_profile(data: ReportData) -> list[Drawn]:
                                 squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         group = ratios[ratios["metric"] == metric]
-        drawn = [o for o in data.optimizers if o in set(group["optimizer"])]
+        targeted = group[group["target"].notna()]  # tasks some optimizer reached
+        untimed = len(targeted) > 0 and targeted["ratio"].isna().all()  # no seconds stored
+        drawn = [o for o in data.optimizers if o in set(group["optimizer"]) and not untimed]
         for i, optimizer in enumerate(drawn):
             p = profile[(profile["metric"] == metric) & (profile["optimizer"] == optimizer)]
             ax.step(p["tau"], p["rho"], where="post", color=look[optimizer].color,
@@ -186,15 +199,19 @@ def performance_profile(data: ReportData) -> list[Drawn]:
         ax.axvline(aggregate.TAU_MAX, color="grey", linewidth=0.6, linestyle=":")
         if group["target"].isna().all():
             _blank(ax, "no optimizer reached any target\non these tasks")
-        ax.set_xlabel("τ: ERT / the task's best ERT (log)")
+        elif untimed:
+            _blank(ax, "no seconds per step recorded: the sweep was\nwritten before "
+                       "optbench timed steps (--rerun times them)")
+        ax.set_xlabel(f"τ: ERT / the task's best ERT, in {unit} (log)")
         ax.set_ylabel(f"fraction of the {group['task'].nunique()} task(s), ρ(τ)")
         ax.set_title(_group_title(metric))
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
-                  title="optimizer\n(AlgoPerf score)", title_fontsize=8)
+        if drawn:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
+                      title="optimizer\n(AlgoPerf score)", title_fontsize=8)
     figure.tight_layout()
-    return [Drawn("performance-profile", "Performance profiles", (
-        "Dolan & Moré (2002), as AlgoPerf scores them: per task, each optimizer's ERT "
-        "(expected running time, in steps) at its chosen setting, divided by the best ERT "
+    return [Drawn(name, title, (
+        f"Dolan & Moré (2002), as AlgoPerf scores them: per task, each optimizer's {ert} "
+        "at its chosen setting, divided by the best ERT "
         "of any optimizer on the task; ρ(τ) is the fraction of the metric group's tasks "
         "on which that ratio is at most τ (ρ(1): the share of tasks it is fastest on; a "
         "task it never solves never counts; where profiles coincide, the wider line is "
@@ -280,5 +297,7 @@ def _intervals(ax: plt.Axes, labels: list[str], frame: pd.DataFrame, column: str
 
 
 def across_tasks(data: ReportData) -> list[Drawn]:
-    """The performance profiles and the aggregate scores: the comparisons across tasks."""
-    return [*performance_profile(data), *aggregate_scores(data)]
+    """The performance profiles (in steps and in seconds) and the aggregate scores: the
+    comparisons across tasks."""
+    return [*performance_profile(data), *performance_profile(data, "seconds"),
+            *aggregate_scores(data)]

@@ -18,6 +18,7 @@ from optbench.analysis import (
     all_targets,
     best_configs,
     convergence_table,
+    machine,
     plans,
     recorded_hyperparameters,
 )
@@ -94,7 +95,7 @@ class ReportData:
         """The convergence table (:func:`optbench.analysis.convergence_table`), computed once."""
         if self._convergence is None:
             self._convergence = convergence_table(self.runs, *self.plans,
-                                                  self.hyperparameters)
+                                                  self.hyperparameters, machine(self.meta))
         return self._convergence
 
     def best_runs(self) -> pd.DataFrame:

@@ -7,6 +7,8 @@ import sys
 
 import pandas as pd
 
+from tests.engine.helpers import without_timing
+
 CONFIG = """
 name = "dist"
 steps = 50
@@ -53,8 +55,8 @@ def test_two_processes_write_the_same_results_as_one(tmp_path):
     outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert "results:" in outputs[0][0] and "results:" not in outputs[1][0]  # process 0 reports
-    single = pd.read_parquet(tmp_path / "one" / "runs.parquet").drop(columns="wall_time")
-    double = pd.read_parquet(tmp_path / "two" / "runs.parquet").drop(columns="wall_time")
+    single = without_timing(pd.read_parquet(tmp_path / "one" / "runs.parquet"))
+    double = without_timing(pd.read_parquet(tmp_path / "two" / "runs.parquet"))
     pd.testing.assert_frame_equal(single, double, rtol=1e-12)
     meta = pd.read_json(tmp_path / "two" / "meta.json", typ="series")
     assert meta["process_count"] == 2 and meta["device_count"] == 2

@@ -16,6 +16,7 @@ import pytest
 from optbench.analysis import tables_for
 from optbench.engine import SweepTooLarge, run_sweep
 from optbench.store import REPORT, REPORT_MARKER, ResultStore, StoreConflict
+from tests.engine.helpers import without_timing
 
 CONFIG = {
     "name": "resume",
@@ -29,7 +30,6 @@ CONFIG = {
                    "sgd": {"learning_rate": [1e-3, 1e-2]},
                    "adam": {"learning_rate": [1e-2, 1e-1], "b1": [0.9, 0.5]}},
 }
-TIMING = ["wall_time"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def swept(tmp_path_factory):
 
 
 def _runs(directory):
-    return pd.read_parquet(directory / "runs.parquet").drop(columns=TIMING)
+    return without_timing(pd.read_parquet(directory / "runs.parquet"))
 
 
 def test_runs_table_is_tidy(swept):

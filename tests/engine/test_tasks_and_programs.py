@@ -18,7 +18,7 @@ from optbench.engine.run import (
 from optbench.engine.sweep import run_sweep
 from optbench.tasks import registry
 from tests.engine import data_task
-from tests.engine.helpers import surface_task
+from tests.engine.helpers import surface_task, without_timing
 from tests.nn.test_datasets import write_tiny_mnist
 
 
@@ -163,7 +163,7 @@ def test_bundled_rules_give_each_optimizer_its_own_numbers(tmp_path):
     runs = pd.read_parquet(together / "runs.parquet")
     for name in names:
         alone = run_sweep(_sweep_config(name, {name: lrs}, tasks), tmp_path / name, quiet=True)
-        expected = pd.read_parquet(alone / "runs.parquet").drop(columns="wall_time")
+        expected = without_timing(pd.read_parquet(alone / "runs.parquet"))
         got = runs[runs.optimizer == name].reset_index(drop=True)[expected.columns]
         pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
 

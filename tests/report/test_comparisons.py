@@ -2,6 +2,7 @@
 tiny sweeps: drawn, axes labelled with numbers, and a blank panel that says why."""
 
 import dataclasses
+import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,6 +14,8 @@ from optbench.report.figures import FIGURES
 
 DRAWERS = {"tuning-budget": comparisons.tuning_budget,
            "performance-profile": comparisons.performance_profile,
+           "performance-profile-seconds": functools.partial(comparisons.performance_profile,
+                                                            unit="seconds"),
            "aggregate-scores": comparisons.aggregate_scores}
 
 
@@ -68,7 +71,7 @@ def test_tuning_budget_has_one_panel_per_task_and_values_above_the_floor(surface
 
 def test_profiles_and_scores_have_a_panel_per_metric_group(surfaces, data_results):
     data = load(data_results)  # a minimized metric other than f_gap: test_loss
-    for name in ("performance-profile", "aggregate-scores"):
+    for name in ("performance-profile", "performance-profile-seconds", "aggregate-scores"):
         for source, metric in ((surfaces, "f − f_min"), (data, "test loss")):
             drawn = _draw(name, source)
             assert all(metric in ax.get_title() for ax in drawn.figure.axes)
@@ -104,3 +107,18 @@ def test_blank_panels_say_why(surfaces):
     drawn = _draw("aggregate-scores", alone)
     assert "no pair to compare" in _texts(drawn.figure)
     plt.close(drawn.figure)
+
+
+def test_the_profile_in_seconds_of_a_store_without_times_says_why(surfaces):
+    def untimed(runs):  # as a sweep wrote them before steps were timed
+        return runs.drop(columns=[c for c in runs if c == "seconds_per_step"
+                                  or c.startswith("seconds_to_")])
+
+    drawn = _draw("performance-profile-seconds", _with_runs(surfaces, untimed))
+    assert "no seconds per step recorded" in _texts(drawn.figure)
+    assert not any(ax.get_lines()[:-1] for ax in drawn.figure.axes)  # only the tau line
+    plt.close(drawn.figure)
+    timed = _draw("performance-profile-seconds", surfaces)
+    assert "no seconds per step" not in _texts(timed.figure)
+    assert "in seconds" in timed.figure.axes[0].get_xlabel()
+    plt.close(timed.figure)

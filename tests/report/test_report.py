@@ -17,7 +17,8 @@ from optbench.report import MARKER, write_report
 
 SURFACE_FIGURES = ["trajectories-rosenbrock-2d", "trajectories-himmelblau-2d", "convergence",
                    "lr-sensitivity", "ecdf", "success-heatmap", "gradient-sources",
-                   "tuning-budget", "performance-profile", "aggregate-scores"]
+                   "tuning-budget", "performance-profile", "performance-profile-seconds",
+                   "aggregate-scores"]
 TABLES = ["convergence.md", "convergence.csv", "convergence.tex"]
 
 
