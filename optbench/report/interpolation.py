@@ -58,12 +58,13 @@ def segment_losses(program: Any, args: Any, start: Any, end: Any, alphas: jax.Ar
     return jax.vmap(at, out_axes=1)(alphas)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 4))
 def initial_params(program: Any, args: Any, seed: int, start: int, dtype: Any) -> Any:
     """A run's initial parameters θ₀ as the engine draws them (``make_run`` in
     :mod:`optbench.engine.run`): from the first half of the seed's key and the start index,
     cast to the sweep's dtype. The same for every optimizer on the task."""
     init_key, _ = jax.random.split(jax.random.key(seed))
-    params = program.init(args, init_key, jnp.int32(start))
+    params = program.init(args, init_key, start)
     return jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
 
 
