@@ -102,7 +102,7 @@ def task_segments(directory: Path, config: dict, task: str, best_runs: pd.DataFr
     if not runs:
         return []
     e = slices.evaluator(config, task)
-    with jax.enable_x64(e.float64):
+    with e.numerics():
         alphas = jnp.asarray(ALPHAS, e.dtype)
         finals = {o: kept.load(directory / kept.name(block_key(o, task)), e.like)
                   for o in runs}

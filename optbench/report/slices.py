@@ -15,6 +15,7 @@ directions of the path's points relative to its final point, through which it is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,13 @@ class Evaluator:
     like: Any
     dtype: type
     float64: bool
+    matmul_precision: str = "highest"
+
+    @contextlib.contextmanager
+    def numerics(self):
+        """Evaluate as the sweep ran: in its precision and its float32 matmul precision."""
+        with jax.enable_x64(self.float64), jax.default_matmul_precision(self.matmul_precision):
+            yield
 
 
 def evaluator(config: dict, task: str) -> Evaluator:
@@ -172,7 +180,8 @@ def evaluator(config: dict, task: str) -> Evaluator:
                         built.args("full batch"))
     program = built.program("full batch")
     like = program.init(args, jax.random.key(0), jnp.int32(0))
-    return Evaluator(program, args, like, dtype, float64)
+    return Evaluator(program, args, like, dtype, float64,
+                     config.get("matmul_precision", "highest"))
 
 
 def _training_loss(config: dict, task: str):

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from optbench.engine import params as kept
-from optbench.report import interpolation, slices
+from optbench.report import figures, interpolation, slices, style
 from optbench.report.data import load
 from optbench.store import ResultStore
+from tests.report.figure_checks import labelled_ticks, log_axes, panels, texts
 from tests.report.test_report import assert_valid_images
 from tests.report.test_report import parse as parse_page
 
@@ -136,3 +138,17 @@ def test_the_report_draws_the_interpolation_and_tables_its_barriers(wine_paths_r
     assert (table["barrier_min"] <= table["barrier_median"]).all()
     assert (table["barrier_median"] <= table["barrier_max"]).all()
     assert "interpolation-wine-ann.csv" in parse_page(wine_paths_report).links
+
+
+def test_the_figure_reads_its_barriers_and_every_log_axis(wine_paths):
+    style.apply()
+    (drawn,) = figures.interpolations(load(wine_paths))
+    assert drawn.name == "interpolation-wine-ann" and len(panels(drawn.figure)) == 4
+    for axis in log_axes(drawn.figure):
+        assert len(labelled_ticks(axis)) >= 3, axis.axes.get_title()
+    legends = [t for t in texts(drawn.figure) if "barrier" in t]
+    assert len(legends) == 6  # 3 segments x 2 splits, each with its median and range
+    table = drawn.table.set_index(["segment", "split"])
+    shown = f"adam ↔ gd: barrier {table.loc[('adam ↔ gd', 'train'), 'barrier_median']:.3g}"
+    assert any(t.startswith(shown) for t in legends), legends
+    plt.close(drawn.figure)

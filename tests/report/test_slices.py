@@ -17,7 +17,6 @@ from tests.report.test_report import assert_valid_images
 from tests.report.test_report import parse as parse_page
 
 
-
 @pytest.fixture(scope="module")
 def wine_results(tmp_path_factory):
     return run_sweep(WINE, tmp_path_factory.mktemp("sweeps") / "wine", quiet=True,
