@@ -49,7 +49,7 @@ class Done:
     section: str
     shown: list[page.Shown]
     skipped: str | None = None
-    tables: list[tuple[str, str, list[str]]] = field(default_factory=list)  # as tables()'
+    tables: list[tuple[str, str, list[str]]] = field(default_factory=list)  # as tables()
 
 
 def jobs(data: ReportData) -> list[Job]:

@@ -155,7 +155,7 @@ def build_task(config: dict, task: str):
 class Evaluator:
     """What evaluates a task's losses at stored parameters, rebuilt from the stored config:
     its full-batch program, its data in the sweep's float dtype (as the engine casts it), an
-    example of its parameters, and whether the sweep ran in float64."""
+    example of its parameters, whether the sweep ran in float64 and its matmul precision."""
 
     program: Any
     args: Any
