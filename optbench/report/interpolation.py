@@ -10,9 +10,10 @@ spaced α of [0, 1], both ends included:
 * between two optimizers' final parameters from the same seed and start, which trained from
   the same θ₀ (a run's initial parameters depend on its task, seed and start only).
 
-The **barrier** of a segment is the largest loss on the grid minus the larger of its two ends
-(Lucas et al.'s "monotonic" case is barrier 0). The ends are points of the grid, so it is never
-negative, and 0 exactly (not a rounding residue) where the loss stays at or below its ends.
+The **barrier** of a segment is the largest loss on the grid minus the larger of its two ends.
+The ends are points of the grid, so it is never negative, and 0 exactly (not a rounding
+residue) where the loss stays at or below its ends: on a monotonic interpolation (Lucas et
+al.), but also on one that dips below its end and rises back to it.
 """
 
 from __future__ import annotations
