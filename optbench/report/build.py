@@ -12,7 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,6 +49,7 @@ class Done:
     section: str
     shown: list[page.Shown]
     skipped: str | None = None
+    tables: list[tuple[str, str, list[str]]] = field(default_factory=list)  # as tables()
 
 
 def jobs(data: ReportData) -> list[Job]:
@@ -94,11 +95,28 @@ def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float |
         drawn = (draw(data, target) if draw is figures.success_heatmap else draw(data))
     except figures.Skip as skip:
         return Done(title, [], str(skip))
-    shown = []
+    shown, numbers = [], []
     for d in drawn:
         style.save(d.figure, folder / d.name)
         shown.append(page.Shown(d.name + ".png", d.title, d.caption, [d.name + ".svg"]))
-    return Done(title, shown)
+        if d.table is not None:
+            numbers.append(figure_table(d.title, d.name, d.table, folder))
+    return Done(title, shown, tables=numbers)
+
+
+def figure_table(title: str, name: str, table: pd.DataFrame, folder: Path
+                 ) -> tuple[str, str, list[str]]:
+    """A figure's numbers as ``<name>.csv`` (full precision) and ``<name>.md`` in
+    ``folder``, and as the page's table (3 significant digits), each followed by the
+    table's ``legend`` attribute where it has one."""
+    legend = table.attrs.get("legend", "")
+    write_atomic(folder / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_atomic(folder / f"{name}.md", lambda tmp: tmp.write_text(
+        table.to_markdown(index=False, floatfmt=".3g") + (f"\n\n{legend}" if legend else "")
+        + "\n"))
+    shown = page._table(table, lambda v: f"{v:.3g}") + (
+        f"<p>{html.escape(legend)}</p>" if legend else "")
+    return title, shown, [f"{name}.csv", f"{name}.md"]
 
 
 _WORKER: dict = {}
@@ -321,6 +339,7 @@ def build(data: ReportData, folder: Path, *, animate: bool = False,
 
     done, ((run_summary, setup), table_parts, warning_lines) = draw_all(
         data, folder, animate, target, workers, text, progress or (lambda message: None))
+    table_parts += [t for d in done for t in d.tables]
     body = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
                        run_summary, setup, sections(done, data), table_parts, warning_lines,
                        protocol=protocol(data, folder))

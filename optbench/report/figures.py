@@ -14,7 +14,7 @@ import seaborn as sns
 
 from optbench.analysis import reference_deviation
 from optbench.engine import params as kept
-from optbench.report import comparisons, slices, style
+from optbench.report import comparisons, interpolation, slices, style
 from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
 
@@ -34,12 +34,14 @@ class Skip(Exception):  # noqa: N818  (a signal, not an error)
 
 @dataclass
 class Drawn:
-    """A drawn figure: file stem, title, caption and the matplotlib figure."""
+    """A drawn figure: file stem, title, caption and the matplotlib figure; ``table``: the
+    numbers it shows, written beside it (``<name>.csv``, ``.md``) and listed under Tables."""
 
     name: str
     title: str
     caption: str
     figure: plt.Figure
+    table: pd.DataFrame | None = None
 
 
 def _curve_quartiles(data: ReportData, runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -522,12 +524,7 @@ def _deviation_bars(ax: plt.Axes, deviation: pd.Series, look: dict[str, style.Lo
 
 
 def _network_tasks(data: ReportData) -> list[str]:
-    """The sweep's network tasks with results (the loss-landscape figures need their
-    training loss)."""
-    from optbench.tasks.network import KINDS  # the network task kinds (imports jax)
-
-    kinds = {t["name"]: t.get("kind") for t in data.config["tasks"]}
-    return [t for t in data.tasks if kinds.get(t) in KINDS]
+    return slices.network_tasks(data.config, data.tasks)
 
 
 def _log10_loss(values: np.ndarray) -> np.ndarray:
@@ -637,6 +634,82 @@ def _path_figure(data: ReportData, task: str, planes: list[slices.PathPlane]) ->
         "path starts at the circle and ends at the star; axes are distances in parameter "
         "space, and the share of the path's variance that each direction holds is in its "
         "label: near 100 % together, the path is almost flat in this plane."), figure)
+
+
+def interpolations(data: ReportData) -> list[Drawn]:
+    """Goodfellow et al. 2015, Lucas et al. 2021: the losses along the segments from
+    initialization to each solution and between two solutions of one seed (see
+    :mod:`optbench.report.interpolation`), with their barriers."""
+    if not slices.params_folder(data.directory).is_dir():
+        raise Skip("no kept network parameters in this folder (linear interpolations need a "
+                   "network task that keeps its trained parameters: keep_params = true)")
+    found = {t: interpolation.task_segments(data.directory, data.config, t, data.best_runs(),
+                                            data.optimizers)
+             for t in _network_tasks(data)}
+    found = {t: s for t, s in found.items() if s}
+    if not found:
+        raise Skip("kept parameters, but of no network task's best setting")
+    return [_interpolation_figure(data, task, segments) for task, segments in found.items()]
+
+
+def _interpolation_panel(ax: plt.Axes, segments: list[interpolation.Segment], split: int,
+                         colors: list, lines: list[str]) -> None:
+    """One split's loss along ``segments``: the median over runs (line) and their range
+    (band), labelled with the median barrier; exact zeros on the marked floor."""
+    values = np.concatenate([s.losses[:, split] for s in segments])
+    floor = style.zero_floor(values)
+    for s, color, line in zip(segments, colors, lines, strict=True):
+        mine = np.where(s.losses[:, split] <= 0, floor, s.losses[:, split])
+        b = s.barriers[:, split]
+        spread = f" [{b.min():.3g}, {b.max():.3g}]" if len(b) > 1 else ""
+        ax.plot(interpolation.ALPHAS, np.median(mine, axis=0), color=color, linestyle=line,
+                marker=".", label=f"{s.label}: barrier {np.median(b):.3g}{spread}")
+        if len(mine) > 1:
+            ax.fill_between(interpolation.ALPHAS, mine.min(axis=0), mine.max(axis=0),
+                            color=color, alpha=0.15, linewidth=0)
+    style.log_axis(ax, "y")
+    if (values <= 0).any():
+        style.mark_zero(ax, floor)
+    ax.set_xlim(0, 1)
+    ax.legend(loc="best", fontsize=7)
+
+
+def _interpolation_figure(data: ReportData, task: str,
+                          segments: list[interpolation.Segment]) -> Drawn:
+    starts = [s for s in segments if len(s.optimizers) == 1]
+    pairs = [s for s in segments if len(s.optimizers) == 2]
+    look = style.looks(data.optimizers)
+    rows = [(starts, [look[s.optimizers[0]].color for s in starts],
+             [look[s.optimizers[0]].linestyle for s in starts], "θ₀ → θ_T",
+             "α (0: initialization θ₀, 1: solution θ_T)")]
+    if pairs:
+        rows.append((pairs, sns.color_palette("dark", len(pairs)), ["-"] * len(pairs),
+                     "between solutions", "α (0: the first optimizer's θ_T, 1: the second's)"))
+    figure, axes = style.grid(2 * len(rows), cols=2, width=4.2, height=3.0)
+    for k, (group, colors, lines, what, xlabel) in enumerate(rows):
+        for split, name in enumerate(interpolation.SPLITS):
+            ax = axes[2 * k + split]
+            _interpolation_panel(ax, group, split, colors, lines)
+            ax.set_title(f"{task}: {name} loss, {what}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"{name} loss (log)")
+    seeds = ", ".join(str(v) for v in sorted({int(x) for s in starts for x in s.seeds}))
+    no_pairs = "" if pairs else (" No two optimizers have kept parameters of the same seed "
+                                 "and start on this task, so there is no second row.")
+    return Drawn(f"interpolation-{task}", f"Linear interpolation on {task}", (
+        "The mean training and test loss (the task's loss, no dropout) along "
+        "θ(α) = (1 − α)·θ_a + α·θ_b at "
+        f"{interpolation.POINTS} evenly spaced α from 0 to 1 (Goodfellow, Vinyals & Saxe "
+        "2015; Lucas et al. 2021). Top: from each run's initialization θ₀ to its final "
+        f"parameters θ_T, for every run of each optimizer's best setting ({BEST}; seeds "
+        f"{seeds}). Bottom: between two optimizers' final parameters from the same seed and "
+        "start, which trained from the same θ₀. Line: the median over the runs (pairs) at "
+        "each α; band: their range. The barrier of a segment is the largest loss on the grid "
+        "minus the larger of its two ends (0: the loss never rises above its ends; exactly "
+        "0, the ends being grid points); the legend gives its median over the runs and, in "
+        "brackets, its range; the table "
+        f"interpolation-{task}.csv (under Tables) gives every number.{no_pairs}"),
+        figure, interpolation.barrier_table(task, segments))
 
 
 def gradient_norms(data: ReportData) -> list[Drawn]:
@@ -815,6 +888,7 @@ FIGURES: list[tuple[str, Draw]] = [
     ("Comparison with optax", optax_comparison),
     ("Loss-landscape slices", landscape_slices),
     ("Training paths (PCA)", training_paths),
+    ("Linear interpolation", interpolations),
     ("Per-layer gradient norms", gradient_norms),
     ("Initialization × activation", init_activation),
     ("Train/test gap", generalization_gap),

@@ -56,8 +56,9 @@ class Section:
         return "".join(c if c.isalnum() else "-" for c in self.title.lower()).strip("-")
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, escape=True, na_rep="–")
+def _table(frame: pd.DataFrame, float_format=None) -> str:
+    return frame.to_html(index=False, border=0, escape=True, na_rep="–",
+                         float_format=float_format)
 
 
 def _figure(shown: Shown) -> str:

@@ -15,6 +15,7 @@ directions of the path's points relative to its final point, through which it is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from optbench.config import parse_task
@@ -109,18 +111,37 @@ def params_folder(directory: Path) -> Path:
     return Path(directory) / kept.FOLDER
 
 
+def kept_runs(best_runs: pd.DataFrame, task: str, optimizer: str, directory: Path,
+              kept_file=kept.name) -> pd.DataFrame:
+    """The runs of ``optimizer``'s best setting on ``task`` (sorted by seed and start) with
+    their ``row`` in the block's kept file (``kept_file(block key)``); none where that file
+    does not exist."""
+    runs = best_runs[(best_runs["task"] == task) & (best_runs["optimizer"] == optimizer)]
+    if not (directory / kept_file(block_key(optimizer, task))).is_file():
+        runs = runs.iloc[:0]
+    runs = runs.sort_values(["seed", "start"])
+    return runs.assign(row=[int(r.rsplit("/", 1)[1]) for r in runs["run_id"]])
+
+
 def chosen_runs(best_runs, task: str, optimizers: list[str], directory: Path,
                 kept_file=kept.name) -> list[tuple[str, str, int]]:
     """(optimizer, run_id, row) of each optimizer's best setting's lowest seed (first start),
     for the optimizers whose kept file (``kept_file(block key)``) exists."""
     out = []
     for optimizer in optimizers:
-        runs = best_runs[(best_runs["task"] == task) & (best_runs["optimizer"] == optimizer)]
-        if runs.empty or not (directory / kept_file(block_key(optimizer, task))).is_file():
-            continue
-        first = runs.sort_values(["seed", "start"]).iloc[0]
-        out.append((optimizer, first["run_id"], int(first["run_id"].rsplit("/", 1)[1])))
+        runs = kept_runs(best_runs, task, optimizer, directory, kept_file)
+        if not runs.empty:
+            out.append((optimizer, runs["run_id"].iloc[0], int(runs["row"].iloc[0])))
     return out
+
+
+def network_tasks(config: dict, tasks: list[str]) -> list[str]:
+    """Those of ``tasks`` that are network tasks in ``config`` (the loss-landscape figures
+    need their losses)."""
+    from optbench.tasks.network import KINDS
+
+    kinds = {t["name"]: t.get("kind") for t in config["tasks"]}
+    return [t for t in tasks if kinds.get(t) in KINDS]
 
 
 def build_task(config: dict, task: str):
@@ -130,9 +151,28 @@ def build_task(config: dict, task: str):
     return registry.build([parse_task(table, "tasks")])[0], bool(config.get("float64"))
 
 
-def _training_loss(config: dict, task: str):
-    """The task's training loss (a function of parameters), an example of its parameters
-    and its float dtype, rebuilt from the stored config."""
+@dataclass(frozen=True)
+class Evaluator:
+    """What evaluates a task's losses at stored parameters, rebuilt from the stored config:
+    its full-batch program, its data in the sweep's float dtype (as the engine casts it), an
+    example of its parameters, whether the sweep ran in float64 and its matmul precision."""
+
+    program: Any
+    args: Any
+    like: Any
+    dtype: type
+    float64: bool
+    matmul_precision: str = "highest"
+
+    @contextlib.contextmanager
+    def numerics(self):
+        """Evaluate as the sweep ran: in its precision and its float32 matmul precision."""
+        with jax.enable_x64(self.float64), jax.default_matmul_precision(self.matmul_precision):
+            yield
+
+
+def evaluator(config: dict, task: str) -> Evaluator:
+    """The :class:`Evaluator` of ``task`` in the sweep whose config is ``config``."""
     built, float64 = build_task(config, task)
     dtype = np.float64 if float64 else np.float32
     args = jax.tree.map(lambda a: np.asarray(a).astype(dtype)
@@ -140,7 +180,15 @@ def _training_loss(config: dict, task: str):
                         built.args("full batch"))
     program = built.program("full batch")
     like = program.init(args, jax.random.key(0), jnp.int32(0))
-    return functools.partial(_train_loss, program, args), like, dtype, float64
+    return Evaluator(program, args, like, dtype, float64,
+                     config.get("matmul_precision", "highest"))
+
+
+def _training_loss(config: dict, task: str):
+    """The task's training loss (a function of parameters), an example of its parameters
+    and its float dtype, rebuilt from the stored config."""
+    e = evaluator(config, task)
+    return functools.partial(_train_loss, e.program, e.args), e.like, e.dtype, e.float64
 
 
 def _train_loss(program, args, params):

@@ -105,14 +105,16 @@ def _multiples(lo: float, hi: float, subs: tuple[int, ...]) -> np.ndarray:
 def log_ticks(vmin: float, vmax: float) -> np.ndarray:
     """Tick values for a log axis over [vmin, vmax]: decades where at least
     :data:`MIN_LABELS` fall inside, else 1-2-5 per decade, else evenly spaced plain values
-    (a range under a decade or so, where a log axis is nearly linear)."""
+    (a range under a decade or so, where a log axis is nearly linear), finer until enough
+    fall inside."""
     lo, hi = sorted((vmin, vmax))
     if not (hi > 0 and np.isfinite(hi)):
         return np.array([])
     lo = lo if lo > 0 else hi / 10
+    plain = [lambda n=n: MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+             for n in (5, 8, 12)]
     for candidate in (lambda: LogLocator(10, numticks=9).tick_values(lo, hi),
-                      lambda: _multiples(lo, hi, (1, 2, 5)),
-                      lambda: MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)):
+                      lambda: _multiples(lo, hi, (1, 2, 5)), *plain):
         ticks = np.asarray(candidate(), float)
         ticks = ticks[ticks > 0]
         inside = (ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))

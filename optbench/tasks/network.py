@@ -395,8 +395,14 @@ class NetworkProgram:
     def train_loss(self, args, params) -> jax.Array:
         """The mean loss over the training split, without dropout (the loss-landscape slices'
         function; equal to :meth:`evaluate`'s ``train_loss``)."""
+        return self.split_loss(args, params, "train")
+
+    def split_loss(self, args, params, split: str) -> jax.Array:
+        """The mean loss over ``split`` ("train", "valid" or "test"), without dropout; equal
+        to :meth:`evaluate`'s ``<split>_loss``."""
+        suffix = "" if split == "train" else f"_{split}"
         with functional.derivatives_as(self.conv_derivatives):
-            return self._split_means(params, args["x"], args["y"])[0]
+            return self._split_means(params, args[f"x{suffix}"], args[f"y{suffix}"])[0]
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         with functional.derivatives_as(self.conv_derivatives):

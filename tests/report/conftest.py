@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from optbench.engine import run_sweep
+from optbench.report import write_report
 from optbench.report.data import ReportData, load
 from tests.engine import data_task  # noqa: F401  (registers the test-regression task kind)
 
@@ -35,6 +36,34 @@ DATA = {
     "tasks": [{"kind": "test-regression", "name": "regression"}],
     "optimizers": {"gd": {"learning_rate": [1e-3, 0.1]}, "adam": {"learning_rate": [0.1]}},
 }
+
+
+WINE = {
+    "name": "wine-params",
+    "steps": 20,
+    "record_every": 10,
+    "seeds": 1,
+    "targets": [0.5],
+    "keep_params": True,
+    "tasks": [{"kind": "wine-ann", "width": 8}],
+    "optimizers": {"adam": {"learning_rate": [1e-3, 1e-2]}, "gd": {"learning_rate": [0.1]}},
+}
+
+
+@pytest.fixture(scope="session")
+def wine_paths(tmp_path_factory):
+    """A small network sweep keeping every run's final parameters and the best setting's
+    paths: two optimizers on two seeds each (the same seeds)."""
+    return run_sweep({**WINE, "name": "wine-paths", "keep_params": "best", "seeds": 2},
+                     tmp_path_factory.mktemp("sweeps") / "wine-paths", quiet=True,
+                     compile_cache=False)
+
+
+@pytest.fixture(scope="session")
+def wine_paths_report(wine_paths, tmp_path_factory):
+    """The ``index.html`` of the report of a copy of :func:`wine_paths`."""
+    folder = shutil.copytree(wine_paths, tmp_path_factory.mktemp("reports") / "wine")
+    return write_report(folder, workers=1)
 
 
 @pytest.fixture(scope="session")

@@ -12,19 +12,9 @@ from optbench.engine import params as kept
 from optbench.engine import run_sweep
 from optbench.report import slices, write_report
 from optbench.store import ResultStore, block_key
+from tests.report.conftest import WINE
 from tests.report.test_report import assert_valid_images
 from tests.report.test_report import parse as parse_page
-
-WINE = {
-    "name": "wine-params",
-    "steps": 20,
-    "record_every": 10,
-    "seeds": 1,
-    "targets": [0.5],
-    "keep_params": True,
-    "tasks": [{"kind": "wine-ann", "width": 8}],
-    "optimizers": {"adam": {"learning_rate": [1e-3, 1e-2]}, "gd": {"learning_rate": [0.1]}},
-}
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +31,6 @@ def test_keep_params_is_a_boolean_or_best():
     # a setting of what is written, not of the results: the hash ignores it
     assert parse(WINE).digest() == parse({**WINE, "keep_params": False}).digest()
     assert parse(WINE).digest() == parse({**WINE, "keep_params": "best"}).digest()
-
-
-@pytest.fixture(scope="module")
-def wine_paths(tmp_path_factory):
-    return run_sweep({**WINE, "name": "wine-paths", "keep_params": "best", "seeds": 2},
-                     tmp_path_factory.mktemp("sweeps") / "wine-paths", quiet=True,
-                     compile_cache=False)
 
 
 def test_best_keeps_the_path_of_the_best_setting_at_the_record_points(wine_paths):
@@ -92,9 +75,8 @@ def test_the_pca_plane_holds_a_flat_path_exactly():
     np.testing.assert_allclose(directions @ directions.T, np.eye(2), atol=1e-12)
 
 
-def test_report_draws_the_training_paths(wine_paths, tmp_path):
-    folder = shutil.copytree(wine_paths, tmp_path / "wine")
-    index = write_report(folder, workers=1)
+def test_report_draws_the_training_paths(wine_paths_report):
+    index = wine_paths_report
     assert_valid_images(index.parent, ["training-paths-wine-ann", "landscape-slices-wine-ann"])
     text = " ".join(parse_page(index).text)
     assert "Training paths on wine-ann" in text and "principal directions" in text

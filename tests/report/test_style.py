@@ -9,7 +9,7 @@ from tests.report.figure_checks import labelled_ticks
 
 
 @pytest.mark.parametrize("values", [(1.2, 2.3), (9.0, 13.0), (0.3, 2.2), (2e-5, 7e-5),
-                                    (1e-22, 50.0), (5.0, 5.0001)])
+                                    (1e-22, 50.0), (5.0, 5.0001), (1.08, 2.32)])
 def test_a_log_axis_labels_three_ticks_over_any_range(values):
     figure, ax = plt.subplots()
     ax.plot([0, 1], values)
