@@ -154,15 +154,22 @@ class Corpus:
     entropy_rate: float | None = None  # the best achievable loss, where it is known
 
 
+def markov_source(vocab: int, order: int, concentration: float, data_seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """The transition table drawn from ``data_seed``, its stationary distribution, and the
+    independent generator that draws the sequences."""
+    table_rng, sample_rng = map(np.random.default_rng,
+                                np.random.SeedSequence(data_seed).spawn(2))
+    table = transition_table(vocab, order, concentration, table_rng)
+    return table, stationary_distribution(table), sample_rng
+
+
 @functools.cache
 def markov_corpus(vocab: int, order: int, concentration: float, data_seed: int,
                   sequences: int, seq_len: int) -> Corpus:
     """``sequences`` sequences of ``seq_len + 1`` symbols of the source drawn from
     ``data_seed``, split 90/5/5, and its exact entropy rate."""
-    table_rng, sample_rng = map(np.random.default_rng,
-                                np.random.SeedSequence(data_seed).spawn(2))
-    table = transition_table(vocab, order, concentration, table_rng)
-    pi = stationary_distribution(table)
+    table, pi, sample_rng = markov_source(vocab, order, concentration, data_seed)
     tokens = sample(table, order, pi, sequences, seq_len + 1, sample_rng)
     return Corpus(*split(tokens), vocab=vocab, scored_from=order - 1,
                   entropy_rate=entropy_rate(table, pi))
