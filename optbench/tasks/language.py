@@ -137,8 +137,8 @@ def held_out_size(n: int) -> int:
 
 def split(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, validation and test: the first 90 %, the next 5 % and the last 5 %."""
-    m = held_out_size(len(items))
-    return items[:len(items) - 2 * m], items[len(items) - 2 * m:len(items) - m], items[-m:]
+    n, m = len(items), held_out_size(len(items))
+    return items[:n - 2 * m], items[n - 2 * m:n - m], items[n - m:]
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,15 +267,28 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> LanguageConfig:
                           f"a divisor of d_model = {parsed['d_model']}")
     if kind == "markov-lm":
         parsed |= _markov_fields(get, path, parsed["seq_len"])
+        train, data = train_size(parsed["sequences"]), "sequences"
     else:
-        parsed["text_file"] = _text_file(raw.get("text_file"), f"{path}.text_file",
-                                         parsed["seq_len"])
+        parsed["text_file"], characters = _text_file(raw.get("text_file"),
+                                                     f"{path}.text_file", parsed["seq_len"])
+        train, data = (train_size(characters) - 1) // parsed["seq_len"], "text_file"
+    if parsed["batch_size"] > train:
+        raise ConfigError(f"{path}.batch_size", parsed["batch_size"],
+                          f"an integer in [1, {train}] (the training sequences of {data})")
     return LanguageConfig(**parsed)
+
+
+def train_size(n: int) -> int:
+    """The training split's share of ``n`` items (90 %)."""
+    return n - 2 * held_out_size(n)
 
 
 def _markov_fields(get, path: str, seq_len: int) -> dict[str, Any]:
     vocab = validate.integer(get("vocab"), f"{path}.vocab", 2)
-    order = validate.integer(get("order"), f"{path}.order", 1, seq_len)
+    order = validate.integer(get("order"), f"{path}.order", 1)
+    if order > seq_len:
+        raise ConfigError(f"{path}.order", order, f"an integer in [1, seq_len = {seq_len}] "
+                                                  "(a sequence holds a whole context)")
     entries = vocab ** (order + 1)
     if entries > MAX_TABLE_ENTRIES:
         raise ConfigError(f"{path}.order", order, (
@@ -291,8 +304,9 @@ def _markov_fields(get, path: str, seq_len: int) -> dict[str, Any]:
             "data_seed": validate.integer(get("data_seed"), f"{path}.data_seed", 0)}
 
 
-def _text_file(raw: Any, path: str, seq_len: int) -> str:
-    """``raw`` if it names a UTF-8 text long enough for one sequence in every split."""
+def _text_file(raw: Any, path: str, seq_len: int) -> tuple[str, int]:
+    """``raw`` if it names a UTF-8 text long enough for one sequence in every split, and
+    its length in characters."""
     if not isinstance(raw, str) or not raw:
         raise ConfigError(path, raw, "the path of a UTF-8 text file")
     length, needed = len(read_text(raw, path)), min_text_length(seq_len)
@@ -300,7 +314,7 @@ def _text_file(raw: Any, path: str, seq_len: int) -> str:
         raise ConfigError(path, raw, (
             f"a text of at least {needed} characters (its 5 % validation and test splits "
             f"each hold one sequence of seq_len + 1 = {seq_len + 1}); it has {length}"))
-    return str(Path(raw).expanduser())
+    return str(Path(raw).expanduser()), length
 
 
 # --------------------------------------------------------------------------------------

@@ -167,7 +167,10 @@ def test_markov_lm_scores_the_gap_to_the_entropy_rate():
      r"vocab\^\(order \+ 1\) = 64\^5 = 1\.07e\+09 probabilities, 8 GiB as float64; at most "
      r"2\^25 = 33554432 \(0\.25 GiB\): lower order or vocab"),
     ({"kind": "markov-lm", "order": 40}, r"tasks\[0\]\.order: found 40; allowed an integer "
-                                         r"in \[1, 32\]"),
+                                         r"in \[1, seq_len = 32\] \(a sequence holds"),
+    ({"kind": "markov-lm", "sequences": 100, "batch_size": 91},
+     r"tasks\[0\]\.batch_size: found 91; allowed an integer in \[1, 90\] \(the training "
+     r"sequences of sequences\)"),
     ({"kind": "markov-lm", "concentration": 0.0},
      r"tasks\[0\]\.concentration: found 0\.0; allowed a finite number >= 0\.05"),
     ({"kind": "markov-lm", "d_model": 30, "heads": 4},
@@ -193,7 +196,8 @@ def test_a_text_not_utf8_or_shorter_than_a_sequence_is_refused_with_exit_2(tmp_p
                                           r"validation and test splits each hold one sequence "
                                           r"of seq_len \+ 1 = 65\); it has 1299"):
         parse({"kind": "char-lm", "text_file": str(short), "seq_len": 64})
-    parse({"kind": "char-lm", "text_file": str(write_text(short, 20 * 65)), "seq_len": 64})
+    parse({"kind": "char-lm", "text_file": str(write_text(short, 20 * 65)), "seq_len": 64,
+           "batch_size": 18})  # 1170 training characters: 18 sequences
     config = tmp_path / "lm.toml"
     config.write_text(f'name = "lm"\n[[tasks]]\nkind = "char-lm"\ntext_file = "{latin}"\n'
                       '[optimizers.adam]\nlearning_rate = 0.01\n')
