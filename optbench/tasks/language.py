@@ -12,9 +12,9 @@ digit is the oldest), is drawn from a symmetric Dirichlet(``concentration``); ``
 draws the table and, from an independent stream, the ``sequences`` sequences. Each sequence
 starts from a context drawn from the stationary distribution π, so every position is
 stationary, and the loss is scored on the targets whose whole context is in the sequence
-(from the ``order``-th token on). The best expected loss of any predictor is then the
-source's entropy rate ``H = Σ_c π(c) H(P[c, ·])``, computed exactly (up to float64
-rounding): π by power iteration of the chain on contexts (c → its last ``order - 1``
+(the tokens after the first ``order``). The best expected loss of any predictor is then the
+source's entropy rate ``H = Σ_c π(c) H(P[c, ·])``, computed exactly up to a tolerance:
+π by power iteration of the chain on contexts (c → its last ``order - 1``
 symbols followed by y, with probability ``P[c, y]``) from the uniform distribution until
 successive iterates differ by less than 1e-14 in L1; the chain converges, since every row
 is positive (so any context reaches any other in ``order`` steps). The primary metric
