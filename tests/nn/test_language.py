@@ -42,7 +42,7 @@ def test_entropy_rate_matches_the_empirical_conditional_entropy_of_a_long_sample
     contexts (not from the stationary distribution under test): the plug-in conditional
     entropy of their pooled (order + 1)-gram counts, its standard error by the delete-one-chain
     jackknife. A concentration of 0.3 makes the stationary distribution far from uniform:
-    the uniform average of the rows' entropies is hundreds of standard errors away."""
+    the uniform average of the rows' entropies is about 25 standard errors away."""
     vocab, order, chains, length, burn_in = 4, 2, 100, 10_000, 300
     table, pi, rng = language.markov_source(vocab, order, 0.3, data_seed=1)
     contexts = vocab**order
