@@ -50,8 +50,7 @@ import scipy.special
 from optbench import validate
 from optbench.errors import OptbenchError
 from optbench.nn.transformer import Transformer
-from optbench.tasks import registry
-from optbench.tasks.network import EVAL_ELEMENTS, chunked_means
+from optbench.tasks import network, registry
 from optbench.validate import ConfigError
 
 MAX_TABLE_ENTRIES = 2**25  # transition probabilities: 256 MiB as float64 (and as much again
@@ -364,7 +363,8 @@ class LanguageProgram:
         def sums(rows, mask):
             losses = self.sequence_losses(params, rows, args["scored_from"])
             return (jnp.sum(jnp.where(mask, losses, 0.0)),)
-        return chunked_means(sums, (tokens,), max(1, EVAL_ELEMENTS // self.model.widest()))[0]
+        chunk = max(1, network.EVAL_ELEMENTS // self.model.widest())
+        return network.chunked_means(sums, (tokens,), chunk)[0]
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         out = {f"{split}_loss": self.split_loss(args, params, args[key])
