@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -69,6 +70,7 @@ def test_list_tasks_kind_shows_its_fields_with_defaults(capsys):
 def _minimal_tables(data_dir: str) -> dict[str, dict]:
     """The fewest fields each kind's table needs (mnist-cnn's tiny data: a small batch)."""
     from optbench.tasks import registry
+    from tests.nn.test_language import write_text
 
     tables = {kind: {"kind": kind} for kind in registry.names()}
     tables["surface"]["landscape"] = "ravine"
@@ -76,6 +78,7 @@ def _minimal_tables(data_dir: str) -> dict[str, dict]:
     tables["moving-target"]["jump_step"] = 10
     for kind in ("mnist-cnn", "fashion-mnist-cnn"):
         tables[kind].update(data_dir=data_dir, batch_size=8)
+    tables["char-lm"]["text_file"] = str(write_text(Path(data_dir) / "text.txt"))
     return tables
 
 

@@ -298,6 +298,23 @@ def _metric(problem: str) -> str:
     return f"valid_{_quality(problem)}"
 
 
+def chunked_means(sums, arrays: tuple[jax.Array, ...], chunk: int) -> tuple[jax.Array, ...]:
+    """The means over the examples (the leading axis of ``arrays``) of what
+    ``sums(*arrays, mask)`` adds up, a tuple of sums over the examples where ``mask`` holds:
+    in one batch if there are at most ``chunk`` examples, else in chunks (``lax.map``), each
+    rematerialized so that a gradient through it stays small."""
+    n = arrays[0].shape[0]
+    if n <= chunk:
+        return tuple(total / n for total in sums(*arrays, jnp.ones(n, bool)))
+    pad = -n % chunk
+    def chunks(a):
+        a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+        return a.reshape(-1, chunk, *a.shape[1:])
+    totals = jax.lax.map(jax.checkpoint(lambda c: sums(*c)),
+                         (*map(chunks, arrays), chunks(jnp.ones(n, bool))))
+    return tuple(jnp.sum(total) / n for total in totals)
+
+
 @dataclass(frozen=True)
 class NetworkProgram:
     """What a network's compiled program reads, and nothing else (see
@@ -377,20 +394,9 @@ class NetworkProgram:
         return jnp.sum(jnp.where(mask, loss, 0)), jnp.sum(jnp.where(mask, score, 0))
 
     def _split_means(self, params, x, y) -> tuple[jax.Array, jax.Array]:
-        """Mean loss and mean score over a split: in one batch if it is small, else in
-        chunks (``lax.map``), each rematerialized so that a gradient through it stays small."""
-        n, chunk = x.shape[0], self._eval_chunk()
-        if n <= chunk:
-            loss, score = self._split_sums(params, x, y, jnp.ones(n, bool))
-            return loss / n, score / n
-        pad = -n % chunk
-        def chunks(a):
-            a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
-            return a.reshape(-1, chunk, *a.shape[1:])
-        mask = chunks(jnp.ones(n, bool))
-        sums = jax.checkpoint(lambda c: self._split_sums(params, *c))
-        loss, score = jax.lax.map(sums, (chunks(x), chunks(y), mask))
-        return jnp.sum(loss) / n, jnp.sum(score) / n
+        """Mean loss and mean score over a split (in chunks if it is large)."""
+        return chunked_means(functools.partial(self._split_sums, params), (x, y),
+                             self._eval_chunk())
 
     def train_loss(self, args, params) -> jax.Array:
         """The mean loss over the training split, without dropout (the loss-landscape slices'

@@ -20,6 +20,7 @@ from optbench.tasks import registry
 from tests.engine import data_task
 from tests.engine.helpers import surface_task, without_timing
 from tests.nn.test_datasets import write_tiny_mnist
+from tests.nn.test_language import write_text
 
 
 def _regression(**fields):
@@ -270,6 +271,8 @@ def test_tasks_with_equal_programs_lower_alike_and_the_flip_is_in_the_program(tm
     data_dir = str(write_tiny_mnist(tmp_path / "mnist"))
     cnn = {"data_dir": data_dir, "channels": [2], "width": 0, "batch_size": 4}
     mlp = {"depth": 1, "width": 4}
+    lm = {"seq_len": 4, "d_model": 4, "layers": 1, "heads": 1}
+    texts = [str(write_text(tmp_path / f"text{seed}.txt", 2000, seed)) for seed in (0, 1)]
     # per kind: tables differing in data only, then one differing in structure
     tables = {
         "surface": [{"landscape": "sphere", "dim": 2},
@@ -284,6 +287,11 @@ def test_tasks_with_equal_programs_lower_alike_and_the_flip_is_in_the_program(tm
                        {"channels": [2], "width": 0, "dropout": 0.6}],
         "mnist1d-cnn": [{"channels": [2, 2, 2]}, {"channels": [2, 2, 2],
                                                    "clip_global_norm": 1.0}],
+        "markov-lm": [{**lm, "sequences": 40},
+                      {**lm, "sequences": 40, "order": 1, "concentration": 2.0, "data_seed": 1},
+                      {**lm, "sequences": 40, "heads": 2}],
+        "char-lm": [{**lm, "text_file": texts[0]}, {**lm, "text_file": texts[1]},
+                    {**lm, "text_file": texts[0], "layers": 2}],
     }
     for kind in set(registry.names()) - set(tables):  # the MLP kinds
         tables[kind] = [mlp, {**mlp, "weight_scale": 2.0}]
