@@ -378,17 +378,17 @@ def markdown(table: pd.DataFrame, width: int | None = None) -> str:
         shown = compact(part)
         text = (render.markdown_split(shown, GROUP, width) if width is not None
                 else shown.to_markdown(index=False))
-        parts.append(f"{metric_title(metric)}\n\n{text}")
+        parts.append(f"{metric_title(metric, bool(part['maximize'].iloc[0]))}\n\n{text}")
     return "\n\n".join(parts)
 
 
-def metric_title(metric: str) -> str:
-    """The heading of a metric group's table."""
+def metric_title(metric: str, maximize: bool) -> str:
+    """The heading of a metric group's table, saying which way is better."""
     if metric == "f_gap":
         return "f - f* (lower is better)"
     test = test_metric(metric)
     chosen = f"; settings chosen on it, {test} reported at them" if test else ""
-    return f"{metric} (higher is better{chosen})"
+    return f"{metric} ({'higher' if maximize else 'lower'} is better{chosen})"
 
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:

@@ -187,3 +187,13 @@ def test_best_setting_names_fixed_hyperparameters_that_differ_from_the_default()
     runs["momentum"] = 0.9
     table = convergence_table(runs, targets=[0.1, 1e-8], steps=100)
     assert table["setting"].tolist() == ["learning_rate=0.3"]
+
+
+def test_a_minimized_network_metric_is_headed_lower_is_better():
+    """markov-lm's valid_gap is minimized: its table must not say higher is better."""
+    from optbench.analysis import metric_title
+
+    assert metric_title("valid_gap", maximize=False).startswith(
+        "valid_gap (lower is better; settings chosen on it, test_gap reported")
+    assert metric_title("valid_accuracy", maximize=True).startswith(
+        "valid_accuracy (higher is better")

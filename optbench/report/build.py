@@ -190,7 +190,7 @@ def tables(data: ReportData, folder: Path) -> list[tuple[str, str, list[str]]]:
     table = add_compile_columns(table, data.timings.values())
     write_tables(table, lambda name, write: write_atomic(folder / name, write))
     files = ["convergence.md", "convergence.csv", "convergence.tex"]
-    groups = "".join(f"<h3>{html.escape(metric_title(metric))}</h3>"
+    groups = "".join(f"<h3>{html.escape(metric_title(metric, part['maximize'].iloc[0]))}</h3>"
                      + page._table(compact(part)) for metric, part in metric_groups(table))
     legend = "".join(f"<p>{html.escape(paragraph.replace(chr(10), ' '))}</p>"
                      for paragraph in LEGEND.split("\n\n"))
