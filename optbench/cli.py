@@ -263,7 +263,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     _warn_if_partial(ResultStore(args.directory))
     with _status_line() as status:
         index = write_report(args.directory, args.out, animate=args.animate,
-                             target=args.target, workers=args.workers, progress=status)
+                             target=args.target, workers=args.workers, vector=args.svg,
+                             progress=status)
     print(index)
     return 0
 
@@ -464,6 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the success heatmap's target (default: the most telling one)")
     p.add_argument("--workers", type=int, help="processes drawing figures (default: CPUs, "
                    "at most 4)")
+    p.add_argument("--svg", action="store_true",
+                   help="also each figure as SVG, for print (about a third slower)")
     p.set_defaults(func=cmd_report)
 
     p = command("gallery", help="reproduce published optimizer failures, assert and draw them")

@@ -26,14 +26,15 @@ class ReportError(OptbenchError, ValueError):
 
 def write_report(directory: str | Path, out: str | Path | None = None, *,
                  animate: bool = False, target: float | None = None,
-                 workers: int | None = None,
+                 workers: int | None = None, vector: bool = False,
                  progress: Callable[[str], None] | None = None) -> Path:
     """Write the report of the sweep in ``directory`` to ``out`` (default
     ``directory/report``) and return the path of its ``index.html``.
 
     ``animate`` adds an animated GIF per 2-D surface; ``target`` picks the success heatmap's
     target (default: the middle of the ladder); ``workers`` processes draw the figures
-    (default: up to the CPU count, 1 draws in this process); ``progress`` is told how
+    (default: up to the CPU count, 1 draws in this process); ``vector`` writes an SVG beside
+    each PNG; ``progress`` is told how
     many figures are drawn as they are.
     """
     data = load(directory)
@@ -45,10 +46,9 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     out = Path(out) if out is not None else Path(directory) / REPORT
     staging = _staging(out)
     try:
-        from optbench.report.build import build
+        from optbench.report.build import Options, build
 
-        build(data, staging, animate=animate, target=target, workers=_workers(workers),
-              progress=progress)
+        build(data, staging, Options(animate, target, vector), _workers(workers), progress)
         (staging / MARKER).write_text("written by optbench report\n")
         _readable(staging)
         _swap(staging, out)

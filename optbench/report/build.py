@@ -66,7 +66,22 @@ def _is_2d_surface(data: ReportData, task: str) -> bool:
     return bool(data.trajectories["run_id"].isin(runs).any())
 
 
-def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float | None) -> Done:
+@dataclass(frozen=True)
+class Options:
+    """What the user asked of the figures: animated trajectories, the success heatmap's
+    target, and vector copies (SVG beside each PNG: a third of the drawing time, so on
+    request)."""
+
+    animate: bool = False
+    target: float | None = None
+    vector: bool = False
+
+    def links(self, name: str) -> list[str]:
+        """The other formats of figure ``name`` the page links to."""
+        return [f"{name}.svg"] if self.vector else []
+
+
+def run(job: Job, data: ReportData, folder: Path, options: Options) -> Done:
     """Draw one job's figures into ``folder``."""
     style.apply()
     if job.section == TRAJECTORIES:
@@ -74,7 +89,7 @@ def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float |
 
         grid = surfaces.contours(data.surface(job.task))
         stem = folder / f"trajectories-{job.task}"
-        style.save(surfaces.small_multiples(data, job.task, grid), stem)
+        style.save(surfaces.small_multiples(data, job.task, grid), stem, options.vector)
         shown = [page.Shown(stem.name + ".png", f"Trajectories on {job.task}", (
             f"f − f_min of {job.task} (log-spaced filled contours over its plotting window, "
             "their levels on the colour bar; white stars: the global minimizers; where the "
@@ -83,8 +98,8 @@ def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float |
             f"setting ({figures.BEST}): the run of the lowest seed bold, from its start "
             "(black dot) to its end (cross), the other seeds' runs faint; a note counts the "
             "paths that leave the window. The last panel overlays every optimizer's bold "
-            "path."), [stem.name + ".svg"])]
-        if animate:
+            "path."), options.links(stem.name))]
+        if options.animate:
             gif = surfaces.animate(data, job.task, grid, folder / f"animation-{job.task}")
             shown.append(page.Shown(gif.name, f"Animated trajectories on {job.task}", (
                 "Every optimizer's bold path from the panels above, growing record by "
@@ -92,13 +107,14 @@ def run(job: Job, data: ReportData, folder: Path, animate: bool, target: float |
         return Done(job.section, shown)
     title, draw = figures.FIGURES[job.index]
     try:
-        drawn = (draw(data, target) if draw is figures.success_heatmap else draw(data))
+        drawn = (draw(data, options.target) if draw is figures.success_heatmap
+                 else draw(data))
     except figures.Skip as skip:
         return Done(title, [], str(skip))
     shown, numbers = [], []
     for d in drawn:
-        style.save(d.figure, folder / d.name)
-        shown.append(page.Shown(d.name + ".png", d.title, d.caption, [d.name + ".svg"]))
+        style.save(d.figure, folder / d.name, options.vector)
+        shown.append(page.Shown(d.name + ".png", d.title, d.caption, options.links(d.name)))
         if d.table is not None:
             numbers.append(figure_table(d.title, d.name, d.table, folder))
     return Done(title, shown, tables=numbers)
@@ -126,12 +142,12 @@ def _init_worker(directory: str) -> None:
     _WORKER["data"] = load(directory)
 
 
-def _run_in_worker(job: Job, folder: Path, animate: bool, target: float | None) -> Done:
-    return run(job, _WORKER["data"], folder, animate, target)
+def _run_in_worker(job: Job, folder: Path, options: Options) -> Done:
+    return run(job, _WORKER["data"], folder, options)
 
 
-def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None,
-             workers: int, meanwhile: Callable[[], T],
+def draw_all(data: ReportData, folder: Path, options: Options, workers: int,
+             meanwhile: Callable[[], T],
              progress: Callable[[str], None] = lambda message: None
              ) -> tuple[list[Done], T]:
     """Draw every job; call ``meanwhile`` here while the workers draw, and ``progress`` as
@@ -143,7 +159,7 @@ def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None
         return done
 
     if workers <= 1 or len(todo) <= 1:
-        return [told(k, run(j, data, folder, animate, target))
+        return [told(k, run(j, data, folder, options))
                 for k, j in enumerate(todo, 1)], meanwhile()
     data.convergence  # noqa: B018  (computed once, before the workers inherit the data)
     if _can_fork():  # the workers inherit the imports and the data
@@ -154,7 +170,7 @@ def draw_all(data: ReportData, folder: Path, animate: bool, target: float | None
     try:
         with ProcessPoolExecutor(workers, mp_context=context, initializer=init,
                                  initargs=(str(data.directory),) if init else ()) as pool:
-            futures = [pool.submit(_run_in_worker, j, folder, animate, target) for j in todo]
+            futures = [pool.submit(_run_in_worker, j, folder, options) for j in todo]
             extra = meanwhile()
             return [told(k, f.result()) for k, f in enumerate(futures, 1)], extra
     finally:
@@ -331,14 +347,13 @@ def _grid_cell(name: str, value: Any) -> str:
     return f"{name} = {value}"
 
 
-def build(data: ReportData, folder: Path, *, animate: bool = False,
-          target: float | None = None, workers: int = 1,
+def build(data: ReportData, folder: Path, options: Options = Options(), workers: int = 1,
           progress: Callable[[str], None] | None = None) -> None:
     def text():  # the page's parts that need no figure, written while the figures are drawn
         return summary(data), tables(data, folder), warnings(data)
 
     done, ((run_summary, setup), table_parts, warning_lines) = draw_all(
-        data, folder, animate, target, workers, text, progress or (lambda message: None))
+        data, folder, options, workers, text, progress or (lambda message: None))
     table_parts += [t for d in done for t in d.tables]
     body = page.render(f"optbench report: {data.config.get('name', data.directory.name)}",
                        run_summary, setup, sections(done, data), table_parts, warning_lines,

@@ -171,10 +171,10 @@ def apply() -> None:
                       "figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False})
 
 
-def save(figure: plt.Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` and close the figure."""
+def save(figure: plt.Figure, stem: Path, vector: bool = True) -> list[Path]:
+    """Write ``stem.png`` (and, with ``vector``, ``stem.svg``) and close the figure."""
     # not with_suffix: a stem may hold dots ("trajectories-rosen-a0.5")
-    paths = [stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.svg")]
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("png", "svg")[:1 + vector]]
     for path in paths:
         figure.savefig(path)  # laid out already: "tight" would draw it once more
     plt.close(figure)

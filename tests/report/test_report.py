@@ -43,13 +43,18 @@ def parse(index: Path) -> Links:
     return page
 
 
-def assert_valid_images(folder: Path, stems: list[str]) -> None:
+def assert_valid_images(folder: Path, stems: list[str], vector: bool = False) -> None:
+    """Each figure's PNG, and its SVG where the report was asked for vector copies (and
+    none otherwise)."""
     for stem in stems:
         png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
         with Image.open(png) as image:
             image.verify()
             assert image.format == "PNG" and min(image.size) > 100, stem
-        assert ET.parse(svg).getroot().tag.endswith("svg") and svg.stat().st_size > 1000
+        if vector:
+            assert ET.parse(svg).getroot().tag.endswith("svg") and svg.stat().st_size > 1000
+        else:
+            assert not svg.exists()
 
 
 def tree(folder: Path) -> dict[str, int]:
@@ -63,13 +68,14 @@ SURFACE_PROGRESS: list[str] = []  # what the session's surface report told as it
 
 @pytest.fixture(scope="session")
 def surface_report(surface_results):
-    return write_report(surface_results, workers=1, progress=SURFACE_PROGRESS.append)
+    return write_report(surface_results, workers=1, vector=True,
+                        progress=SURFACE_PROGRESS.append)
 
 
 def test_surface_report_has_every_figure_and_table(surface_report):
     folder = surface_report.parent
     assert folder == surface_report.parent and surface_report.name == "index.html"
-    assert_valid_images(folder, SURFACE_FIGURES)
+    assert_valid_images(folder, SURFACE_FIGURES, vector=True)
     for name in TABLES:
         assert (folder / name).stat().st_size > 100
     assert "gd" in (folder / "convergence.md").read_text()
@@ -104,10 +110,11 @@ def test_page_states_what_was_run_and_warns_of_divergence(surface_results, surfa
 
 
 def test_data_task_draws_training_curves_and_skips_surface_figures(data_results):
-    index = write_report(data_results, workers=2)  # the parallel path
+    index = write_report(data_results, workers=2)  # the parallel path; PNG only by default
     folder = index.parent
     assert_valid_images(folder, ["training-curves", "generalization-gap", "lr-sensitivity",
                                  "ecdf", "success-heatmap"])
+    assert not any(link.endswith(".svg") for link in parse(index).links)
     text = " ".join(parse(index).text)
     assert "Skipped: no 2-D surface task" in text
     assert "Skipped: no surface-task results" in text
