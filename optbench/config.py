@@ -188,6 +188,9 @@ class SweepConfig:
     # float32 matrix products: "highest" computes them in float32 (as the CPU does), "high"
     # and "default" let a GPU use faster, less exact ones (bf16x3; TF32 or bf16)
     matmul_precision: str = "highest"
+    # "step": a surface's steps to target and divergence exact to the step (its loss is the
+    # score); "record": scored at the record points only, resolved to the record interval
+    scoring: str = "step"
     divergence_threshold: float = 1e10
     max_memory_mb: float = 512.0
     csv: bool = False  # CSV copies of curves and trajectories beside the parquet files
@@ -250,8 +253,9 @@ class SweepConfig:
 
 
 MATMUL_PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision's
+SCORINGS = ("step", "record")
 # fields added after stores were written: at their default they leave the hash as it was
-_HASHED_UNLESS_DEFAULT = ("matmul_precision",)
+_HASHED_UNLESS_DEFAULT = ("matmul_precision", "scoring")
 _NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params")
 
 
@@ -364,6 +368,7 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
         matmul_precision=validate.choice(
             raw.get("matmul_precision", _default("matmul_precision")), "matmul_precision",
             MATMUL_PRECISIONS),
+        scoring=validate.choice(raw.get("scoring", _default("scoring")), "scoring", SCORINGS),
         divergence_threshold=validate.number(
             raw.get("divergence_threshold", _default("divergence_threshold")),
             "divergence_threshold", low=0.0, low_open=True),

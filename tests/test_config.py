@@ -182,7 +182,8 @@ def test_matmul_precision_is_highest_by_default_recorded_and_leaves_old_hashes_a
     assert stored["matmul_precision"] == "highest"
     # the hash as stores written before the field computed it: their folders stay theirs
     hashed = {k: v for k, v in stored.items() if k not in (
-        "max_memory_mb", "csv", "compile_cache", "keep_params", "matmul_precision")}
+        "max_memory_mb", "csv", "compile_cache", "keep_params", "matmul_precision",
+        "scoring")}
     canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     assert config.digest() == hashlib.sha256(canonical.encode()).hexdigest()[:16]
     faster = parse_config({**base, "matmul_precision": "high"})
@@ -190,3 +191,8 @@ def test_matmul_precision_is_highest_by_default_recorded_and_leaves_old_hashes_a
     with pytest.raises(ConfigError, match=r"matmul_precision: found 'tf32'; allowed one of "
                                           r"highest, high, default"):
         parse_config({**base, "matmul_precision": "tf32"})
+    coarse = parse_config({**base, "scoring": "record"})  # so does the scoring mode
+    assert config.scoring == "step" and coarse.digest() != config.digest()
+    with pytest.raises(ConfigError, match=r"scoring: found 'exact'; allowed one of step, "
+                                          r"record"):
+        parse_config({**base, "scoring": "exact"})

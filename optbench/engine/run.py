@@ -73,6 +73,7 @@ class RunSettings:
     float64: bool = False
     max_records: int = 200
     matmul_precision: str = "highest"  # of float32 products (a GPU's TF32 is opt-in)
+    scoring: str = "step"  # "record": score at the record points only, even a surface
 
     @property
     def recorded_steps(self) -> np.ndarray:
@@ -150,18 +151,22 @@ def _records_path(params: Any) -> bool:
 
 
 def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
-             keep_params: bool = False, keep_path: bool = False) -> Callable[..., Outcome]:
+             keep_params: bool = False, keep_path: bool = False,
+             scoring: str = "step") -> Callable[..., Outcome]:
     """``run(hparams, seed, start_index, task_args, schedule) -> Outcome``: one run, pure.
 
     ``program`` is the task's compiled part (:meth:`~optbench.tasks.base.Task.program`), the
     only task code traced. ``schedule`` holds the record steps (int32, from 0 to the last
     step), the targets and the divergence threshold. At each record point the task is
     evaluated and scored; a task with
-    ``per_step_metric`` is also scored at every step, so its steps-to-target and divergence
-    step are exact. A run that diverged is put back to its last valid recorded point and stays
-    there (frozen), flagged with the step it diverged at; the other runs are not affected.
+    ``per_step_metric`` is also scored at every step (unless ``scoring = "record"``), so its
+    steps-to-target and divergence step are exact; otherwise they are the first record point
+    at which the recorded value shows the event. A run that diverged is put back to its last
+    valid recorded point and stays there (frozen), flagged with the step it diverged at; the
+    other runs are not affected.
     """
     maximize, metric = program.maximize, program.metric
+    per_step = program.per_step_metric and scoring == "step"
 
     def cast(tree):
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
@@ -197,7 +202,7 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             value, grads = program.loss_and_grad(task_args, params, step_key, t)
             updates, state = optimizer.update(grads, state, params, hparams)
             params = program.project(task_args, optax.apply_updates(params, updates))
-            if program.per_step_metric:
+            if per_step:
                 score = _score(score, value, _is_bad(value, threshold, maximize), t, targets,
                                maximize)
             return params, state, score
@@ -205,7 +210,7 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
         def interval(carry: _Carry, bounds: tuple) -> tuple[_Carry, tuple]:
             """The steps from the last record point to the next one, then that record."""
             first, stop = bounds
-            if program.per_step_metric:
+            if per_step:
                 params, state, score = jax.lax.fori_loop(
                     first, stop, step, (carry.params, carry.state, carry.score))
             else:
@@ -288,14 +293,15 @@ PROGRAMS = ProgramCache({})
 def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
                 varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
                 chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False,
-                matmul_precision: str = "highest") -> Hashable:
+                matmul_precision: str = "highest", scoring: str = "step") -> Hashable:
     """What the compiled program depends on: the update rule, the task's program (the only
     task code traced, so equal programs trace alike), the shapes of every argument and which
     hyperparameters vary. Not: values of data."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
     return (optimizer, type(program), program, np.dtype(dtype).str,
             tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
-            n_records, n_targets, chunk, devices, keep_params, keep_path, matmul_precision)
+            n_records, n_targets, chunk, devices, keep_params, keep_path, matmul_precision,
+            scoring)
 
 
 def _cast_floats(tree: Any, dtype: Any) -> Any:
@@ -428,10 +434,11 @@ def run_block(
             key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
                               tuple(d.id for d in devices), keep_params, keep_path,
-                              settings.matmul_precision)
+                              settings.matmul_precision, settings.scoring)
             if key not in PROGRAMS.programs:
                 reused = False
-                batched = batched_run(optimizer, program, dtype, keep_params, keep_path)
+                batched = batched_run(optimizer, program, dtype, keep_params, keep_path,
+                                      settings.scoring)
                 example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
                                runs_sharding)
                 compiled = batched.lower(*example, *shared).compile()
@@ -476,12 +483,12 @@ def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> i
 
 
 def batched_run(optimizer: PureOptimizer, program: Program, dtype: Any,
-                keep_params: bool = False, keep_path: bool = False):
+                keep_params: bool = False, keep_path: bool = False, scoring: str = "step"):
     """The jitted program of a block: ``(varying, seeds, start_indices, fixed, task_args,
     schedule) -> Outcome``, vmapped over the runs of ``varying``, ``seeds`` and
     ``start_indices``; ``fixed`` hyperparameters, the task's data and the schedule are
     shared by all runs."""
-    run = make_run(optimizer, program, dtype, keep_params, keep_path)
+    run = make_run(optimizer, program, dtype, keep_params, keep_path, scoring)
     return jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
                             in_axes=(0, 0, 0, None, None, None)))
 

@@ -147,7 +147,7 @@ def settings_of(config: SweepConfig, task_name: str) -> RunSettings:
     return RunSettings(steps=plan.steps, record_every=plan.record_every, targets=plan.targets,
                        divergence_threshold=config.divergence_threshold,
                        float64=config.float64, max_records=config.max_records,
-                       matmul_precision=config.matmul_precision)
+                       matmul_precision=config.matmul_precision, scoring=config.scoring)
 
 
 @dataclass(frozen=True)

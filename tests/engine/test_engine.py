@@ -19,11 +19,12 @@ from tests.engine.helpers import surface_task
 
 
 def _block(name="gd", lrs=(1e-3,), seeds=(0,), landscape="ill_conditioned_quadratic", dim=4,
-           start="default", steps=100, record_every=10, float64=True, **kwargs):
+           start="default", steps=100, record_every=10, float64=True, scoring="step",
+           **kwargs):
     spec = optimizers.get(name)
     task = surface_task(landscape=landscape, dim=dim, start=start)
     settings = RunSettings(steps=steps, record_every=record_every, targets=(1.0, 1e-2, 1e-6),
-                           divergence_threshold=1e6, float64=float64)
+                           divergence_threshold=1e6, float64=float64, scoring=scoring)
     lr = np.repeat(np.asarray(lrs, float), len(seeds))
     hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
     result = run_block(spec.pure, spec.gradient, task, settings, hparams,
@@ -60,6 +61,25 @@ def test_steps_to_target_is_the_first_step_below_it():
         expected = below[0] if below.size else -1
         assert result.outcome.hit_step[0, k] == expected
     assert result.outcome.best[0] == curve.min()
+
+
+def test_record_scoring_scores_the_record_points_only():
+    """scoring = "record": the same runs, each hit step the first record point whose value
+    reaches the target (never before the exact step), and divergence seen at a record."""
+    kwargs = dict(name="momentum", lrs=(2e-3, 0.5), steps=300, record_every=25)
+    _, settings, exact = _block(**kwargs)
+    _, _, coarse = _block(**kwargs, scoring="record")
+    records = settings.recorded_steps
+    np.testing.assert_array_equal(coarse.outcome.curve, exact.outcome.curve)
+    exact_hits, hits = exact.outcome.hit_step[0], coarse.outcome.hit_step[0]
+    assert (exact_hits % 25 != 0).any()  # some exact hit falls between record points
+    for k, target in enumerate(settings.targets):
+        reached = np.flatnonzero(coarse.outcome.curve[0] <= target)
+        assert hits[k] == (records[reached[0]] if reached.size else -1)
+        assert hits[k] >= exact_hits[k] >= 0 or hits[k] == exact_hits[k] == -1
+    assert exact.outcome.diverged[1] and coarse.outcome.diverged[1]  # lr 0.5 diverges
+    divergence = coarse.outcome.divergence_step[1]
+    assert divergence in records and divergence >= exact.outcome.divergence_step[1]
 
 
 def test_record_every_need_not_divide_steps():
