@@ -301,6 +301,13 @@ def _test_at_chosen(group: pd.DataFrame, metric: str, interval: Callable) -> dic
             **interval("test", values, stats.median)}
 
 
+def _pair_signs(best: np.ndarray, other: np.ndarray, sign: float) -> np.ndarray:
+    """+1 where ``other``'s run beats the best's paired one, -1 where it loses, 0 where they
+    are equal (two diverged runs, +-inf both, tie)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(best == other, 0.0, np.sign(sign * (best - other)))
+
+
 def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
                     steps: int | PerTask) -> pd.DataFrame:
     """Per (task, optimizer) at its chosen setting: whether it is the task's best (ranked
@@ -328,7 +335,7 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
             compared.append({
                 "task": task, "optimizer": other, "best": False, "pairs": len(both),
                 "deterministic": fixed, "equal": bool(np.array_equal(a, b)),
-                "better_on_pairs": bool(np.mean(np.sign(sign * (a - b))) > 0),
+                "better_on_pairs": bool(np.mean(_pair_signs(a, b, sign)) > 0),
                 "p": np.nan if fixed else stats.paired_p_value(a, b, maximize)})
         tested = [c for c in compared if not c["deterministic"]]
         for c, p in zip(tested, stats.holm([c["p"] for c in tested]), strict=True):

@@ -92,6 +92,11 @@ def test_an_optimizer_better_on_most_pairs_is_not_called_worse():
     row = table.set_index("optimizer").loc["b"]
     assert table.set_index("optimizer").loc["a", "best"] and row["better_on_pairs"]
     assert _versus(row) == "tied (p=0.12)"  # 4 differing pairs: Wilcoxon's floor is 0.125
+    # pairs where both runs diverged are ties, not a reason to lose the verdict
+    diverged = compare_to_best(_chosen({"a": np.append(best, [-np.inf] * 3),
+                                        "b": np.append(other, [-np.inf] * 3)}, maximize=True),
+                               [1e-3], 100)
+    assert diverged.set_index("optimizer").loc["b", "better_on_pairs"]
     significant = row.copy()
     significant["tied_with_best"], significant["p_vs_best"] = False, 0.01
     assert _versus(significant) == "better on pairs (p=0.01)"
