@@ -55,8 +55,8 @@ def test_unknown_names_list_the_valid_ones():
 def test_initializer_variance_matches_theory(name, shape):
     """Empirical variance over many draws within 5 standard errors of the theory, with the
     conv fan-in/fan-out = receptive field × channels."""
-    draws = jax.vmap(lambda k: initializers.get(name)(k, shape, jnp.float32))(
-        jax.random.split(jax.random.key(1), 40))
+    draws = jax.jit(jax.vmap(lambda k: initializers.get(name)(k, shape, jnp.float32)))(
+        jax.random.split(jax.random.key(1), 40))  # jitted: op by op takes seconds
     n = draws.size
     var = float(jnp.var(draws))
     theory = initializers.variance(name, shape)
@@ -80,9 +80,12 @@ def test_zero_init_keeps_hidden_units_identical():
         logits = model.apply(p, x)
         return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(16), y])
 
+    @jax.jit
+    def step(params):
+        return jax.tree.map(lambda p, g: p - 0.5 * g, params, jax.grad(loss)(params))
+
     for _ in range(5):
-        grads = jax.grad(loss)(params)
-        params = jax.tree.map(lambda p, g: p - 0.5 * g, params, grads)
+        params = step(params)
     for i in model.weighted_layers()[:-1]:
         w = params[i]["w"]
         np.testing.assert_allclose(w, jnp.broadcast_to(w[:, :1], w.shape), atol=1e-7)
@@ -91,12 +94,13 @@ def test_zero_init_keeps_hidden_units_identical():
 def test_models_vmap_over_seeds():
     model = models.cnn((12, 1), 4, channels=(3,), kernel=3, width=8, dropout=0.3)
     keys = jax.random.split(jax.random.key(0), 6)
-    params = jax.vmap(model.init)(keys)
+    params = jax.jit(jax.vmap(model.init))(keys)
     x = jnp.ones((5, 12, 1))
-    out = jax.vmap(lambda p, k: model.apply(p, x, key=k, train=True))(params, keys)
+    apply = jax.jit(lambda p, k: model.apply(p, x, key=k, train=True))
+    out = jax.vmap(apply)(params, keys)
     assert out.shape == (6, 5, 4)
     assert not np.allclose(out[0], out[1])  # each seed its own weights and masks
-    single = model.apply(jax.tree.map(lambda a: a[2], params), x, key=keys[2], train=True)
+    single = apply(jax.tree.map(lambda a: a[2], params), keys[2])
     np.testing.assert_allclose(out[2], single, rtol=1e-5, atol=1e-6)
 
 
