@@ -383,6 +383,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from optbench import bench  # its names only: the benchmarks load when they run
+
     parser = _Parser(
         prog="optbench", description="Optimizer and loss-landscape benchmarking on JAX."
     )
@@ -479,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("bench", help="head-to-heads with optax, torch and the hardware limit "
                 "(ratios measured in one run)")
-    p.add_argument("what", nargs="+", choices=["all", "update", "sweep", "compile", "seeds"])
+    p.add_argument("what", nargs="+", choices=["all", *bench.names()])
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     p.add_argument("--device", help="cpu or gpu (default: JAX's default device)")
     p.add_argument("--json", metavar="FILE", help="also write the tables to FILE as JSON")

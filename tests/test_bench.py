@@ -25,8 +25,6 @@ def test_update_table_has_a_row_per_variant_and_ratios_to_optbench():
     for name in ("adam", "momentum"):
         rows = table[table["optimizer"] == name].set_index("variant")
         assert {"optbench", "optax", update.CONTROL, update.LIMIT} <= set(rows.index)
-        assert rows.loc["optbench", "time / optbench's"] == 1.0
-        assert rows.loc[update.LIMIT, "of bandwidth"] == 1.0
         # GB/s is the bytes each moves (28 B/param for Adam, 20 for momentum, 12 for the
         # limit's a = b + c) per second
         moved = np.where(rows.index == update.LIMIT, 12, update.ARRAYS_MOVED[name] * 4) * 1000
@@ -65,7 +63,7 @@ def test_a_device_jax_does_not_see_is_one_line_naming_the_devices(capsys):
 
 
 def test_run_prints_every_report_and_writes_json(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(bench.BENCHMARKS, "update", _tiny_update)
+    monkeypatch.setitem(bench.BENCHMARKS, "update", "tests.test_bench:_tiny_update")
     path = tmp_path / "out" / "bench.json"
     assert main(["bench", "update", "--json", str(path)]) == 0
     out = capsys.readouterr().out

@@ -84,18 +84,19 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
 
 
 def _child(out: str, config: str | None = None) -> int:
-    """Run the sweep into ``out/results`` and count JAX's persistent-cache hits."""
-    from optbench import cli
+    """Run the sweep into ``out/results`` (as ``optbench sweep`` does, without printing its
+    table) and count JAX's persistent-cache hits."""
+    from optbench.config import example, load
+    from optbench.engine import run_sweep
 
     hits = []
     jax.monitoring.register_event_listener(
         lambda event, **_: hits.append(1) if event == CACHE_HITS_EVENT else None)
-    results = str(Path(out) / "results")
     # the default sweep as `optbench run` runs it, without the report `run` draws after it
-    argv = ["sweep", config] if config else ["sweep", "--example", "default"]
-    status = cli.main([*argv, "--out", results, "--quiet", "--yes"])
+    run_sweep(load(config) if config else example("default"), Path(out) / "results",
+              quiet=True, yes=True)
     (Path(out) / "cache_hits.json").write_text(json.dumps({"cache_hits": len(hits)}))
-    return status
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ only in data share one compilation, and JAX's persistent cache
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from optbench.errors import OptbenchError
 from optbench.optimizers.base import PureOptimizer
+from optbench.paths import user_cache
 from optbench.tasks.base import Program, Task
 
 TRAJECTORY_MAX_DIM = 3  # parameter paths are recorded for flat parameters of this size or less
@@ -521,17 +521,6 @@ def _fetch(tree: Any) -> Any:
     return jax.device_get(tree)
 
 
-def default_cache_folder() -> str:
-    """The platform's user cache folder for compiled programs."""
-    if sys.platform == "darwin":
-        root = os.path.expanduser("~/Library/Caches")
-    elif sys.platform == "win32":
-        root = os.environ.get("LOCALAPPDATA", os.path.expanduser("~\\AppData\\Local"))
-    else:
-        root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(root, "optbench", "xla")
-
-
 def use_compilation_cache(setting: bool | str = True) -> str | None:
     """Keep compiled programs on disk (JAX's persistent cache), so that a program compiled in
     an earlier process loads instead of compiling.
@@ -545,7 +534,7 @@ def use_compilation_cache(setting: bool | str = True) -> str | None:
         setting = False if env.lower() in ("", "0", "off", "false", "no") else env
     if setting is False:
         return None
-    directory = default_cache_folder() if setting is True else str(setting)
+    directory = str(user_cache("xla")) if setting is True else str(setting)
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 
 from optbench.nn.errors import NNError
+from optbench.paths import user_cache
 
 SPLIT_SEED = 0  # the fixed seed of every split: the scikit-learn sets' test and validation
 MNIST1D_VALID = 400  # MNIST-1D's validation examples, of its 4000 training ones
@@ -71,8 +72,7 @@ def cache_folder() -> Path:
     env = os.environ.get("OPTBENCH_DATASET_CACHE")
     if env:
         return Path(env)
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(root) / "optbench" / "datasets"
+    return user_cache("datasets")
 
 
 def mnist1d() -> Dataset:
