@@ -11,13 +11,25 @@ runs each step.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from optbench.engine.run import parameter_count
 from optbench.optimizers.base import PureOptimizer
+from optbench.optimizers.optax_adapter import optax_pure
+from optbench.optimizers.schedule import LR_DECAY
+from optbench.tasks.base import Task
+
+if TYPE_CHECKING:
+    from optbench.config import OptimizerConfig
 
 RULE = "rule"  # the pseudo-hyperparameter holding the index of the rule that runs
+BUNDLE_MAX_PARAMETERS = 100_000  # larger tasks run each rule alone (its state only)
 
 
 Rule = tuple[PureOptimizer, tuple[str, ...]]  # an update rule and its hyperparameters' names
@@ -48,3 +60,38 @@ def bundle(rules: tuple[Rule, ...]) -> PureOptimizer:
         return jax.lax.switch(index, branches, grads, state, params, hparams)
 
     return PureOptimizer(init, update)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The update rules of a sweep's optimizers, bundled into one (see
+    :mod:`optbench.engine.bundle`) where the task's parameters are small enough that carrying
+    every rule's state costs little, so that its blocks share one compiled program."""
+
+    rule_of: dict[str, Rule]  # optimizer label -> its rule (optbench's or optax's) and names
+    defaults: dict[str, float]  # every rule's hyperparameters, for the rules not running
+
+    @classmethod
+    def of(cls, configs: Sequence[OptimizerConfig], reference: str | None = None) -> Rules:
+        defaults = {}
+        for o in reversed(configs):
+            defaults.update({k: o.spec.defaults.get(k, v[0]) for k, v in o.grid.items()
+                             if k != LR_DECAY})
+        # the step-size decay is not the rule's: decayed() wraps the block's rule with it
+        return cls({o.label: (optax_pure(o.spec) if reference == "optax" else o.spec.pure,
+                              tuple(k for k in o.grid if k != LR_DECAY)) for o in configs},
+                   defaults)
+
+    def select(self, label: str, hparams: dict[str, np.ndarray], task: Task,
+               labels: Sequence[str]) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
+        """The rule to run optimizer ``label``'s block with, and its hyperparameters;
+        ``labels`` are the optimizers that run on ``task`` (only their rules are bundled)."""
+        rules = tuple(dict.fromkeys(self.rule_of[other] for other in labels))
+        rule = self.rule_of[label]
+        if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
+            return rule[0], hparams
+        n = len(next(iter(hparams.values())))
+        names = {name for _, own in rules for name in own}
+        return bundle(rules), {**{k: np.full(n, v) for k, v in self.defaults.items()
+                                  if k in names},
+                               **hparams, RULE: np.full(n, rules.index(rule))}

@@ -32,19 +32,17 @@ from tqdm.auto import tqdm
 from optbench.analysis import best_configs, tables_for, write_tables
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine import params as kept
-from optbench.engine.bundle import RULE, Rule, bundle
+from optbench.engine.bundle import Rules
 from optbench.engine.run import (
     PROGRAMS,
     BlockResult,
     RunAxis,
     RunSettings,
-    parameter_count,
     run_block,
     use_compilation_cache,
 )
 from optbench.errors import Interrupted, OptbenchError
 from optbench.optimizers import PureOptimizer, hyperparameters
-from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.store import (
     REFERENCE,
@@ -62,7 +60,6 @@ LONG_SWEEP_SECONDS = 600  # a sweep estimated longer than this needs an explicit
 # optimizer steps per second assumed before a block of the sweep has been timed: a 2-D surface
 # on a CPU core runs about this many (1e12 steps took about 23 hours)
 ASSUMED_STEPS_PER_SECOND = 1.2e7
-BUNDLE_MAX_PARAMETERS = 100_000  # larger tasks run each rule alone (its state only)
 
 
 class SweepTooLarge(OptbenchError, ValueError):
@@ -566,41 +563,6 @@ class StepProgress:
         within = (steps - self.block_start) / max(1, self.block_end - self.block_start)
         self.bar.n = max(0, self.blocks - 1) + within
         self.bar.refresh()
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The update rules of a sweep's optimizers, bundled into one (see
-    :mod:`optbench.engine.bundle`) where the task's parameters are small enough that carrying
-    every rule's state costs little, so that its blocks share one compiled program."""
-
-    rule_of: dict[str, Rule]  # optimizer label -> its rule (optbench's or optax's) and names
-    defaults: dict[str, float]  # every rule's hyperparameters, for the rules not running
-
-    @classmethod
-    def of(cls, configs: Sequence[OptimizerConfig], reference: str | None = None) -> Rules:
-        defaults = {}
-        for o in reversed(configs):
-            defaults.update({k: o.spec.defaults.get(k, v[0]) for k, v in o.grid.items()
-                             if k != LR_DECAY})
-        # the step-size decay is not the rule's: decayed() wraps the block's rule with it
-        return cls({o.label: (optax_pure(o.spec) if reference == "optax" else o.spec.pure,
-                              tuple(k for k in o.grid if k != LR_DECAY)) for o in configs},
-                   defaults)
-
-    def select(self, label: str, hparams: dict[str, np.ndarray], task: Task,
-               labels: Sequence[str]) -> tuple[PureOptimizer, dict[str, np.ndarray]]:
-        """The rule to run optimizer ``label``'s block with, and its hyperparameters;
-        ``labels`` are the optimizers that run on ``task`` (only their rules are bundled)."""
-        rules = tuple(dict.fromkeys(self.rule_of[other] for other in labels))
-        rule = self.rule_of[label]
-        if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
-            return rule[0], hparams
-        n = len(next(iter(hparams.values())))
-        names = {name for _, own in rules for name in own}
-        return bundle(rules), {**{k: np.full(n, v) for k, v in self.defaults.items()
-                                  if k in names},
-                               **hparams, RULE: np.full(n, rules.index(rule))}
 
 
 def _agree(done: list[bool]) -> list[bool]:
