@@ -4,7 +4,7 @@ DeepOBS's own names.
 
 | kind | data (train / valid / test) | model | L2 | batch, budget |
 |---|---|---|---|---|
-| quadratic_deep | 1000 / 1000 / 1000 draws of N(0, 0.6² I) | 100-D quadratic | - | 128, 100 epochs |
+| quadratic_deep | 1000 / 1000 / 1000 draws, N(0, 0.6² I) | 100-D quadratic | - | 128, 100 ep. |
 | mnist_logreg | MNIST IDX, 55000 / 5000 / 10000 | linear, zero init | - | 128, 50 epochs |
 | mnist_mlp, fmnist_mlp | (Fashion-)MNIST IDX | 1000-500-100 MLP | - | 128, 100 epochs |
 | mnist_2c2d, fmnist_2c2d | (Fashion-)MNIST IDX | 2 conv, 2 dense | - | 128, 100 epochs |
@@ -44,8 +44,17 @@ import numpy as np
 
 from optbench import validate
 from optbench.nn import datasets, functional
-from optbench.nn.models import (Activation, Conv, Dense, Dropout, Flatten, GlobalAvgPool, Pool,
-                                Sequential, Standardize)
+from optbench.nn.models import (
+    Activation,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    Pool,
+    Sequential,
+    Standardize,
+)
 from optbench.tasks import network, registry
 from optbench.validate import ConfigError
 

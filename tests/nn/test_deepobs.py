@@ -14,8 +14,17 @@ import optbench
 from optbench import config
 from optbench.nn import augment, datasets
 from optbench.nn.errors import NNError
-from optbench.nn.models import (Activation, Conv, Dense, Dropout, Flatten, GlobalAvgPool, Pool,
-                                Sequential, Standardize)
+from optbench.nn.models import (
+    Activation,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    Pool,
+    Sequential,
+    Standardize,
+)
 from optbench.tasks import deepobs, registry
 from optbench.validate import ConfigError
 from tests.nn.test_datasets import write_tiny_mnist
@@ -119,8 +128,10 @@ def test_cifar_reader_reads_the_python_pickles_channels_last(tmp_path, name):
     np.testing.assert_array_equal(x[3, 1, 2], raw[b"data"][3, [34, 1024 + 34, 2048 + 34]])
     np.testing.assert_array_equal(y, raw[key])
     data = datasets.cifar(tmp_path, name)
-    assert data.x_train.shape == (18 * len(train), 32, 32, 3) and len(data.x_valid) == 2 * len(train)
-    assert data.x_test.shape == (10, 32, 32, 3) and data.outputs == (100 if name == "cifar100" else 10)
+    files = len(train)  # 20 images each, 1/10 held out
+    assert data.x_train.shape == (18 * files, 32, 32, 3) and len(data.x_valid) == 2 * files
+    assert data.x_test.shape == (10, 32, 32, 3)
+    assert data.outputs == (100 if name == "cifar100" else 10)
     assert data.x_train.max() > 1  # DeepOBS's 0-255 pixels; the model standardizes
 
 
