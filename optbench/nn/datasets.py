@@ -305,6 +305,10 @@ def cifar(data_dir: str | Path, name: str) -> Dataset:
     x_train, x_valid, y_train, y_valid = hold_out(
         x, y, max(1, round(len(x) * CIFAR_VALID_SHARE)))
     outputs = 100 if name == "cifar100" else 10
+    for file, labels in ((train[0], y), (test, y_test)):
+        if labels.min() < 0 or labels.max() >= outputs:
+            raise NNError(f"{folder / sub / file}: {name} labels are 0 ... {outputs - 1}; "
+                          f"found {labels.min()} ... {labels.max()}")
     return Dataset(name, *(a.astype(np.float32) if a.dtype == np.uint8 else a for a in
                            (x_train, y_train, x_valid, y_valid, x_test, y_test)),
                    "classification", outputs)

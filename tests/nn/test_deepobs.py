@@ -181,6 +181,28 @@ def test_deepobs_cifar_augmentation_keeps_gray_gray_and_varies_per_image():
     assert np.isfinite(rows).all() and not np.allclose(rows, rows[0])  # each image its own
 
 
+def test_saturation_is_tensorflows_hsv_adjustment():
+    """The closed form equals the HSV round trip: saturation times the factor, capped at 1."""
+    from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
+
+    images = np.random.default_rng(0).uniform(0, 1, (4, 5, 5, 3)).astype(np.float32)
+    for factor in (0.5, 1.5, 40.0):
+        hsv = rgb_to_hsv(images)
+        hsv[..., 1] = np.minimum(hsv[..., 1] * factor, 1.0)
+        np.testing.assert_allclose(augment._saturate(images, factor), hsv_to_rgb(hsv),
+                                   atol=1e-5)
+
+
+def test_cifar_labels_outside_the_classes_are_refused(tmp_path):
+    folder = write_cifar(tmp_path, "cifar10")
+    batch = folder / "cifar-10-batches-py" / "test_batch"
+    with open(batch, "rb") as f:
+        raw = pickle.load(f, encoding="bytes")
+    batch.write_bytes(pickle.dumps({**raw, b"labels": [10] * len(raw[b"labels"])}))
+    with pytest.raises(NNError, match=r"test_batch: cifar10 labels are 0 \.\.\. 9; found 10"):
+        datasets.cifar(folder, "cifar10")
+
+
 def _tiny_cifar_task(tmp_path, weight_decay):
     """cifar10_3c3d on generated files, its network swapped for a tiny one (the program's
     wiring, L2 and augmentation stay the kind's)."""
