@@ -352,9 +352,10 @@ def _defaults(kind: str) -> dict[str, Any]:
 
 def field_defaults(kind: str) -> dict[str, Any]:
     """Each field of ``kind`` with its default (``optbench list tasks KIND``)."""
-    return registry.described(_fields_of(kind), _defaults(kind), {
-        "data_dir": f"required: a folder holding {datasets.files_wanted(PROBLEMS[kind].dataset)}"
-        if PROBLEMS[kind].dataset != "quadratic" else ""})
+    dataset = PROBLEMS[kind].dataset
+    rules = ({} if dataset == "quadratic" else
+             {"data_dir": f"required: a folder holding {datasets.files_wanted(dataset)}"})
+    return registry.described(_fields_of(kind), _defaults(kind), rules)
 
 
 def parse(kind: str, raw: Mapping[str, Any], path: str) -> DeepOBSConfig:
