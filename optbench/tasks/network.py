@@ -408,11 +408,11 @@ class NetworkProgram:
         return jnp.sum(loss) / n, jnp.sum(score) / n
 
     def train_loss(self, args, params) -> jax.Array:
-        """The mean loss over the training split, without dropout (the loss-landscape slices'
-        function; equal to :meth:`evaluate`'s ``train_loss``)."""
+        """The mean loss over the training split, without dropout, plus any L2 term (the
+        loss-landscape slices' function; equal to :meth:`evaluate`'s ``train_loss``)."""
         with functional.derivatives_as(self.conv_derivatives):
-            return self._split_means(params, args["x"], args["y"])[0] + self._penalty(args,
-                                                                                       params)
+            loss = self._split_means(params, args["x"], args["y"])[0]
+        return loss + self._penalty(args, params)
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         with functional.derivatives_as(self.conv_derivatives):
