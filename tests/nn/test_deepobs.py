@@ -173,6 +173,17 @@ def test_bad_deepobs_tables_are_one_line_config_errors(tmp_path, monkeypatch, ta
     assert "\n" not in str(error.value)
 
 
+def test_deepobs_tables_round_trip(tmp_path):
+    """A config written back as its table (the results folder's copy) parses to itself."""
+    folder = write_cifar(tmp_path, "cifar100")
+    for table in ({"kind": "quadratic_deep", "batch_size": 32},
+                  {"kind": "cifar100_allcnnc", "data_dir": str(folder), "batch_size": 8,
+                   "weight_decay": 0.01, "augment": False}):
+        parsed = registry.parse(table, "tasks[0]")
+        assert registry.parse(parsed.to_dict(), "tasks[0]") == parsed
+        assert {k: parsed.to_dict()[k] for k in table} == table
+
+
 def test_deepobs_cifar_augmentation_keeps_gray_gray_and_varies_per_image():
     images = jnp.broadcast_to(jnp.arange(32.0)[None, :, None, None], (8, 32, 32, 3)) * 8
     out = jax.jit(augment.deepobs_cifar)(jax.random.key(0), images)
