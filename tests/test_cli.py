@@ -67,9 +67,9 @@ def test_list_tasks_kind_shows_its_fields_with_defaults(capsys):
     assert "batch_size  16" in printed and "name        <landscape>-<dim>d" in printed
 
 
-def _minimal_tables(data_dir: str) -> dict[str, dict]:
-    """The fewest fields each kind's table needs (mnist-cnn's tiny data: a small batch)."""
-    from optbench.tasks import registry
+def _minimal_tables(data_dir: str, cifar_dir: str) -> dict[str, dict]:
+    """The fewest fields each kind's table needs (the tiny files' kinds: a small batch)."""
+    from optbench.tasks import deepobs, registry
     from tests.nn.test_language import write_text
 
     tables = {kind: {"kind": kind} for kind in registry.names()}
@@ -79,6 +79,10 @@ def _minimal_tables(data_dir: str) -> dict[str, dict]:
     for kind in ("mnist-cnn", "fashion-mnist-cnn"):
         tables[kind].update(data_dir=data_dir, batch_size=8)
     tables["char-lm"]["text_file"] = str(write_text(Path(data_dir) / "text.txt"))
+    for kind, problem in deepobs.PROBLEMS.items():
+        if problem.dataset != "quadratic":
+            tables[kind].update(data_dir=cifar_dir if problem.cifar else data_dir,
+                                batch_size=8)
     return tables
 
 
@@ -87,8 +91,10 @@ def test_listed_defaults_are_what_a_table_without_the_field_gets(tmp_path):
     where each kind's parser takes its defaults."""
     from optbench.tasks import registry
     from tests.nn.test_datasets import write_tiny_mnist
+    from tests.nn.test_deepobs import write_cifar
 
-    tables = _minimal_tables(str(write_tiny_mnist(tmp_path / "mnist")))
+    cifar = write_cifar(write_cifar(tmp_path / "cifar", "cifar10"), "cifar100")
+    tables = _minimal_tables(str(write_tiny_mnist(tmp_path / "mnist")), str(cifar))
     for kind, table in tables.items():
         listed = registry.get(kind).fields()
         assert set(listed) >= set(table) - {"kind"}

@@ -112,7 +112,15 @@ def test_bad_task_plans_are_one_line_errors(task, message):
 
 
 @pytest.mark.parametrize("name", config.example_names())
-def test_shipped_examples_parse(name):
+def test_shipped_examples_parse(name, tmp_path, monkeypatch):
+    """Every example parses; deepobs-small where DeepOBS's data folder holds the files (here
+    generated ones, in the standard formats)."""
+    from tests.nn.test_datasets import write_tiny_mnist
+    from tests.nn.test_deepobs import write_cifar
+
+    write_tiny_mnist(tmp_path / "data_deepobs" / "fmnist", n_train=140)
+    write_cifar(tmp_path / "data_deepobs", "cifar10", n_train=30)
+    monkeypatch.chdir(tmp_path)
     cfg = config.example(name)
     assert cfg.name == name and cfg.optimizer_steps() > 0
 

@@ -1,5 +1,6 @@
-"""Offline datasets as numpy arrays: MNIST-1D (generated), scikit-learn's shipped sets, and
-the MNIST / Fashion-MNIST IDX files from a folder the user gives.
+"""Offline datasets as numpy arrays: MNIST-1D (generated), scikit-learn's shipped sets, the
+MNIST / Fashion-MNIST IDX files and the CIFAR-10 / CIFAR-100 python pickles from a folder
+the user gives.
 
 Nothing is downloaded: MNIST-1D is generated with the ``mnist1d`` package's own generator
 (its default dataset arguments and seed: 5000 examples, 4000 train / 1000 test, length 40)
@@ -15,12 +16,14 @@ test split is only reported:
 | MNIST-1D | 3600 / 400 / 1000 (its 4000 training examples split; its test set untouched) |
 | scikit-learn sets, digits | 60 / 20 / 20 % (the 20 % test split as before) |
 | MNIST, Fashion-MNIST (IDX) | 55000 / 5000 / 10000 (1/12 of the training files held out) |
+| CIFAR-10, CIFAR-100 (python) | 45000 / 5000 / 10000 (1/10 of the training files held out) |
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,12 @@ from optbench.paths import user_cache
 SPLIT_SEED = 0  # the fixed seed of every split: the scikit-learn sets' test and validation
 MNIST1D_VALID = 400  # MNIST-1D's validation examples, of its 4000 training ones
 IDX_VALID_SHARE = 1 / 12  # MNIST's and Fashion-MNIST's: 5000 of 60000
+CIFAR_VALID_SHARE = 1 / 10  # CIFAR's: 5000 of 50000
+# where each dataset read from a user's folder is published
+SOURCES = {"mnist": "http://yann.lecun.com/exdb/mnist/",
+           "fashion-mnist": "https://github.com/zalandoresearch/fashion-mnist",
+           "cifar10": "https://www.cs.toronto.edu/~kriz/cifar.html (CIFAR-10 python version)",
+           "cifar100": "https://www.cs.toronto.edu/~kriz/cifar.html (CIFAR-100 python version)"}
 TABULAR_VALID_SHARE = 0.25  # of the 80 % left after the test split: 60 / 20 / 20
 
 
@@ -183,19 +192,50 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    """The IDX file ``stem`` in ``folder``, plain or gzipped, if there is one."""
+    return next((p for p in (folder / stem, folder / f"{stem}.gz") if p.is_file()), None)
+
+
+def required_files(name: str) -> tuple[str, ...]:
+    """The files (relative to ``data_dir``) that the dataset ``name`` is read from."""
+    if name in CIFAR:
+        folder, train, test, _ = CIFAR[name]
+        return tuple(f"{folder}/{f}" for f in (*train, test))
+    return IDX_FILES
+
+
+def missing_file(folder: str | Path, name: str) -> str | None:
+    """The first file of :func:`required_files` not in ``folder`` (an IDX file may be
+    gzipped), or None."""
+    folder = Path(folder).expanduser()
+    for file in required_files(name):
+        if not ((folder / file).is_file() or (name not in CIFAR and _idx_path(folder, file))):
+            return file
+    return None
+
+
+def files_wanted(name: str) -> str:
+    """The files of ``name`` in words, with where the dataset is published."""
+    files = ", ".join(required_files(name))
+    gz = "" if name in CIFAR else " (plain or .gz)"
+    return f"{files}{gz}, from {SOURCES[name]}"
+
+
+def check_files(folder: str | Path, name: str) -> None:
+    """:class:`NNError` in one line naming the first missing file and where the dataset
+    is published."""
+    missing = missing_file(folder, name)
+    if missing:
+        raise NNError(f"{folder}: {name} needs {files_wanted(name)}; missing {missing}")
+
+
 def idx_images(data_dir: str | Path, name: str) -> Dataset:
     """MNIST-style IDX files from ``data_dir`` (plain or ``.gz``) as ``(28, 28, 1)`` images
     in [0, 1]: the standard 60000 / 10000 split."""
     folder = Path(data_dir)
-    found = []
-    for stem in IDX_FILES:
-        candidates = [folder / stem, folder / f"{stem}.gz"]
-        hit = next((p for p in candidates if p.is_file()), None)
-        if hit is None:
-            raise NNError(f"{folder}: {name} needs the IDX files {', '.join(IDX_FILES)} "
-                          f"(plain or .gz); missing {stem}")
-        found.append(read_idx(hit))
-    x, y, x_test, y_test = found
+    check_files(folder, name)
+    x, y, x_test, y_test = (read_idx(_idx_path(folder, stem)) for stem in IDX_FILES)
     if x.ndim != 3 or len(x) != len(y) or x_test.ndim != 3 or len(x_test) != len(y_test):
         raise NNError(f"{folder}: {name} IDX files have inconsistent shapes "
                       f"{x.shape}, {y.shape}, {x_test.shape}, {y_test.shape}")
@@ -205,3 +245,70 @@ def idx_images(data_dir: str | Path, name: str) -> Dataset:
                                                   max(1, round(len(x) * IDX_VALID_SHARE)))
     return Dataset(name, x_train, y_train, x_valid, y_valid, images(x_test),
                    y_test.astype(np.int32), "classification", int(max(y.max(), 9)) + 1)
+
+
+# --------------------------------------------------------------------------------------
+# CIFAR python pickles
+# --------------------------------------------------------------------------------------
+
+# name: (folder, training files, test file, label key), as the python version ships them
+CIFAR = {"cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)),
+                     "test_batch", b"labels"),
+         "cifar100": ("cifar-100-python", ("train",), "test", b"fine_labels")}
+_CIFAR_PIXELS = 3 * 32 * 32
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and plain containers and nothing else, so that
+    a file that is not a CIFAR batch cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        numpy = module.split(".")[0] == "numpy" and name in ("_reconstruct", "ndarray",
+                                                             "dtype", "scalar", "_frombuffer")
+        if numpy or (module, name) == ("_codecs", "encode"):  # protocol 2 spells bytes so
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a CIFAR batch")
+
+
+def read_cifar_batch(path: str | Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python batch (a pickled dict with ``b"data"``, N x 3072 bytes, channels
+    first, and ``label_key``) as ``(N, 32, 32, 3)`` uint8 images and int32 labels;
+    :class:`NNError` naming the path if it is truncated or malformed."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            batch = _ArraysOnly(f, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[label_key], dtype=np.int32)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError,
+            IndexError, AttributeError) as error:
+        reason = f"{type(error).__name__}: {error}".replace("\n", " ")
+        raise NNError(f"{path}: not a complete CIFAR python batch with b'data' and "
+                      f"{label_key!r} ({reason})") from None
+    if data.ndim != 2 or data.shape[1] != _CIFAR_PIXELS or len(data) != len(labels):
+        raise NNError(f"{path}: a CIFAR batch holds N x {_CIFAR_PIXELS} pixels and N labels; "
+                      f"found data {data.shape}, {len(labels)} labels")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def cifar(data_dir: str | Path, name: str) -> Dataset:
+    """CIFAR-10 (``cifar-10-batches-py/``) or CIFAR-100 (``cifar-100-python/``, its 100
+    fine labels) from ``data_dir``: ``(32, 32, 3)`` float32 pixels 0-255, as DeepOBS feeds
+    them (its per-image standardization is the model's); 1/10 of the training images held
+    out for validation, stratified, with :data:`SPLIT_SEED`."""
+    folder = Path(data_dir).expanduser()
+    check_files(folder, name)
+    sub, train, test, key = CIFAR[name]
+    parts = [read_cifar_batch(folder / sub / f, key) for f in train]
+    x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    x_test, y_test = read_cifar_batch(folder / sub / test, key)
+    x_train, x_valid, y_train, y_valid = hold_out(
+        x, y, max(1, round(len(x) * CIFAR_VALID_SHARE)))
+    outputs = 100 if name == "cifar100" else 10
+    for file, labels in ((train[0], y), (test, y_test)):
+        if labels.min() < 0 or labels.max() >= outputs:
+            raise NNError(f"{folder / sub / file}: {name} labels are 0 ... {outputs - 1}; "
+                          f"found {labels.min()} ... {labels.max()}")
+    return Dataset(name, *(a.astype(np.float32) if a.dtype == np.uint8 else a for a in
+                           (x_train, y_train, x_valid, y_valid, x_test, y_test)),
+                   "classification", outputs)

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 import itertools
+import math
 import os
 from collections.abc import Sequence
 
@@ -162,6 +163,16 @@ def avg_pool(x: jax.Array, window: int = 2, stride: int | None = None,
     """Mean over each window of the spatial axes (zero padding counts in the mean)."""
     total = _pool(x, 0.0, jax.lax.add, window, stride, padding)
     return total / window ** (x.ndim - 2)
+
+
+def standardize(x: jax.Array) -> jax.Array:
+    """Each example (all axes but the first) minus its mean, over its standard deviation
+    floored at ``1/sqrt(size)``: TensorFlow's ``per_image_standardization``."""
+    axes = tuple(range(1, x.ndim))
+    size = math.prod(x.shape[1:])
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    std = jnp.std(x, axis=axes, keepdims=True)
+    return (x - mean) / jnp.maximum(std, 1.0 / math.sqrt(size))
 
 
 def flatten(x: jax.Array) -> jax.Array:

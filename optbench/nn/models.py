@@ -22,17 +22,25 @@ from optbench.nn.errors import NNError
 
 @dataclass(frozen=True)
 class Dense:
+    """``features`` units; its kernel drawn by ``initializer`` ("" : the model's), its
+    bias starting at ``bias``."""
+
     features: int
+    initializer: str = ""
+    bias: float = 0.0
 
 
 @dataclass(frozen=True)
 class Conv:
-    """A 1-D or 2-D convolution (the input's spatial rank decides)."""
+    """A 1-D or 2-D convolution (the input's spatial rank decides); ``initializer`` and
+    ``bias`` as for :class:`Dense`."""
 
     features: int
     window: int
     stride: int = 1
     padding: str | int = "VALID"  # "VALID", "SAME" or p on each side
+    initializer: str = ""
+    bias: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,18 @@ class Pool:
     kind: str = "max"  # "max" or "avg"
     window: int = 2
     stride: int | None = None  # the window by default
+    padding: str = "VALID"  # or "SAME" (a max over the window's part inside the input)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    """The mean over the spatial axes: ``(..., channels) -> (channels,)``."""
+
+
+@dataclass(frozen=True)
+class Standardize:
+    """Each example minus its mean, over its standard deviation (at least 1/sqrt(size)):
+    TensorFlow's ``per_image_standardization``."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +69,10 @@ class Activation:
 
 @dataclass(frozen=True)
 class Dropout:
+    """``rate``, or the task's dropout knob where ``tunable`` (see ``Sequential.apply``)."""
+
     rate: float
+    tunable: bool = True
 
 
 @dataclass(frozen=True)
@@ -57,7 +80,7 @@ class Flatten:
     pass
 
 
-Layer = Dense | Conv | Pool | Activation | Dropout | Flatten
+Layer = Dense | Conv | Pool | Activation | Dropout | Flatten | GlobalAvgPool | Standardize
 
 
 def output_size(n: int, window: int, stride: int, padding: str | int) -> int:
@@ -80,20 +103,26 @@ def _out_shape(layer: Layer, shape: tuple[int, ...], where: str) -> tuple[int, .
                 isinstance(layer.padding, int) and layer.padding >= 0)):
             raise NNError(f"{where}: padding found {layer.padding!r}; allowed \"VALID\", "
                           "\"SAME\" or an integer >= 0")
-        if isinstance(layer, Pool) and layer.kind not in ("max", "avg"):
-            raise NNError(f"{where}: pool kind found {layer.kind!r}; allowed \"max\" or \"avg\"")
+        if isinstance(layer, Pool) and (layer.kind not in ("max", "avg")
+                                        or layer.padding not in ("VALID", "SAME")):
+            raise NNError(f"{where}: pool found {layer.kind!r}, {layer.padding!r}; allowed "
+                          "\"max\" or \"avg\", padding \"VALID\" or \"SAME\"")
         if len(shape) not in (2, 3):
             raise NNError(f"{where}: needs (length, channels) or (height, width, channels), "
                           f"got shape {shape}")
         stride = layer.stride or layer.window
-        padding = layer.padding if isinstance(layer, Conv) else "VALID"
-        spatial = tuple(output_size(n, layer.window, stride, padding) for n in shape[:-1])
+        spatial = tuple(output_size(n, layer.window, stride, layer.padding)
+                        for n in shape[:-1])
         if min(spatial) < 1:
             raise NNError(f"{where}: window {layer.window}, stride {stride} on input "
                           f"{shape[:-1]} gives output {spatial}, below 1")
         return (*spatial, layer.features if isinstance(layer, Conv) else shape[-1])
     if isinstance(layer, Flatten):
         return (math.prod(shape),)
+    if isinstance(layer, GlobalAvgPool):
+        if len(shape) < 2:
+            raise NNError(f"{where}: needs spatial axes, got shape {shape}")
+        return (shape[-1],)
     return shape
 
 
@@ -101,8 +130,9 @@ def _out_shape(layer: Layer, shape: tuple[int, ...], where: str) -> tuple[int, .
 class Sequential:
     """Layers applied in order to inputs of per-example shape ``input_shape``.
 
-    Dense and conv kernels are drawn by ``initializer`` and multiplied by ``weight_scale``;
-    biases start at zero.
+    Dense and conv kernels are drawn by the layer's initializer, else the model's
+    ``initializer``, and multiplied by ``weight_scale``; biases start at the layer's
+    ``bias`` (zero by default).
     """
 
     layers: tuple[Layer, ...]
@@ -115,6 +145,8 @@ class Sequential:
         for layer in self.layers:
             if isinstance(layer, Activation):
                 activations.check(layer.name)
+            if isinstance(layer, Dense | Conv) and layer.initializer:
+                initializers.check(layer.initializer)
         self.shapes()  # fail on a layer that does not fit, before anything compiles
 
     def shapes(self) -> list[tuple[int, ...]]:
@@ -126,14 +158,14 @@ class Sequential:
         return shapes
 
     def init(self, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ...]:
-        draw = initializers.get(self.initializer)
         params, shape = [], tuple(self.input_shape)
         for i, (layer, out) in enumerate(zip(self.layers, self.shapes(), strict=True)):
             if isinstance(layer, Dense | Conv):
                 window = (layer.window,) * (len(shape) - 1) if isinstance(layer, Conv) else ()
                 kernel = (*window, shape[-1], layer.features)
+                draw = initializers.get(layer.initializer or self.initializer)
                 w = draw(jax.random.fold_in(key, i), kernel, dtype) * self.weight_scale
-                params.append({"w": w, "b": jnp.zeros((layer.features,), dtype)})
+                params.append({"w": w, "b": jnp.full((layer.features,), layer.bias, dtype)})
             elif isinstance(layer, Activation):
                 params.append(activations.parameters(layer.name, dtype))
             else:
@@ -153,16 +185,27 @@ class Sequential:
                 x = functional.conv(p, x, layer.stride, layer.padding)
             elif isinstance(layer, Pool):
                 pool = functional.max_pool if layer.kind == "max" else functional.avg_pool
-                x = pool(x, layer.window, layer.stride)
+                x = pool(x, layer.window, layer.stride, layer.padding)
             elif isinstance(layer, Activation):
                 x = activations.apply(layer.name, x, p.get("slope"))
             elif isinstance(layer, Dropout):
-                x = functional.dropout(x, layer.rate if dropout is None else dropout,
+                rate = layer.rate if dropout is None or not layer.tunable else dropout
+                x = functional.dropout(x, rate,
                                        None if key is None else jax.random.fold_in(key, i),
                                        train)
+            elif isinstance(layer, GlobalAvgPool):
+                x = jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
+            elif isinstance(layer, Standardize):
+                x = functional.standardize(x)
             else:
                 x = functional.flatten(x)
         return x
+
+    def parameter_count(self) -> int:
+        """The number of parameters, from their shapes alone (``jax.eval_shape``: nothing
+        is allocated)."""
+        shapes = jax.eval_shape(self.init, jax.random.key(0))
+        return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
 
     def weighted_layers(self) -> list[int]:
         """Indices of the dense and conv layers (whose gradient norms are reported)."""

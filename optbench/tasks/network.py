@@ -211,8 +211,8 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
     else:
         fields.update(_cnn_fields(get, path))
     if "data_dir" in allowed:
-        fields["data_dir"] = _data_dir(raw.get("data_dir"), f"{path}.data_dir", kind)
-    _check_sizes(fields, spec, path)
+        fields["data_dir"] = data_dir(raw.get("data_dir"), f"{path}.data_dir", spec.dataset)
+    check_sizes(fields, spec.dataset, path)
     config = NetworkConfig(**fields)
     try:
         config.model(spec.outputs)
@@ -222,13 +222,13 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
     return config
 
 
-def _check_sizes(fields: Mapping[str, Any], spec: KindSpec, path: str) -> None:
+def check_sizes(fields: Mapping[str, Any], dataset: str, path: str) -> None:
     """``train_size`` within the training split, and ``batch_size`` within what it uses."""
-    available = len(_dataset(spec.dataset, fields.get("data_dir", "")).x_train)
+    available = len(load_dataset(dataset, fields.get("data_dir", "")).x_train)
     if fields["train_size"] > available:
         raise ConfigError(f"{path}.train_size", fields["train_size"],
                           f"an integer in [0, {available}] (the training examples of "
-                          f"{spec.dataset}; 0: all)")
+                          f"{dataset}; 0: all)")
     used = fields["train_size"] or available
     if fields["batch_size"] > used:
         raise ConfigError(f"{path}.batch_size", fields["batch_size"],
@@ -258,27 +258,29 @@ def _cnn_fields(get, path: str) -> dict:
             "pool": validate.integer(get("pool"), f"{path}.pool", 1)}
 
 
-def _data_dir(raw: Any, path: str, kind: str) -> str:
-    files = ", ".join(datasets.IDX_FILES)
+def data_dir(raw: Any, path: str, dataset: str) -> str:
+    """The folder of a ``data_dir`` field, holding every file of ``dataset``; a
+    :class:`ConfigError` naming the first missing file and where the dataset is published."""
+    wanted = f"a folder holding {datasets.files_wanted(dataset)}"
     if not isinstance(raw, str) or not raw:
-        raise ConfigError(path, raw, f"a folder holding {files} (plain or .gz) for {kind}")
-    folder = Path(raw).expanduser()
-    missing = [f for f in datasets.IDX_FILES
-               if not (folder / f).is_file() and not (folder / f"{f}.gz").is_file()]
+        raise ConfigError(path, raw, wanted)
+    missing = datasets.missing_file(raw, dataset)
     if missing:
-        raise ConfigError(path, raw, f"a folder holding {files} (plain or .gz); "
-                                     f"missing {', '.join(missing)}")
-    return str(folder)
+        raise ConfigError(path, raw, f"{wanted}; missing {missing}")
+    return str(Path(raw).expanduser())
 
 
 @functools.cache
-def _dataset(name: str, data_dir: str = "") -> datasets.Dataset:
+def load_dataset(name: str, data_dir: str = "") -> datasets.Dataset:
+    """The dataset ``name`` (from ``data_dir`` where it is read from files), read once."""
     if name == "mnist1d":
         return datasets.mnist1d()
     if name == "digits":
         return datasets.digits()
     if name in ("mnist", "fashion-mnist"):
         return datasets.idx_images(data_dir, name)
+    if name in datasets.CIFAR:
+        return datasets.cifar(data_dir, name)
     return datasets.tabular(name)
 
 
@@ -330,6 +332,10 @@ class NetworkProgram:
     augment: bool
     flip: bool  # augmentation mirrors images (clothes, not digits)
     clip: bool  # clip each gradient to the global norm in args
+    # L2 on the kernels (not the biases): ½·args["weight_decay"]·Σ‖w‖² joins every loss
+    # (DeepOBS's regularizer, in its training objective and its reported losses)
+    weight_decay: bool = False
+    augmentation: str = "affine"  # augment.augment, or "deepobs-cifar": augment.deepobs_cifar
     # how convolutions are differentiated (functional.derivative_form): a field, under which
     # the program traces, so a program compiled under one form is never reused under another
     conv_derivatives: str = ""
@@ -353,6 +359,13 @@ class NetworkProgram:
         out = self.model.apply(params, x, key=key, train=train, dropout=dropout)
         return losses.get(self.loss_name)(out, y)
 
+    def _penalty(self, args, params) -> jax.Array:
+        """The L2 term ½·weight_decay·Σ‖w‖² over the kernels, or 0 without weight decay."""
+        if not self.weight_decay:
+            return jnp.zeros(())
+        kernels = [params[i]["w"] for i in self.model.weighted_layers()]
+        return 0.5 * args["weight_decay"] * sum(jnp.sum(w**2) for w in kernels)
+
     def loss_and_grad(self, args, params, key: jax.Array, step: jax.Array):
         with functional.derivatives_as(self.conv_derivatives):
             return self._loss_and_grad(args, params, key, step)
@@ -365,9 +378,11 @@ class NetworkProgram:
             rows = jax.random.randint(k_rows, (self.batch,), 0, x.shape[0])
             x, y = x[rows], y[rows]
         if self.augment:
-            x = augment.augment(k_aug, x, flip=self.flip)
-        value, grads = jax.value_and_grad(self._loss)(params, x, y, k_drop, True,
-                                                      args["dropout"])
+            x = (augment.deepobs_cifar(k_aug, x) if self.augmentation == "deepobs-cifar"
+                 else augment.augment(k_aug, x, flip=self.flip))
+        value, grads = jax.value_and_grad(
+            lambda p: self._loss(p, x, y, k_drop, True, args["dropout"])
+            + self._penalty(args, p))(params)
         if self.clip:
             grads, _ = optax.clip_by_global_norm(args["clip_global_norm"]).update(
                 grads, optax.EmptyState())
@@ -399,28 +414,34 @@ class NetworkProgram:
                              self._eval_chunk())
 
     def train_loss(self, args, params) -> jax.Array:
-        """The mean loss over the training split, without dropout (the loss-landscape slices'
-        function; equal to :meth:`evaluate`'s ``train_loss``)."""
+        """The mean loss over the training split, without dropout, plus any L2 term (the
+        loss-landscape slices' function; equal to :meth:`evaluate`'s ``train_loss``)."""
         return self.split_loss(args, params, "train")
 
     def split_loss(self, args, params, split: str) -> jax.Array:
-        """The mean loss over ``split`` ("train", "valid" or "test"), without dropout; equal
-        to :meth:`evaluate`'s ``<split>_loss``."""
+        """The mean loss over ``split`` ("train", "valid" or "test"), without dropout, plus any
+        L2 term; equal to :meth:`evaluate`'s ``<split>_loss``."""
         suffix = "" if split == "train" else f"_{split}"
         with functional.derivatives_as(self.conv_derivatives):
-            return self._split_means(params, args[f"x{suffix}"], args[f"y{suffix}"])[0]
+            loss = self._split_means(params, args[f"x{suffix}"], args[f"y{suffix}"])[0]
+        return loss + self._penalty(args, params)
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
         with functional.derivatives_as(self.conv_derivatives):
             return self._evaluate(args, params)
 
     def _evaluate(self, args, params) -> dict[str, jax.Array]:
-        (train_loss, _), grads = jax.value_and_grad(
-            lambda p: self._split_means(p, args["x"], args["y"]), has_aux=True)(params)
+        def objective(p):
+            loss, score = self._split_means(p, args["x"], args["y"])
+            return loss + self._penalty(args, p), score
+
+        (train_loss, _), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        penalty = self._penalty(args, params)
         held_out = {}
         for split in ("valid", "test"):
             x, y = args[f"x_{split}"], args[f"y_{split}"]
             loss, score = self._split_means(params, x, y)
+            loss = loss + penalty
             if self.problem == "regression":  # score: the mean squared error
                 score = 1.0 - score / jnp.mean((y - jnp.mean(y)) ** 2)
             held_out |= {f"{split}_loss": loss, f"{split}_{_quality(self.problem)}": score}
@@ -499,7 +520,7 @@ class NetworkTask:
 def task_of(config: NetworkConfig) -> NetworkTask:
     """The task of ``config``: its model carries stand-ins for the knobs that are program
     data (:data:`DATA_KNOBS`), so that tasks differing only in them share one program."""
-    data = _dataset(config.spec.dataset, config.data_dir)
+    data = load_dataset(config.spec.dataset, config.data_dir)
     stand_ins = replace(config, dropout=STAND_IN_DROPOUT if config.dropout > 0 else 0.0,
                         weight_scale=1.0)
     return NetworkTask(config, data, stand_ins.model(data.outputs))

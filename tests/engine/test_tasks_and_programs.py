@@ -16,10 +16,11 @@ from optbench.engine.run import (
     run_block,
 )
 from optbench.engine.sweep import run_sweep
-from optbench.tasks import registry
+from optbench.tasks import deepobs, registry
 from tests.engine import data_task
 from tests.engine.helpers import surface_task, without_timing
 from tests.nn.test_datasets import write_tiny_mnist
+from tests.nn.test_deepobs import write_cifar
 from tests.nn.test_language import write_text
 
 
@@ -293,6 +294,14 @@ def test_tasks_with_equal_programs_lower_alike_and_the_flip_is_in_the_program(tm
         "char-lm": [{**lm, "text_file": texts[0]}, {**lm, "text_file": texts[1]},
                     {**lm, "text_file": texts[0], "layers": 2}],
     }
+    cifar = write_cifar(write_cifar(tmp_path / "cifar", "cifar10"), "cifar100")
+    for kind, problem in deepobs.PROBLEMS.items():  # the L2 factor is data, augment is not
+        files = {"data_dir": str(cifar if problem.cifar else data_dir), "batch_size": 4}
+        tables[kind] = ([{"batch_size": 4}, {"batch_size": 4, "name": "q"}, {}]
+                        if not problem.model else
+                        [files, {**files, "weight_decay": 0.5}] if problem.cifar else
+                        [files, {**files, "name": "n"}])
+    tables["cifar10_3c3d"].append({**tables["cifar10_3c3d"][0], "augment": False})
     for kind in set(registry.names()) - set(tables):  # the MLP kinds
         tables[kind] = [mlp, {**mlp, "weight_scale": 2.0}]
     assert set(tables) == set(registry.names())
