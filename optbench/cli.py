@@ -107,7 +107,7 @@ def task_table() -> pd.DataFrame:
 
     from optbench.tasks import registry
 
-    return pd.DataFrame([{"kind": name, "what it is": registry.get(name).description}
+    return pd.DataFrame([{"kind": name, "what it is": registry.get(name).about()}
                          for name in registry.names()])
 
 
@@ -170,7 +170,7 @@ def _print_task_fields(name: str) -> None:
     from optbench.tasks import registry
 
     table = task_fields_table(name)
-    title = textwrap.wrap(f"Task kind {name}: {registry.get(name).description}", WIDTH)
+    title = textwrap.wrap(f"Task kind {name}: {registry.get(name).about()}", WIDTH)
     _print_table("\n".join(title), table)
     if "a list sweeps it" in table:
         print("\nA list of values in a field marked 'yes' stands for one task per value.")

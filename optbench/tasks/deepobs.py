@@ -425,5 +425,6 @@ SWEEPABLE = ("batch_size", "weight_decay", "augment", "train_size")
 
 for _kind in PROBLEMS:
     registry.register(registry.TaskKind(
-        name=_kind, description=description(_kind), parse=functools.partial(parse, _kind),
+        name=_kind, description=functools.partial(description, _kind),
+        parse=functools.partial(parse, _kind),
         build=build, sweepable=SWEEPABLE, fields=functools.partial(field_defaults, _kind)))

@@ -29,11 +29,15 @@ class TaskKind:
     """
 
     name: str
-    description: str
+    description: str | Callable[[], str]  # a callable where it costs work (counting a model)
     parse: Callable[[Mapping[str, Any], str], Any]
     build: Callable[[Sequence[Any]], list[Task]]
     sweepable: tuple[str, ...] = ()
     fields: Callable[[], Mapping[str, Any]] | None = None
+
+    def about(self) -> str:
+        """The one-line description (``optbench list tasks``)."""
+        return self.description() if callable(self.description) else self.description
 
 
 class Rule(str):

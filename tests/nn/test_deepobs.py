@@ -42,7 +42,7 @@ def test_every_kind_has_deepobs_parameter_count_and_lists_it_in_full():
     assert set(DEEPOBS_PARAMETERS) == set(deepobs.PROBLEMS)
     for kind, count in DEEPOBS_PARAMETERS.items():
         assert deepobs.parameter_count(kind) == count, kind
-        assert f"{count:,} parameters" in registry.get(kind).description
+        assert f"{count:,} parameters" in registry.get(kind).about()
 
 
 def test_parameter_count_equals_the_initialized_parameters_and_layers_keep_their_init():
