@@ -86,15 +86,22 @@ def deviation_from_optax(
     return max_relative_deviation(ours, theirs)
 
 
+def verify_hyperparameters(case: str, optimizer: str) -> dict[str, float]:
+    """The hyperparameters ``optimizer`` is verified with on ``case``: its screened learning
+    rate where :data:`VERIFY_LANDSCAPES` lists one, else its defaults (so that a newly
+    registered optimizer is verified as it stands)."""
+    rates = VERIFY_LANDSCAPES[case]["learning_rates"]
+    return {"learning_rate": rates[optimizer]} if optimizer in rates else {}
+
+
 def verify_case(case: str, optimizer: str, steps: int = 500) -> float:
     """The float64 deviation from optax of ``optimizer`` on one of :data:`VERIFY_LANDSCAPES`."""
-    setting = VERIFY_LANDSCAPES[case]
-    name, params = setting["landscape"]
+    name, params = VERIFY_LANDSCAPES[case]["landscape"]
     with jax.enable_x64(True):
         surface = landscapes.get(name, **params)
         x0 = jnp.asarray(surface.start, jnp.float64)
-        lr = setting["learning_rates"][optimizer]
-        return deviation_from_optax(get(optimizer), surface.fn, x0, steps, learning_rate=lr)
+        return deviation_from_optax(get(optimizer), surface.fn, x0, steps,
+                                    **verify_hyperparameters(case, optimizer))
 
 
 def deviation_table(steps: int = 500, progress: Callable[[str], None] | None = None

@@ -13,6 +13,7 @@ from optbench.optimizers.reference import (
     max_relative_deviation,
     trajectory,
     verify_case,
+    verify_hyperparameters,
 )
 
 NAMES = optimizers.names()
@@ -24,6 +25,16 @@ def test_float64_500_steps_match_optax(name, case):
     assert verify_case(case, name, steps=500) <= 1e-10
 
 
+def test_an_optimizer_the_tables_do_not_list_is_verified_at_its_defaults(monkeypatch):
+    """Registering an optimizer is enough for `optbench verify` (no KeyError): one that no
+    verify case lists runs at its default hyperparameters."""
+    from optbench.optimizers import registry
+
+    monkeypatch.setitem(registry._REGISTRY, "adam_again", optimizers.get("adam"))
+    assert verify_hyperparameters("rosenbrock-2d", "adam_again") == {}
+    assert verify_case("rosenbrock-2d", "adam_again", steps=20) <= 1e-10
+
+
 def test_verify_cases_are_not_chaotic():
     """A 1e-15 nudge of the start moves no verify run by more than 1e-9: otherwise
     the 1e-10 tolerance above would test rounding luck, not the update rule."""
@@ -32,8 +43,9 @@ def test_verify_cases_are_not_chaotic():
         with jax.enable_x64(True):
             surface = landscapes.get(name, **params)
             x0 = jnp.asarray(surface.start, jnp.float64)
-            for optimizer, lr in setting["learning_rates"].items():
-                tx = optimizers.get(optimizer).transformation(learning_rate=lr)
+            for optimizer in NAMES:  # every registered one, at what it is verified with
+                tx = optimizers.get(optimizer).transformation(
+                    **verify_hyperparameters(case, optimizer))
                 a = trajectory(tx, surface.fn, x0, 500)
                 b = trajectory(tx, surface.fn, x0 + 1e-15 * (1 + jnp.abs(x0)), 500)
                 assert max_relative_deviation(a, b) < 1e-9, (case, optimizer)
