@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -30,7 +29,7 @@ from optbench.store import (
     StoreLocked,
     write_json,
 )
-from tests.engine.helpers import without_timing
+from tests.engine.helpers import held_sweep, without_timing
 
 SMALL = {
     "name": "small",
@@ -347,31 +346,35 @@ def test_progress_counts_blocks_and_moves_within_a_chunk_at_the_measured_rate():
 
 
 INTERRUPTIBLE = {
-    "name": "interrupt", "steps": 1_000_000, "seeds": 4,  # ~0.2 s a block: time to interrupt
+    "name": "interrupt", "steps": 1000, "seeds": 4,
     "tasks": [{"landscape": "sphere", "dim": 2}, {"landscape": "booth"}],
     "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]}, "adam": {}},
 }
 
 
 def test_ctrl_c_stops_in_one_line_and_resumes(tmp_path, capsys):
-    config, target = tmp_path / "interrupt.toml", tmp_path / "out"
+    """Ctrl-C while the first block is stored (the sweep is held there, so the interrupt
+    lands mid-sweep however fast the blocks run): one line, exit 130, the block kept."""
+    config, target, gate = tmp_path / "interrupt.toml", tmp_path / "out", tmp_path / "gate"
     config.write_text(_toml(INTERRUPTIBLE))
     process = subprocess.Popen(
-        [sys.executable, "-m", "optbench.cli", "sweep", str(config), "--out", str(target),
-         "--quiet"], stderr=subprocess.PIPE, text=True, cwd=tmp_path,  # the installed package
+        held_sweep(gate, 1, "from optbench import cli\nsys.exit(cli.main(sys.argv[3:]))",
+                   "sweep", str(config), "--out", str(target), "--quiet"),
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path,  # the installed package
         env={**os.environ, "JAX_PLATFORMS": "cpu"})
     deadline = time.time() + 120
     while time.time() < deadline and not list(target.glob("blocks/*/runs.parquet")):
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # the signal is handled before the sweep goes on
+    gate.touch()
     _, error = process.communicate(timeout=120)
-    saved = len(list(target.glob("blocks/*/runs.parquet")))
-    assert 1 <= saved < 4, "the interrupt should land mid-sweep"
+    assert len(list(target.glob("blocks/*/runs.parquet"))) == 1
     assert process.returncode == 130 and "Traceback" not in error
-    assert error.splitlines()[-1] == (f"optbench: interrupted; {saved} of 4 blocks are saved in "
+    assert error.splitlines()[-1] == (f"optbench: interrupted; 1 of 4 blocks are saved in "
                                       f"{target}; run the same command again to resume")
     run_sweep(INTERRUPTIBLE, target, quiet=True)
-    assert f"{saved} of 4 blocks already done, resuming" in capsys.readouterr().err
+    assert "1 of 4 blocks already done, resuming" in capsys.readouterr().err
     assert len(pd.read_parquet(target / "runs.parquet")) == 2 * (8 + 4)  # gd: 2 lrs
 
 
