@@ -112,7 +112,7 @@ class _Carry(NamedTuple):
     anchor: Any  # the last recorded params whose metrics were valid: where a run freezes
     anchor_metrics: dict[str, jax.Array]
     score: _Score
-    eigenvectors: Any  # where the next record point's curvature starts (see tasks.curvature)
+    eigenvector: Any  # where the next record point's Lanczos starts (see tasks.curvature)
 
 
 def _score(score: _Score, value: jax.Array, bad: jax.Array, step: jax.Array,
@@ -166,22 +166,20 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
         step_key = jax.random.fold_in(step_key, start_index)
         params = cast(program.init(task_args, init_key, start_index))
         path = _records_path(params)
-        curvature_key = jax.random.fold_in(init_key, 1)
 
-        def measure(params, vectors, step) -> tuple[dict, dict, Any]:
+        def measure(params, vectors) -> tuple[dict, dict, Any]:
             """The task's metrics, its curvature metrics (if it measures any; they never
-            steer a run) and the eigenvectors to start the next record point from."""
+            steer a run) and the eigenvector to start the next record point from."""
             metrics = cast(program.evaluate(task_args, params))
             if curvature is None:
                 return metrics, {}, vectors
-            found, vectors = curvature.measure(
-                lambda p: program.train_loss(task_args, p), params, vectors,
-                jax.random.fold_in(curvature_key, step))
+            found, vectors = curvature.measure(lambda p: program.train_loss(task_args, p),
+                                               params, vectors)
             return metrics, cast(found), vectors
 
         def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
             """Evaluate at a record point, score it, and freeze the run if it diverged."""
-            metrics, measured, vectors = measure(carry.params, carry.eigenvectors, step)
+            metrics, measured, vectors = measure(carry.params, carry.eigenvector)
             bad = _is_bad(metrics[metric], threshold, maximize)
             for name, value in metrics.items():  # the test split never steers a run
                 if not name.startswith(TEST_PREFIX):
@@ -193,7 +191,7 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             metrics = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor_metrics,
                                    metrics)
             carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics, score=score,
-                                   eigenvectors=vectors)
+                                   eigenvector=vectors)
             return carry, (metrics, keep if path else jnp.zeros((0,), dtype),
                            keep if keep_path else None)
 
@@ -221,10 +219,11 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             carry = carry._replace(params=params, state=state, score=score)
             return record(carry, stop)
 
-        vectors = None if curvature is None else curvature.start(params, curvature_key, False)
+        vectors = None if curvature is None else curvature.start(
+            params, jax.random.fold_in(init_key, 1))
 
         def every_metric(params, vectors) -> dict:
-            metrics, measured, _ = measure(params, vectors, 0)
+            metrics, measured, _ = measure(params, vectors)
             return {**metrics, **measured}
 
         no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),
@@ -240,7 +239,7 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
                 diverged=jnp.asarray(False),
                 divergence_step=jnp.asarray(NEVER, jnp.int32),
             ),
-            eigenvectors=vectors,
+            eigenvector=vectors,
         )
         # the first interval, [0, 0), has no steps: it records the start
         previous = jnp.concatenate([record_steps[:1], record_steps[:-1]])
@@ -352,7 +351,7 @@ def _bytes_per_run(optimizer: PureOptimizer, program: Program, args: Any, dtype:
     params, state, metrics = jax.eval_shape(shapes)
     width = jax.tree.leaves(params)[0].shape[0] if _records_path(params) else 0
     curvature = _curvature(program)
-    n_metrics = len(metrics) + (len(curvature.metrics(False)) if curvature else 0)
+    n_metrics = len(metrics) + (len(curvature.metrics()) if curvature else 0)
     records = n_records * (n_metrics + width) * np.dtype(dtype).itemsize
     if keep_path:
         records += n_records * _tree_bytes(params)

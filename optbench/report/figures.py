@@ -803,6 +803,49 @@ def init_activation(data: ReportData) -> list[Drawn]:
         "both, e.g. the nn-initialization example)."), figure)]
 
 
+def sharpness(data: ReportData) -> list[Drawn]:
+    """One figure per task that recorded ``sharpness``: median and IQR against step at each
+    optimizer's best setting, with 2/eta dashed for the plain gradient methods."""
+    if "sharpness" not in data.curves:
+        raise Skip("no sharpness curves (set sharpness = true in a [[tasks]] table)")
+    runs = data.best_runs()
+    measured = data.curves.dropna(subset=["sharpness"])["run_id"]
+    return [_sharpness_figure(data, task, runs[(runs["task"] == task)
+                                               & runs["run_id"].isin(measured)])
+            for task in data.tasks if runs.loc[runs["task"] == task, "run_id"].isin(
+                measured).any()]
+
+
+def _sharpness_figure(data: ReportData, task: str, runs: pd.DataFrame) -> Drawn:
+    look = style.looks(data.optimizers)
+    stats = _curve_quartiles(data, runs, "sharpness")
+    figure, ax = plt.subplots(figsize=(6.4, 4))
+    lines = []
+    for optimizer in [o for o in data.optimizers if o in set(stats["optimizer"])]:
+        mine = stats[stats["optimizer"] == optimizer]
+        colour = look[optimizer].color
+        ax.plot(mine["step"], mine["median"], color=colour, label=optimizer, lw=1.5)
+        ax.fill_between(mine["step"], mine["q25"], mine["q75"], color=colour, alpha=0.15,
+                        linewidth=0)
+        chosen = runs[runs["optimizer"] == optimizer]
+        if chosen["method"].iloc[0] in SOURCES and "learning_rate" in chosen:
+            lines.append((2 / float(chosen["learning_rate"].iloc[0]), colour, optimizer))
+    top = float(np.nanmax(stats["q75"]))
+    for threshold, colour, optimizer in lines:
+        if threshold <= 1.5 * top:
+            ax.axhline(threshold, color=colour, ls="--", lw=1, label=f"2/eta ({optimizer})")
+    style.panel_note(ax, [f"2/eta of {o} = {t:.3g}, above the axis" for t, _, o in lines
+                          if t > 1.5 * top])
+    ax.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", title=task)
+    ax.legend(loc="best", fontsize=8)
+    figure.tight_layout()
+    return Drawn(f"sharpness-{task}", f"Sharpness on {task}", (
+        f"The top eigenvalue of the Hessian of the training loss (full training split; f on "
+        f"a surface) against step, {BEST}: median over seeds (line) and inter-quartile "
+        "range (band). Dashed: 2/eta for gd, sgd and minibatch at their chosen learning "
+        "rate, where full-batch GD's sharpness settles (Cohen et al. 2021)."), figure)
+
+
 Draw = Callable[[ReportData], list[Drawn]]
 
 # (section title, figure function), in the page's order; trajectories come first, separately
@@ -816,6 +859,7 @@ FIGURES: list[tuple[str, Draw]] = [
     ("Loss-landscape slices", landscape_slices),
     ("Training paths (PCA)", training_paths),
     ("Per-layer gradient norms", gradient_norms),
+    ("Sharpness", sharpness),
     ("Initialization × activation", init_activation),
     ("Train/test gap", generalization_gap),
     ("GD vs SGD vs mini-batch", gradient_sources),

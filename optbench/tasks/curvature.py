@@ -13,10 +13,6 @@ every run of the block at once:
   products). Each record point starts from the previous one's eigenvector (the engine carries
   it), so a slowly changing Hessian needs few products.
 
-With a diagonal preconditioner P (adaptive optimizers, see
-:func:`optbench.optimizers.base.preconditioner`), ``preconditioned_sharpness`` is the top
-eigenvalue of P^-1/2 H P^-1/2 (Cohen et al. 2022), by the same method. ``hessian_trace`` is
-Hutchinson's estimate with :data:`HUTCHINSON_PROBES` Rademacher probes.
 """
 
 from __future__ import annotations
@@ -33,10 +29,7 @@ DENSE_MAX_PARAMETERS = 64  # up to this many parameters the Hessian is formed an
 LANCZOS_STEPS = 20  # the most Hessian-vector products per record point and eigenvalue
 LANCZOS_MIN_STEPS = 4  # the fewest (a warm start alone could hide an eigenvalue crossing)
 LANCZOS_TOLERANCE = 1e-3  # stop once the top Ritz pair's relative residual is below this
-HUTCHINSON_PROBES = 10  # Rademacher probes of the trace estimate
 SHARPNESS = "sharpness"
-PRECONDITIONED = "preconditioned_sharpness"
-TRACE = "hessian_trace"
 
 
 class Eigen(NamedTuple):
@@ -51,56 +44,34 @@ class Eigen(NamedTuple):
 
 @dataclass(frozen=True)
 class Curvature:
-    """Which curvature metrics a program's record points add (a field of the program, so
-    part of what is compiled)."""
+    """That a program's record points add ``sharpness`` (a field of the program, so part of
+    what is compiled; a value rather than a flag, so that further curvature metrics can join
+    it without changing the engine)."""
 
-    trace: bool = False  # also hessian_trace
+    def metrics(self) -> tuple[str, ...]:
+        """The metric names recorded."""
+        return (SHARPNESS,)
 
-    def metrics(self, preconditioned: bool) -> tuple[str, ...]:
-        """The metric names recorded, with or without a preconditioner."""
-        return (SHARPNESS, *((PRECONDITIONED,) if preconditioned else ()),
-                *((TRACE,) if self.trace else ()))
-
-    def start(self, params: Any, key: jax.Array, preconditioned: bool) -> jax.Array:
-        """The first record point's starting vectors: random unit vectors, one per
-        eigenvalue measured (two with a preconditioner), each of the parameters' size."""
+    def start(self, params: Any, key: jax.Array) -> jax.Array:
+        """The first record point's starting vector: a random unit vector of the
+        parameters' size."""
         flat, _ = ravel_pytree(params)
-        rows = 2 if preconditioned else 1
-        vectors = jax.random.normal(key, (rows, flat.size), flat.dtype)
-        return vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
+        vector = jax.random.normal(key, (flat.size,), flat.dtype)
+        return vector / jnp.linalg.norm(vector)
 
-    def measure(self, loss: Callable[[Any], jax.Array], params: Any, vectors: jax.Array,
-                key: jax.Array, preconditioner: Any = None
+    def measure(self, loss: Callable[[Any], jax.Array], params: Any, vector: jax.Array
                 ) -> tuple[dict[str, jax.Array], jax.Array]:
-        """The curvature metrics of ``loss`` at ``params`` and the eigenvectors to start
-        the next record point from. ``preconditioner``: P's diagonal (a pytree like
-        ``params``), or None."""
+        """The curvature metrics of ``loss`` at ``params`` and the eigenvector to start the
+        next record point from."""
         flat, unravel = ravel_pytree(params)
         flat_loss = lambda x: loss(unravel(x))  # noqa: E731
-        hvp = hessian_vector_product(flat_loss, flat)
-        top = top_eigen(flat_loss, flat, hvp, vectors[0])
-        found, new = {SHARPNESS: top.value}, [top.vector]
-        if preconditioner is not None:
-            scale = jax.lax.rsqrt(ravel_pytree(preconditioner)[0].astype(flat.dtype))
-            scaled = lambda x: flat_loss(flat + scale * (x - flat))  # noqa: E731
-            pre = top_eigen(scaled, flat, hessian_vector_product(scaled, flat), vectors[1])
-            found[PRECONDITIONED] = pre.value
-            new.append(pre.vector)
-        if self.trace:
-            found[TRACE] = hutchinson_trace(hvp, flat.size, key, flat.dtype)
-        return found, jnp.stack(new)
-
-    @staticmethod
-    def hvp_count(n_parameters: int, preconditioned: bool = False, trace: bool = False
-                  ) -> int:
-        """The most Hessian-vector products one record point costs."""
-        per = n_parameters if n_parameters <= DENSE_MAX_PARAMETERS else LANCZOS_STEPS
-        return per * (2 if preconditioned else 1) + (HUTCHINSON_PROBES if trace else 0)
+        top = top_eigen(flat_loss, flat, hessian_vector_product(flat_loss, flat), vector)
+        return {SHARPNESS: top.value}, top.vector
 
     @staticmethod
     def memory_vectors(n_parameters: int) -> int:
         """Parameter-sized vectors one run holds while measuring: the Lanczos basis, the
-        carried eigenvectors, and the product's primal and tangent gradients."""
+        carried eigenvector, and the product's primal and tangent gradients."""
         if n_parameters <= DENSE_MAX_PARAMETERS:
             return n_parameters + 6
         return LANCZOS_STEPS + 8
@@ -192,10 +163,3 @@ def lanczos_top(hvp: Callable[[jax.Array], jax.Array], start: jax.Array) -> Eige
     norm = jnp.linalg.norm(vector)
     vector = jnp.where(norm > tiny, vector / jnp.maximum(norm, tiny), first)
     return Eigen(value, vector, residual, state.step)
-
-
-def hutchinson_trace(hvp: Callable[[jax.Array], jax.Array], n: int, key: jax.Array,
-                     dtype: Any) -> jax.Array:
-    """Hutchinson's estimate of tr H: the mean of z^T H z over Rademacher probes z."""
-    probes = jax.random.rademacher(key, (HUTCHINSON_PROBES, n), dtype)
-    return jnp.mean(jax.lax.map(lambda z: jnp.vdot(z, hvp(z)), probes))
