@@ -167,19 +167,22 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
         params = cast(program.init(task_args, init_key, start_index))
         path = _records_path(params)
 
-        def measure(params, vectors) -> tuple[dict, dict, Any]:
+        curvature_key = jax.random.fold_in(init_key, 1)
+
+        def measure(params, vectors, step) -> tuple[dict, dict, Any]:
             """The task's metrics, its curvature metrics (if it measures any; they never
             steer a run) and the eigenvector to start the next record point from."""
             metrics = cast(program.evaluate(task_args, params))
             if curvature is None:
                 return metrics, {}, vectors
             found, vectors = curvature.measure(lambda p: program.train_loss(task_args, p),
-                                               params, vectors)
+                                               params, vectors,
+                                               jax.random.fold_in(curvature_key, step))
             return metrics, cast(found), vectors
 
         def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
             """Evaluate at a record point, score it, and freeze the run if it diverged."""
-            metrics, measured, vectors = measure(carry.params, carry.eigenvector)
+            metrics, measured, vectors = measure(carry.params, carry.eigenvector, step)
             bad = _is_bad(metrics[metric], threshold, maximize)
             for name, value in metrics.items():  # the test split never steers a run
                 if not name.startswith(TEST_PREFIX):
@@ -219,11 +222,10 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             carry = carry._replace(params=params, state=state, score=score)
             return record(carry, stop)
 
-        vectors = None if curvature is None else curvature.start(
-            params, jax.random.fold_in(init_key, 1))
+        vectors = None if curvature is None else curvature.start(params, curvature_key)
 
         def every_metric(params, vectors) -> dict:
-            metrics, measured, _ = measure(params, vectors)
+            metrics, measured, _ = measure(params, vectors, 0)
             return {**metrics, **measured}
 
         no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),

@@ -13,6 +13,10 @@ every run of the block at once:
   products). Each record point starts from the previous one's eigenvector (the engine carries
   it), so a slowly changing Hessian needs few products.
 
+``hessian_trace = true`` adds ``hessian_trace``: Hutchinson's estimate of tr H, the mean of
+z^T H z over :data:`HUTCHINSON_PROBES` Rademacher probes z drawn afresh at each record point
+(unbiased; exact for a diagonal Hessian; its standard error is sqrt(2 sum_{i != j} H_ij^2 /
+probes)).
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ DENSE_MAX_PARAMETERS = 64  # up to this many parameters the Hessian is formed an
 LANCZOS_STEPS = 20  # the most Hessian-vector products per record point and eigenvalue
 LANCZOS_MIN_STEPS = 4  # the fewest (a warm start alone could hide an eigenvalue crossing)
 LANCZOS_TOLERANCE = 1e-3  # stop once the top Ritz pair's relative residual is below this
+HUTCHINSON_PROBES = 16  # Rademacher probes of the trace estimate per record point
 SHARPNESS = "sharpness"
+TRACE = "hessian_trace"
 
 
 class Eigen(NamedTuple):
@@ -44,13 +50,15 @@ class Eigen(NamedTuple):
 
 @dataclass(frozen=True)
 class Curvature:
-    """That a program's record points add ``sharpness`` (a field of the program, so part of
-    what is compiled; a value rather than a flag, so that further curvature metrics can join
-    it without changing the engine)."""
+    """Which curvature metrics a program's record points add (a field of the program, so
+    part of what is compiled)."""
+
+    sharpness: bool = True
+    trace: bool = False  # hessian_trace
 
     def metrics(self) -> tuple[str, ...]:
         """The metric names recorded."""
-        return (SHARPNESS,)
+        return (*((SHARPNESS,) if self.sharpness else ()), *((TRACE,) if self.trace else ()))
 
     def start(self, params: Any, key: jax.Array) -> jax.Array:
         """The first record point's starting vector: a random unit vector of the
@@ -59,22 +67,35 @@ class Curvature:
         vector = jax.random.normal(key, (flat.size,), flat.dtype)
         return vector / jnp.linalg.norm(vector)
 
-    def measure(self, loss: Callable[[Any], jax.Array], params: Any, vector: jax.Array
-                ) -> tuple[dict[str, jax.Array], jax.Array]:
+    def measure(self, loss: Callable[[Any], jax.Array], params: Any, vector: jax.Array,
+                key: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
         """The curvature metrics of ``loss`` at ``params`` and the eigenvector to start the
-        next record point from."""
+        next record point from; ``key`` draws the trace's probes."""
         flat, unravel = ravel_pytree(params)
         flat_loss = lambda x: loss(unravel(x))  # noqa: E731
-        top = top_eigen(flat_loss, flat, hessian_vector_product(flat_loss, flat), vector)
-        return {SHARPNESS: top.value}, top.vector
+        hvp = hessian_vector_product(flat_loss, flat)
+        found = {}
+        if self.sharpness:
+            top = top_eigen(flat_loss, flat, hvp, vector)
+            found[SHARPNESS], vector = top.value, top.vector
+        if self.trace:
+            found[TRACE] = hutchinson_trace(hvp, flat.size, key, flat.dtype)
+        return found, vector
 
-    @staticmethod
-    def memory_vectors(n_parameters: int) -> int:
-        """Parameter-sized vectors one run holds while measuring: the Lanczos basis, the
-        carried eigenvector, and the product's primal and tangent gradients."""
+    def memory_vectors(self, n_parameters: int) -> int:
+        """Parameter-sized vectors one run holds while measuring: the Lanczos basis (or the
+        dense Hessian), the carried eigenvector, the probes and the products' primal and
+        tangent gradients."""
+        if not self.sharpness:
+            return 8
         if n_parameters <= DENSE_MAX_PARAMETERS:
             return n_parameters + 6
         return LANCZOS_STEPS + 8
+
+
+def curvature_of(sharpness: bool, hessian_trace: bool) -> Curvature | None:
+    """A task's curvature measurement from its ``[[tasks]]`` switches; None for neither."""
+    return Curvature(sharpness, hessian_trace) if sharpness or hessian_trace else None
 
 
 def hessian_vector_product(loss: Callable[[jax.Array], jax.Array], x: jax.Array
@@ -163,3 +184,10 @@ def lanczos_top(hvp: Callable[[jax.Array], jax.Array], start: jax.Array) -> Eige
     norm = jnp.linalg.norm(vector)
     vector = jnp.where(norm > tiny, vector / jnp.maximum(norm, tiny), first)
     return Eigen(value, vector, residual, state.step)
+
+
+def hutchinson_trace(hvp: Callable[[jax.Array], jax.Array], n: int, key: jax.Array,
+                     dtype: Any) -> jax.Array:
+    """Hutchinson's estimate of tr H: the mean of z^T H z over Rademacher probes z."""
+    probes = jax.random.rademacher(key, (HUTCHINSON_PROBES, n), dtype)
+    return jnp.mean(jax.lax.map(lambda z: jnp.vdot(z, hvp(z)), probes))

@@ -26,7 +26,7 @@ import numpy as np
 
 from optbench import landscapes
 from optbench.tasks import registry
-from optbench.tasks.curvature import Curvature
+from optbench.tasks.curvature import Curvature, curvature_of
 from optbench.validate import UNKNOWN_KEY, ConfigError, boolean, integer, name, number, table
 
 
@@ -43,6 +43,7 @@ class SurfaceConfig:
     noise: float = 0.0  # per-sample gradient noise scale
     batch_size: int = 16  # samples per mini-batch (for the noise model)
     sharpness: bool = False  # record the top Hessian eigenvalue of f (exact, see curvature)
+    hessian_trace: bool = False  # record Hutchinson's estimate of its trace
     name: str = ""
 
     @property
@@ -96,6 +97,7 @@ def parse(raw: Mapping[str, Any], path: str) -> SurfaceConfig:
         noise=number(get("noise"), f"{path}.noise", low=0.0),
         batch_size=integer(get("batch_size"), f"{path}.batch_size", 1),
         sharpness=boolean(get("sharpness"), f"{path}.sharpness"),
+        hessian_trace=boolean(get("hessian_trace"), f"{path}.hessian_trace"),
         name=name(raw.get("name", f"{landscape}-{surface.dim}d"), f"{path}.name"),
     )
 
@@ -203,7 +205,7 @@ class SurfaceTask:
     batch_size: int = 1
     label: str = ""
     family: tuple[landscapes.Landscape, ...] = ()
-    sharpness: bool = False
+    curvature: Curvature | None = None
 
     @property
     def name(self) -> str:
@@ -225,7 +227,7 @@ class SurfaceTask:
 
     def program(self, gradient_source: str) -> SurfaceProgram:
         return SurfaceProgram(tuple(_identity(s) for s in self.family or (self.surface,)),
-                              Curvature() if self.sharpness else None)
+                              self.curvature)
 
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
         low, high = self.surface.domain
@@ -260,7 +262,8 @@ def task_of(config: SurfaceConfig, family: tuple[landscapes.Landscape, ...] = ()
         [surface.start] if config.start == "default" else config.start, float)
     return SurfaceTask(surface, starts=starts, n_random_starts=config.starts,
                        noise=config.noise, batch_size=config.batch_size, label=config.name,
-                       family=family, sharpness=config.sharpness)
+                       family=family,
+                       curvature=curvature_of(config.sharpness, config.hessian_trace))
 
 
 def build(configs: Sequence[SurfaceConfig]) -> list[SurfaceTask]:

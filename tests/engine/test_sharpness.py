@@ -32,9 +32,10 @@ def _gd_block(task, lrs, steps=30, record_every=10, **kwargs):
                      **kwargs).outcome
 
 
-def _dense_tops(task, path) -> np.ndarray:
-    """The top eigenvalue of the dense Hessian of the task's training loss at each of
-    ``path``'s parameters (run and record axes first), in float64."""
+def _dense(task, path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top eigenvalue and the trace of the dense Hessian of the task's training loss at
+    each of ``path``'s parameters (run and record axes first), in float64, and the standard
+    error of Hutchinson's estimate of the trace there."""
     program, args = task.program("full batch"), task.args("full batch")
     with jax.enable_x64(True):
         args = jax.tree.map(lambda a: np.asarray(a, np.float64)
@@ -44,20 +45,25 @@ def _dense_tops(task, path) -> np.ndarray:
         _, unravel = ravel_pytree(jax.tree.map(lambda a: a[0], points))
 
         @jax.jit
-        def top(params):
+        def numbers(params):
             flat, _ = ravel_pytree(params)
             hessian = jax.hessian(lambda x: program.train_loss(args, unravel(x)))(flat)
-            return jnp.linalg.eigvalsh(hessian)[-1]
+            off = hessian - jnp.diag(jnp.diag(hessian))
+            error = jnp.sqrt(2 * jnp.sum(off**2) / curvature.HUTCHINSON_PROBES)
+            return jnp.linalg.eigvalsh(hessian)[-1], jnp.trace(hessian), error
 
-        tops = [top(jax.tree.map(lambda a, i=i: a[i], points))
-                for i in range(len(jax.tree.leaves(points)[0]))]
-        return np.asarray(tops).reshape(jax.tree.leaves(path)[0].shape[:2])
+        found = [numbers(jax.tree.map(lambda a, i=i: a[i], points))
+                 for i in range(len(jax.tree.leaves(points)[0]))]
+        shape = jax.tree.leaves(path)[0].shape[:2]
+        return tuple(np.asarray(column).reshape(shape) for column in zip(*found, strict=True))
 
 
 def _check_against_dense(task, outcome):
     assert outcome.path is not None
-    np.testing.assert_allclose(outcome.metrics["sharpness"], _dense_tops(task, outcome.path),
-                               rtol=0.01)
+    top, trace, error = _dense(task, outcome.path)
+    np.testing.assert_allclose(outcome.metrics["sharpness"], top, rtol=0.01)
+    # Hutchinson's estimate: unbiased, within 4 standard errors at every record point
+    assert np.all(np.abs(outcome.metrics["hessian_trace"] - trace) <= 4 * error + 1e-4)
 
 
 @pytest.mark.parametrize("fields,lrs", [
@@ -65,11 +71,12 @@ def _check_against_dense(task, outcome):
      [0.05, 0.5]),
     ({"kind": "digits-cnn", "channels": [2], "width": 0, "train_size": 100}, [0.5]),
 ], ids=["mlp", "cnn"])
-def test_network_sharpness_is_the_dense_hessians_top_eigenvalue(fields, lrs):
+def test_network_sharpness_and_trace_match_the_dense_hessian(fields, lrs):
     """At every record point of two learning rates (warm-started from the last point's
-    eigenvector), within 1 % of jax.hessian's top eigenvalue at the same parameters; the
-    CNN's products go forward-over-reverse through its convolutions."""
-    task = _task(**fields, sharpness=True)
+    eigenvector), within 1 % of jax.hessian's top eigenvalue at the same parameters, and
+    hessian_trace within 4 standard errors of its trace; the CNN's products go
+    forward-over-reverse through its convolutions."""
+    task = _task(**fields, sharpness=True, hessian_trace=True)
     assert ravel_pytree(task.program("full batch").init(
         task.args("full batch"), jax.random.key(0), 0))[0].size > curvature.DENSE_MAX_PARAMETERS
     outcome = _gd_block(task, lrs, steps=20)
@@ -80,11 +87,19 @@ def test_network_sharpness_is_the_dense_hessians_top_eigenvalue(fields, lrs):
 @pytest.mark.parametrize("dim", [2, 100])
 def test_a_quadratics_sharpness_is_its_largest_curvature(dim):
     """f = x^T R diag(kappa^((i-1)/(d-1))) R^T x (a random rotation R): the Hessian's top
-    eigenvalue is 2 kappa = 20 everywhere; dim 2 is exact (dense), dim 100 by Lanczos."""
+    eigenvalue is 2 kappa = 20 everywhere; dim 2 is exact (dense), dim 100 by Lanczos. The
+    axis-aligned one's Hessian is diagonal: Hutchinson's trace is exact there."""
     task = _task(landscape="rotated_ellipsoid", dim=dim, params={"condition_number": 10.0},
                  sharpness=True)
     outcome = _gd_block(task, [0.01, 0.09], steps=20, record_every=5)
     np.testing.assert_allclose(outcome.metrics["sharpness"], 20.0, rtol=0.01)
+    assert "hessian_trace" not in outcome.metrics
+    diagonal = _task(landscape="ill_conditioned_quadratic", dim=dim, hessian_trace=True,
+                     params={"condition_number": 10.0})
+    traced = _gd_block(diagonal, [0.01], steps=10, record_every=5).metrics
+    assert "sharpness" not in traced
+    np.testing.assert_allclose(traced["hessian_trace"], 2 * np.sum(10.0 ** np.linspace(0, 1, dim)),
+                               rtol=1e-5)
     assert outcome.metrics["f_gap"][0, -1] < outcome.metrics["f_gap"][0, 0]
 
 
@@ -121,6 +136,8 @@ def test_sharpness_on_a_kind_without_a_training_loss_is_a_one_line_error():
     message = str(error.value)
     assert "\n" not in message and "tasks[0].sharpness" in message
     assert "online-linear" in message and "surface" in message and "mnist1d-mlp" in message
+    with pytest.raises(ConfigError, match=r"tasks\[0\]\.hessian_trace: found True; allowed only"):
+        _task(kind="moving-target", dim=2, before=0.0, after=[5.0, 5.0], hessian_trace=True)
     with pytest.raises(ConfigError, match=r"tasks\[0\]\.sharpness: found 'yes'; allowed true"):
         _task(landscape="sphere", dim=2, sharpness="yes")
 
