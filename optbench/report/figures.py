@@ -819,7 +819,7 @@ def sharpness(data: ReportData) -> list[Drawn]:
 def _sharpness_figure(data: ReportData, task: str, runs: pd.DataFrame) -> Drawn:
     look = style.looks(data.optimizers)
     stats = _curve_quartiles(data, runs, "sharpness")
-    figure, ax = plt.subplots(figsize=(6.4, 4))
+    figure, (ax,) = style.grid(1, cols=1, width=5.6, height=3.4, legend_rows=_rows(data))
     lines = []
     for optimizer in [o for o in data.optimizers if o in set(stats["optimizer"])]:
         mine = stats[stats["optimizer"] == optimizer]
@@ -827,23 +827,39 @@ def _sharpness_figure(data: ReportData, task: str, runs: pd.DataFrame) -> Drawn:
         ax.plot(mine["step"], mine["median"], color=colour, label=optimizer, lw=1.5)
         ax.fill_between(mine["step"], mine["q25"], mine["q75"], color=colour, alpha=0.15,
                         linewidth=0)
-        chosen = runs[runs["optimizer"] == optimizer]
-        if chosen["method"].iloc[0] in SOURCES and "learning_rate" in chosen:
-            lines.append((2 / float(chosen["learning_rate"].iloc[0]), colour, optimizer))
+        threshold = _stability_threshold(runs[runs["optimizer"] == optimizer].iloc[0])
+        if threshold is not None:
+            lines.append((threshold, colour, optimizer))
     top = float(np.nanmax(stats["q75"]))
-    for threshold, colour, optimizer in lines:
+    shown = [t for t, _, _ in lines if t <= 1.5 * top]
+    for threshold, colour, _ in lines:
         if threshold <= 1.5 * top:
-            ax.axhline(threshold, color=colour, ls="--", lw=1, label=f"2/eta ({optimizer})")
-    style.panel_note(ax, [f"2/eta of {o} = {t:.3g}, above the axis" for t, _, o in lines
-                          if t > 1.5 * top])
-    ax.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", title=task)
-    ax.legend(loc="best", fontsize=8)
-    figure.tight_layout()
+            ax.axhline(threshold, color=colour, ls="--", lw=1)
+    notes = [_coincide_note(g, None) for g in coinciding(stats, data.optimizers)]
+    notes += [f"limit of {o} = {t:.3g}, above the axis" for t, _, o in lines if t > 1.5 * top]
+    style.panel_note(ax, notes)
+    low = min(0.0, float(np.nanmin(stats["q25"])))
+    ax.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", title=task,
+           ylim=(low, 1.08 * max([top, *shown])))
+    style.legend_below(figure, *_handles(figure, data))
     return Drawn(f"sharpness-{task}", f"Sharpness on {task}", (
         f"The top eigenvalue of the Hessian of the training loss (full training split; f on "
         f"a surface) against step, {BEST}: median over seeds (line) and inter-quartile "
-        "range (band). Dashed: 2/eta for gd, sgd and minibatch at their chosen learning "
-        "rate, where full-batch GD's sharpness settles (Cohen et al. 2021)."), figure)
+        "range (band). Dashed, in the optimizer's colour: the sharpness above which the "
+        "method is unstable on a quadratic at its chosen setting, 2/eta for gd, sgd and "
+        "minibatch (where full-batch GD's sharpness settles, Cohen et al. 2021) and "
+        "2(1 + beta)/eta for heavy-ball momentum."), figure)
+
+
+def _stability_threshold(run: pd.Series) -> float | None:
+    """The sharpness above which a run's method diverges on a quadratic at its setting:
+    2/eta for plain gradient steps, 2(1 + beta)/eta for heavy ball; None for others."""
+    eta = float(run.get("learning_rate", np.nan))
+    if run["method"] in SOURCES:
+        return 2 / eta
+    if run["method"] == "momentum":
+        return 2 * (1 + float(run["momentum"])) / eta
+    return None
 
 
 Draw = Callable[[ReportData], list[Drawn]]

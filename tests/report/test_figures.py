@@ -206,15 +206,16 @@ def test_lr_sensitivity_does_not_join_the_trials_of_a_joint_search():
 
 
 def test_sharpness_figure_per_task_with_two_over_eta_for_gd(tmp_path):
-    """On x^T A x with A's top eigenvalue 10 (Hessian 20), GD's and Adam's median sharpness
-    is 20 throughout; GD's chosen rate gets its 2/eta line, Adam none; a task without the
-    metric gets no figure."""
+    """On x^T A x with A's top eigenvalue 10 (Hessian 20), every median sharpness is 20
+    throughout; GD's chosen rate gets its 2/eta line, heavy ball 2(1 + beta)/eta, Adam none;
+    a task without the metric gets no figure."""
     from optbench.engine import run_sweep
     raw = {"name": "sharp", "steps": 20, "record_every": 5, "seeds": [0, 1], "targets": [1e-2],
            "tasks": [{"landscape": "rotated_ellipsoid", "dim": 2, "sharpness": True,
                       "params": {"condition_number": 10.0}, "name": "ellipse"},
                      {"landscape": "sphere", "dim": 2, "name": "plain"}],
            "optimizers": {"gd": {"learning_rate": [0.05, 0.08]},
+                          "momentum": {"learning_rate": [0.1], "momentum": [0.5]},
                           "adam": {"learning_rate": [0.1]}}}
     data = load(run_sweep(raw, tmp_path, quiet=True))
     (drawn_,) = figures.sharpness(data)
@@ -222,12 +223,14 @@ def test_sharpness_figure_per_task_with_two_over_eta_for_gd(tmp_path):
     (ax,) = drawn_.figure.axes
     medians = {line.get_label(): line.get_ydata() for line in ax.get_lines()
                if line.get_linestyle() == "-"}
-    assert set(medians) == {"gd", "adam"}
+    assert set(medians) == {"gd", "momentum", "adam"}
     for values in medians.values():
         np.testing.assert_allclose(values, 20.0, rtol=1e-3)
-    dashed = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()
-              if line.get_linestyle() == "--"}
-    assert dashed == {"2/eta (gd)": pytest.approx(2 / 0.08)}  # GD's best rate (the faster)
+    dashed = sorted(line.get_ydata()[0] for line in ax.get_lines()
+                    if line.get_linestyle() == "--")
+    # GD's faster rate, 0.08; heavy ball's 2(1 + 0.5)/0.1
+    assert dashed == [pytest.approx(2 / 0.08), pytest.approx(2 * 1.5 / 0.1)]
+    assert ax.get_ylim()[1] > 30 and any("coincide" in text for text in texts(ax))
     drawn_.figure.savefig(tmp_path / "sharpness.png")
     plt.close(drawn_.figure)
 
