@@ -112,7 +112,7 @@ class _Carry(NamedTuple):
     anchor: Any  # the last recorded params whose metrics were valid: where a run freezes
     anchor_metrics: dict[str, jax.Array]
     score: _Score
-    eigenvector: Any  # where the next record point's Lanczos starts (see tasks.curvature)
+    eigenvector: Any  # where the next record point's Lanczos runs start (see tasks.curvature)
 
 
 def _score(score: _Score, value: jax.Array, bad: jax.Array, step: jax.Array,
@@ -154,6 +154,7 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
     """
     maximize, metric = program.maximize, program.metric
     curvature = _curvature(program)
+    preconditioned = bool(curvature and curvature.sharpness and optimizer.preconditioner)
 
     def cast(tree):
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
@@ -169,20 +170,22 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
 
         curvature_key = jax.random.fold_in(init_key, 1)
 
-        def measure(params, vectors, step) -> tuple[dict, dict, Any]:
+        def measure(params, state, vectors, step) -> tuple[dict, dict, Any]:
             """The task's metrics, its curvature metrics (if it measures any; they never
-            steer a run) and the eigenvector to start the next record point from."""
+            steer a run) and the eigenvectors to start the next record point from."""
             metrics = cast(program.evaluate(task_args, params))
             if curvature is None:
                 return metrics, {}, vectors
-            found, vectors = curvature.measure(lambda p: program.train_loss(task_args, p),
-                                               params, vectors,
-                                               jax.random.fold_in(curvature_key, step))
+            found, vectors = curvature.measure(
+                lambda p: program.train_loss(task_args, p), params, vectors,
+                jax.random.fold_in(curvature_key, step),
+                optimizer.preconditioner(state, hparams) if preconditioned else None)
             return metrics, cast(found), vectors
 
         def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
             """Evaluate at a record point, score it, and freeze the run if it diverged."""
-            metrics, measured, vectors = measure(carry.params, carry.eigenvector, step)
+            metrics, measured, vectors = measure(carry.params, carry.state, carry.eigenvector,
+                                                 step)
             bad = _is_bad(metrics[metric], threshold, maximize)
             for name, value in metrics.items():  # the test split never steers a run
                 if not name.startswith(TEST_PREFIX):
@@ -222,17 +225,19 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             carry = carry._replace(params=params, state=state, score=score)
             return record(carry, stop)
 
-        vectors = None if curvature is None else curvature.start(params, curvature_key)
+        vectors = None if curvature is None else curvature.start(params, curvature_key,
+                                                                 preconditioned)
+        state = optimizer.init(params, hparams)
 
-        def every_metric(params, vectors) -> dict:
-            metrics, measured, _ = measure(params, vectors, 0)
+        def every_metric(params, state, vectors) -> dict:
+            metrics, measured, _ = measure(params, state, vectors, 0)
             return {**metrics, **measured}
 
         no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),
-                                  jax.eval_shape(every_metric, params, vectors))
+                                  jax.eval_shape(every_metric, params, state, vectors))
         carry = _Carry(
             params=params,
-            state=optimizer.init(params, hparams),
+            state=state,
             anchor=params,
             anchor_metrics=no_metrics,
             score=_Score(
@@ -353,7 +358,8 @@ def _bytes_per_run(optimizer: PureOptimizer, program: Program, args: Any, dtype:
     params, state, metrics = jax.eval_shape(shapes)
     width = jax.tree.leaves(params)[0].shape[0] if _records_path(params) else 0
     curvature = _curvature(program)
-    n_metrics = len(metrics) + (len(curvature.metrics()) if curvature else 0)
+    n_metrics = len(metrics) + (len(curvature.metrics(bool(optimizer.preconditioner)))
+                                if curvature else 0)
     records = n_records * (n_metrics + width) * np.dtype(dtype).itemsize
     if keep_path:
         records += n_records * _tree_bytes(params)
@@ -389,6 +395,11 @@ def parameter_count(task: Task) -> int:
 
 
 _PARAMETER_COUNT: dict[Hashable, int] = {}
+
+
+def measures_curvature(task: Task) -> bool:
+    """Whether the task's record points measure curvature (``sharpness = true``, ...)."""
+    return _curvature(task.program("any")) is not None
 
 
 def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:

@@ -36,6 +36,7 @@ from optbench.engine.run import (
     PROGRAMS,
     BlockResult,
     RunSettings,
+    measures_curvature,
     parameter_count,
     run_block,
     use_compilation_cache,
@@ -526,7 +527,9 @@ class Rules:
         ``labels`` are the optimizers that run on ``task`` (only their rules are bundled)."""
         rules = tuple(dict.fromkeys(self.rule_of[other] for other in labels))
         rule = self.rule_of[label]
-        if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
+        # (a task measuring curvature runs each rule alone: a rule's preconditioner is its own)
+        if (len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS
+                or measures_curvature(task)):
             return rule[0], hparams
         n = len(next(iter(hparams.values())))
         names = {name for _, own in rules for name in own}

@@ -13,6 +13,11 @@ every run of the block at once:
   products). Each record point starts from the previous one's eigenvector (the engine carries
   it), so a slowly changing Hessian needs few products.
 
+For an optimizer with a diagonal preconditioner P (Adam: sqrt(nu_hat) + eps), sharpness also
+adds ``preconditioned_sharpness``: the top eigenvalue of P^-1/2 H P^-1/2, by the same method
+(Cohen et al. 2022, "Adaptive gradient methods at the edge of stability"), NaN at step 0,
+before the optimizer has a preconditioner.
+
 ``hessian_trace = true`` adds ``hessian_trace``: Hutchinson's estimate of tr H, the mean of
 z^T H z over :data:`HUTCHINSON_PROBES` Rademacher probes z drawn afresh at each record point
 (unbiased; exact for a diagonal Hessian; its standard error is sqrt(2 sum_{i != j} H_ij^2 /
@@ -36,6 +41,7 @@ LANCZOS_TOLERANCE = 1e-3  # stop once the top Ritz pair's relative residual is b
 HUTCHINSON_PROBES = 16  # Rademacher probes of the trace estimate per record point
 SHARPNESS = "sharpness"
 TRACE = "hessian_trace"
+PRECONDITIONED = "preconditioned_sharpness"
 
 
 class Eigen(NamedTuple):
@@ -56,31 +62,44 @@ class Curvature:
     sharpness: bool = True
     trace: bool = False  # hessian_trace
 
-    def metrics(self) -> tuple[str, ...]:
-        """The metric names recorded."""
-        return (*((SHARPNESS,) if self.sharpness else ()), *((TRACE,) if self.trace else ()))
+    def metrics(self, preconditioned: bool = False) -> tuple[str, ...]:
+        """The metric names recorded (``preconditioned``: the optimizer has a diagonal
+        preconditioner)."""
+        sharp = (SHARPNESS, *((PRECONDITIONED,) if preconditioned else ())) \
+            if self.sharpness else ()
+        return (*sharp, *((TRACE,) if self.trace else ()))
 
-    def start(self, params: Any, key: jax.Array) -> jax.Array:
-        """The first record point's starting vector: a random unit vector of the
-        parameters' size."""
+    def start(self, params: Any, key: jax.Array, preconditioned: bool = False) -> jax.Array:
+        """The first record point's starting vectors: random unit vectors of the
+        parameters' size, one per eigenvalue measured (rows)."""
         flat, _ = ravel_pytree(params)
-        vector = jax.random.normal(key, (flat.size,), flat.dtype)
-        return vector / jnp.linalg.norm(vector)
+        vectors = jax.random.normal(key, (2 if preconditioned else 1, flat.size), flat.dtype)
+        return vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
 
-    def measure(self, loss: Callable[[Any], jax.Array], params: Any, vector: jax.Array,
-                key: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
-        """The curvature metrics of ``loss`` at ``params`` and the eigenvector to start the
-        next record point from; ``key`` draws the trace's probes."""
+    def measure(self, loss: Callable[[Any], jax.Array], params: Any, vectors: jax.Array,
+                key: jax.Array, preconditioner: Any = None
+                ) -> tuple[dict[str, jax.Array], jax.Array]:
+        """The curvature metrics of ``loss`` at ``params`` and the eigenvectors to start the
+        next record point from; ``key`` draws the trace's probes; ``preconditioner``: the
+        optimizer's diagonal P (a pytree like ``params``), or None."""
         flat, unravel = ravel_pytree(params)
         flat_loss = lambda x: loss(unravel(x))  # noqa: E731
         hvp = hessian_vector_product(flat_loss, flat)
         found = {}
         if self.sharpness:
-            top = top_eigen(flat_loss, flat, hvp, vector)
-            found[SHARPNESS], vector = top.value, top.vector
+            top = top_eigen(flat_loss, flat, hvp, vectors[0])
+            found[SHARPNESS], vectors = top.value, vectors.at[0].set(top.vector)
+        if self.sharpness and preconditioner is not None:
+            # the Hessian of x -> loss(flat + s (x - flat)) at flat is diag(s) H diag(s)
+            scale = jax.lax.rsqrt(ravel_pytree(preconditioner)[0].astype(flat.dtype))
+            scaled = lambda x: flat_loss(flat + scale * (x - flat))  # noqa: E731
+            top = top_eigen(scaled, flat, hessian_vector_product(scaled, flat), vectors[1])
+            found[PRECONDITIONED] = top.value
+            vectors = vectors.at[1].set(jnp.where(jnp.isfinite(top.vector), top.vector,
+                                                  vectors[1]))
         if self.trace:
             found[TRACE] = hutchinson_trace(hvp, flat.size, key, flat.dtype)
-        return found, vector
+        return found, vectors
 
     def memory_vectors(self, n_parameters: int) -> int:
         """Parameter-sized vectors one run holds while measuring: the Lanczos basis (or the

@@ -155,3 +155,39 @@ def test_a_network_whose_products_do_not_fit_the_budget_is_refused_before_compil
     assert f"{curvature.LANCZOS_STEPS + 8} vectors of its {n} parameters" in message
     assert "max_memory_mb = 60" in message
     assert PROGRAMS.compiled == compiled
+
+
+def test_adams_preconditioned_sharpness_is_the_top_eigenvalue_of_its_scaled_hessian():
+    """Adam on a rotated ellipse (Hessian A, top eigenvalue 20): at each record point after
+    the first, the top eigenvalue of P^-1/2 A P^-1/2 with P = sqrt(nu_hat) + eps from Adam's
+    own state (replayed here in float64); NaN at step 0, before any moment; GD, without a
+    preconditioner, records none."""
+    task = _task(landscape="rotated_ellipsoid", dim=2, params={"condition_number": 10.0},
+                 start=[1.0, -0.5], sharpness=True)
+    spec = optimizers.get("adam")
+    settings = RunSettings(steps=10, record_every=5, targets=(0.5,), divergence_threshold=1e6)
+    hparams = {k: np.full(1, v) for k, v in spec.defaults.items()} | {
+        "learning_rate": np.full(1, 0.05)}
+    outcome = run_block(spec.pure, spec.gradient, task, settings, hparams, np.zeros(1, int),
+                        np.zeros(1, int)).outcome
+    recorded = outcome.metrics["preconditioned_sharpness"][0]
+    program, args = task.program("any"), task.args("any")
+    with jax.enable_x64(True):
+        f = lambda x: program.train_loss(args, x)  # noqa: E731
+        hessian = np.asarray(jax.hessian(f)(jnp.asarray([1.0, -0.5])))
+        x = jnp.asarray([1.0, -0.5])
+        hp = {k: float(v[0]) for k, v in hparams.items()}
+        state = spec.pure.init(x, hp)
+        expected = [np.nan]
+        for step in range(1, 11):
+            update, state = spec.pure.update(jax.grad(f)(x), state, x, hp)
+            x = x + update
+            if step % 5 == 0:
+                scale = 1 / np.sqrt(np.asarray(spec.pure.preconditioner(state, hp)))
+                expected.append(np.linalg.eigvalsh(scale[:, None] * hessian * scale).max())
+    assert np.isnan(recorded[0])
+    np.testing.assert_allclose(recorded[1:], expected[1:], rtol=1e-3)
+    np.testing.assert_allclose(outcome.metrics["sharpness"][0], 20.0, rtol=1e-3)
+    assert np.all(recorded[1:] < 0.5 * 20)  # P ~ |g| > 1 here: flatter than H itself
+    gd = _gd_block(task, [0.01], steps=10, record_every=5)
+    assert "preconditioned_sharpness" not in gd.metrics
