@@ -830,17 +830,23 @@ def _sharpness_figure(data: ReportData, task: str, runs: pd.DataFrame) -> Drawn:
         threshold = _stability_threshold(runs[runs["optimizer"] == optimizer].iloc[0])
         if threshold is not None:
             lines.append((threshold, colour, optimizer))
-    top = float(np.nanmax(stats["q75"]))
+    # the axis follows the medians: a few runs frozen where they diverged (far out, sharp)
+    # would otherwise stretch the bands over decades
+    top = float(np.nanmax(stats["median"]))
     shown = [t for t, _, _ in lines if t <= 1.5 * top]
     for threshold, colour, _ in lines:
         if threshold <= 1.5 * top:
             ax.axhline(threshold, color=colour, ls="--", lw=1)
     notes = [_coincide_note(g, None) for g in coinciding(stats, data.optimizers)]
     notes += [f"limit of {o} = {t:.3g}, above the axis" for t, _, o in lines if t > 1.5 * top]
+    high = 1.08 * max([top, *shown])
+    if float(np.nanmax(stats["q75"])) > high:
+        notes.append(f"IQR bands cut at the axis (largest upper quartile "
+                     f"{float(np.nanmax(stats['q75'])):.3g})")
     style.panel_note(ax, notes)
-    low = min(0.0, float(np.nanmin(stats["q25"])))
+    low = min(0.0, float(np.nanmin(stats["median"])))
     ax.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", title=task,
-           ylim=(low, 1.08 * max([top, *shown])))
+           ylim=(low, high))
     style.legend_below(figure, *_handles(figure, data))
     return Drawn(f"sharpness-{task}", f"Sharpness on {task}", (
         f"The top eigenvalue of the Hessian of the training loss (full training split; f on "
