@@ -191,3 +191,19 @@ def test_adams_preconditioned_sharpness_is_the_top_eigenvalue_of_its_scaled_hess
     assert np.all(recorded[1:] < 0.5 * 20)  # P ~ |g| > 1 here: flatter than H itself
     gd = _gd_block(task, [0.01], steps=10, record_every=5)
     assert "preconditioned_sharpness" not in gd.metrics
+
+
+def test_the_chunk_budget_counts_the_lanczos_vectors():
+    """One run's estimate grows by 28 parameter-sized vectors with sharpness on, so fewer
+    runs share a chunk."""
+    from optbench.engine.run import bytes_per_run
+    spec = optimizers.get("gd")
+    sizes = {}
+    for sharp in (False, True):
+        task = _task(kind="mnist1d-mlp", width=32, train_size=100, sharpness=sharp)
+        args = task.args("full batch")
+        sizes[sharp] = bytes_per_run(spec.pure, task.program("full batch"), args, np.float32,
+                                     11, {"learning_rate": 0.1})
+    n = parameter_count(task)
+    # the extra vectors, and one more record column (the sharpness) per record point
+    assert sizes[True] - sizes[False] == (curvature.LANCZOS_STEPS + 8) * 4 * n + 11 * 4
