@@ -11,7 +11,8 @@ every run of the block at once:
   record point, stopping early once the top Ritz pair's residual
   ``|H u - theta u| <= LANCZOS_TOLERANCE * |theta|`` (after at least :data:`LANCZOS_MIN_STEPS`
   products). Each record point starts from the previous one's eigenvector (the engine carries
-  it), so a slowly changing Hessian needs few products.
+  it), so a slowly changing Hessian needs few products. ``sharpness_hvps`` records how many
+  it took.
 
 For an optimizer with a diagonal preconditioner P (Adam: sqrt(nu_hat) + eps), sharpness also
 adds ``preconditioned_sharpness``: the top eigenvalue of P^-1/2 H P^-1/2, by the same method
@@ -41,6 +42,7 @@ LANCZOS_TOLERANCE = 1e-3  # stop once the top Ritz pair's relative residual is b
 HUTCHINSON_PROBES = 16  # Rademacher probes of the trace estimate per record point
 SHARPNESS = "sharpness"
 TRACE = "hessian_trace"
+PRODUCTS = "sharpness_hvps"  # the Hessian-vector products sharpness took at the point
 PRECONDITIONED = "preconditioned_sharpness"
 
 
@@ -65,7 +67,7 @@ class Curvature:
     def metrics(self, preconditioned: bool = False) -> tuple[str, ...]:
         """The metric names recorded (``preconditioned``: the optimizer has a diagonal
         preconditioner)."""
-        sharp = (SHARPNESS, *((PRECONDITIONED,) if preconditioned else ())) \
+        sharp = (SHARPNESS, PRODUCTS, *((PRECONDITIONED,) if preconditioned else ())) \
             if self.sharpness else ()
         return (*sharp, *((TRACE,) if self.trace else ()))
 
@@ -89,6 +91,7 @@ class Curvature:
         if self.sharpness:
             top = top_eigen(flat_loss, flat, hvp, vectors[0])
             found[SHARPNESS], vectors = top.value, vectors.at[0].set(top.vector)
+            found[PRODUCTS] = top.steps
         if self.sharpness and preconditioner is not None:
             # the Hessian of x -> loss(flat + s (x - flat)) at flat is diag(s) H diag(s)
             scale = jax.lax.rsqrt(ravel_pytree(preconditioner)[0].astype(flat.dtype))

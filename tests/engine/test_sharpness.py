@@ -103,6 +103,17 @@ def test_a_quadratics_sharpness_is_its_largest_curvature(dim):
     assert outcome.metrics["f_gap"][0, -1] < outcome.metrics["f_gap"][0, 0]
 
 
+def test_each_record_point_starts_from_the_last_ones_eigenvector():
+    """On a quadratic (a constant Hessian, top eigenvalues 20 and 19.5 in 100 dimensions)
+    the first record point's Lanczos, from a random vector, takes many products; every later
+    one starts at the eigenvector found and stops at the minimum."""
+    task = _task(landscape="rotated_ellipsoid", dim=100, params={"condition_number": 10.0},
+                 sharpness=True)
+    products = _gd_block(task, [0.01], steps=20, record_every=5).metrics["sharpness_hvps"][0]
+    assert products[0] > 2 * curvature.LANCZOS_MIN_STEPS
+    assert np.all(products[1:] <= curvature.LANCZOS_MIN_STEPS)
+
+
 def _symmetric(spectrum, seed=0):
     q = random_rotation(len(spectrum), seed)
     return jnp.asarray(q @ np.diag(spectrum) @ q.T, jnp.float32), q
@@ -205,5 +216,6 @@ def test_the_chunk_budget_counts_the_lanczos_vectors():
         sizes[sharp] = bytes_per_run(spec.pure, task.program("full batch"), args, np.float32,
                                      11, {"learning_rate": 0.1})
     n = parameter_count(task)
-    # the extra vectors, and one more record column (the sharpness) per record point
-    assert sizes[True] - sizes[False] == (curvature.LANCZOS_STEPS + 8) * 4 * n + 11 * 4
+    # the extra vectors, and the record columns (sharpness, its products) per record point
+    columns = len(curvature.Curvature().metrics())
+    assert sizes[True] - sizes[False] == (curvature.LANCZOS_STEPS + 8) * 4 * n + 11 * 4 * columns
