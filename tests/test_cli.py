@@ -64,7 +64,10 @@ def test_list_tasks_kind_shows_its_fields_with_defaults(capsys):
     printed = capsys.readouterr().out
     assert ["landscape", "required:", "a", "name", "from", "optbench", "list", "landscapes"
             ] in [line.split() for line in printed.splitlines()]
-    assert "batch_size  16" in printed and "name        <landscape>-<dim>d" in printed
+    rows = [line.split() for line in printed.splitlines()]
+    for row in (["batch_size", "16"], ["sharpness", "false"], ["hessian_trace", "false"],
+                ["name", "<landscape>-<dim>d"]):
+        assert row in rows
 
 
 def _minimal_tables(data_dir: str, cifar_dir: str) -> dict[str, dict]:

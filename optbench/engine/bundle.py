@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optbench.engine.run import parameter_count
+from optbench.engine.run import measures_curvature, parameter_count
 from optbench.optimizers.base import PureOptimizer
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.optimizers.schedule import LR_DECAY
@@ -88,7 +88,9 @@ class Rules:
         ``labels`` are the optimizers that run on ``task`` (only their rules are bundled)."""
         rules = tuple(dict.fromkeys(self.rule_of[other] for other in labels))
         rule = self.rule_of[label]
-        if len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS:
+        # (a task measuring curvature runs each rule alone: a rule's preconditioner is its own)
+        if (len(rules) == 1 or parameter_count(task) > BUNDLE_MAX_PARAMETERS
+                or measures_curvature(task)):
             return rule[0], hparams
         n = len(next(iter(hparams.values())))
         names = {name for _, own in rules for name in own}

@@ -41,7 +41,8 @@ TEST_PREFIX = "test_"  # metrics of a held-out test split: recorded, never score
 
 
 class DataTooLarge(OptbenchError):
-    """A task's data does not fit the sweep's memory budget."""
+    """A task's data (or one run's curvature measurement) does not fit the sweep's memory
+    budget."""
 
 
 def record_schedule(steps: int, record_every: int | None = None, max_records: int = 200
@@ -123,6 +124,7 @@ class _Carry(NamedTuple):
     anchor: Any  # the last recorded params whose metrics were valid: where a run freezes
     anchor_metrics: dict[str, jax.Array]
     score: _Score
+    eigenvector: Any  # where the next record point's Lanczos runs start (see tasks.curvature)
 
 
 def _score(score: _Score, value: jax.Array, bad: jax.Array, step: jax.Array,
@@ -167,6 +169,8 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
     """
     maximize, metric = program.maximize, program.metric
     per_step = program.per_step_metric and scoring == "step"
+    curvature = _curvature(program)
+    preconditioned = bool(curvature and curvature.sharpness and optimizer.preconditioner)
 
     def cast(tree):
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
@@ -180,19 +184,36 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
         params = cast(program.init(task_args, init_key, start_index))
         path = _records_path(params)
 
+        curvature_key = jax.random.fold_in(init_key, 1)
+
+        def measure(params, state, vectors, step) -> tuple[dict, dict, Any]:
+            """The task's metrics, its curvature metrics (if it measures any; they never
+            steer a run) and the eigenvectors to start the next record point from."""
+            metrics = cast(program.evaluate(task_args, params))
+            if curvature is None:
+                return metrics, {}, vectors
+            found, vectors = curvature.measure(
+                lambda p: program.train_loss(task_args, p), params, vectors,
+                jax.random.fold_in(curvature_key, step),
+                optimizer.preconditioner(state, hparams) if preconditioned else None)
+            return metrics, cast(found), vectors
+
         def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
             """Evaluate at a record point, score it, and freeze the run if it diverged."""
-            metrics = cast(program.evaluate(task_args, carry.params))
+            metrics, measured, vectors = measure(carry.params, carry.state, carry.eigenvector,
+                                                 step)
             bad = _is_bad(metrics[metric], threshold, maximize)
             for name, value in metrics.items():  # the test split never steers a run
                 if not name.startswith(TEST_PREFIX):
                     bad = bad | ~jnp.isfinite(value)
+            metrics = {**metrics, **measured}
             score = _score(carry.score, metrics[metric], bad, step, targets, maximize)
             frozen = score.diverged
             keep = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor, carry.params)
             metrics = jax.tree.map(lambda a, b: jnp.where(frozen, a, b), carry.anchor_metrics,
                                    metrics)
-            carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics, score=score)
+            carry = carry._replace(params=keep, anchor=keep, anchor_metrics=metrics, score=score,
+                                   eigenvector=vectors)
             return carry, (metrics, keep if path else jnp.zeros((0,), dtype),
                            keep if keep_path else None)
 
@@ -220,11 +241,19 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             carry = carry._replace(params=params, state=state, score=score)
             return record(carry, stop)
 
+        vectors = None if curvature is None else curvature.start(params, curvature_key,
+                                                                 preconditioned)
+        state = optimizer.init(params, hparams)
+
+        def every_metric(params, state, vectors) -> dict:
+            metrics, measured, _ = measure(params, state, vectors, 0)
+            return {**metrics, **measured}
+
         no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),
-                                  jax.eval_shape(program.evaluate, task_args, params))
+                                  jax.eval_shape(every_metric, params, state, vectors))
         carry = _Carry(
             params=params,
-            state=optimizer.init(params, hparams),
+            state=state,
             anchor=params,
             anchor_metrics=no_metrics,
             score=_Score(
@@ -233,6 +262,7 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
                 diverged=jnp.asarray(False),
                 divergence_step=jnp.asarray(NEVER, jnp.int32),
             ),
+            eigenvector=vectors,
         )
         # the first interval, [0, 0), has no steps: it records the start
         previous = jnp.concatenate([record_steps[:1], record_steps[:-1]])
@@ -344,10 +374,29 @@ def _bytes_per_run(optimizer: PureOptimizer, program: Program, args: Any, dtype:
 
     params, state, metrics = jax.eval_shape(shapes)
     width = jax.tree.leaves(params)[0].shape[0] if _records_path(params) else 0
-    records = n_records * (len(metrics) + width) * np.dtype(dtype).itemsize
+    curvature = _curvature(program)
+    n_metrics = len(metrics) + (len(curvature.metrics(bool(optimizer.preconditioner)))
+                                if curvature else 0)
+    records = n_records * (n_metrics + width) * np.dtype(dtype).itemsize
     if keep_path:
         records += n_records * _tree_bytes(params)
-    return int(4 * _tree_bytes(params) + _tree_bytes(state) + records + 1024)
+    return int(4 * _tree_bytes(params) + _tree_bytes(state) + records + 1024
+               + curvature_bytes(program, params))
+
+
+def _curvature(program: Program) -> Any:
+    """The program's :class:`~optbench.tasks.curvature.Curvature`, or None."""
+    return getattr(program, "curvature", None)
+
+
+def curvature_bytes(program: Program, params: Any) -> int:
+    """What measuring the program's curvature adds to one run's memory (0 if it does not):
+    the Lanczos basis and the Hessian-vector products' vectors, each parameter-sized."""
+    curvature = _curvature(program)
+    if curvature is None:
+        return 0
+    n = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+    return curvature.memory_vectors(n) * _tree_bytes(params)
 
 
 def parameter_count(task: Task) -> int:
@@ -363,6 +412,11 @@ def parameter_count(task: Task) -> int:
 
 
 _PARAMETER_COUNT: dict[Hashable, int] = {}
+
+
+def measures_curvature(task: Task) -> bool:
+    """Whether the task's record points measure curvature (``sharpness = true``, ...)."""
+    return _curvature(task.program("any")) is not None
 
 
 def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:
@@ -422,6 +476,7 @@ def run_block(
                                 len(record_steps), {**fixed, **{k: v[0] for k, v in
                                                                 varying.items()}}, keep_path)
         budget = max_memory_mb * 2**20 - data_bytes
+        _check_curvature_fits(task, program, per_run, budget, max_memory_mb, data_bytes)
         size = chunk_size_for(max(n_runs, axis.runs), per_run, budget / 2**20, len(devices))
         mesh = Mesh(np.asarray(devices), ("runs",))
         runs_sharding = NamedSharding(mesh, PartitionSpec("runs"))
@@ -465,6 +520,22 @@ def run_block(
         outcome = jax.tree.map(lambda *parts: np.concatenate(parts)[:n_runs], *outputs)
         return BlockResult(outcome, 0.0 if reused else compile_seconds, run_seconds, size,
                            len(devices), reused)
+
+
+def _check_curvature_fits(task: Task, program: Program, per_run: int, budget: float,
+                          max_memory_mb: float, data_bytes: int) -> None:
+    """Refuse, before compiling, a task whose one run does not fit the budget once its
+    Hessian-vector products are counted (a run without them may still run alone)."""
+    if _curvature(program) is None or per_run <= budget:
+        return
+    n = parameter_count(task)
+    vectors = _curvature(program).memory_vectors(n)
+    raise DataTooLarge(
+        f"{task.name}: sharpness needs about {per_run / 2**20:.1f} MB per run ({vectors} "
+        f"vectors of its {n} parameters for the Lanczos basis and the Hessian-vector products, "
+        f"plus the run itself), more than the {budget / 2**20:.1f} MB that max_memory_mb = "
+        f"{max_memory_mb:g} leaves beside its data ({data_bytes / 2**20:.1f} MB); raise "
+        "max_memory_mb or drop sharpness")
 
 
 def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> int:

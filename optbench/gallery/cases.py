@@ -81,6 +81,13 @@ CASES: dict[str, Case] = {case.name: case for case in (
          "heavy-ball and Nesterov momentum before reaching f <= 1e-6 (each at its optimal "
          "tuning)",
          verdicts.ravine_zigzag, figures.ravine_zigzag),
+    Case("edge-of-stability",
+         "Cohen, Kaur, Li, Kolter & Talwalkar (2021), Gradient descent on neural networks "
+         "typically occurs at the edge of stability, ICLR",
+         "under full-batch GD the training loss's sharpness rises (progressive sharpening), "
+         "then hovers at 2/eta (within 15 %) while the loss keeps falling, not "
+         "monotonically; at an eta whose 2/eta is out of reach it stays below",
+         verdicts.edge_of_stability, figures.edge_of_stability),
 )}
 
 

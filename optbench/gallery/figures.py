@@ -225,3 +225,41 @@ def ravine_zigzag(store: ResultStore, directory: Path) -> list[Path]:
     figure.suptitle("x^2 + 100 y^2 until f <= 1e-6, each method at its optimal tuning")
     figure.tight_layout()
     return style.save(figure, directory / "ravine-zigzag")
+
+
+def edge_of_stability(store: ResultStore, directory: Path) -> list[Path]:
+    """Left: sharpness against step for each eta (median over seeds, each seed faint) with
+    its 2/eta dashed. Right: the training loss (log), falling though not monotonically."""
+    style.apply()
+    curves = verdicts.sharpness_curves(store)
+    etas = sorted(curves["learning_rate"].unique(), reverse=True)
+    colours = dict(zip(etas, style.looks([f"eta {e:g}" for e in etas]).values(), strict=True))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4))
+    top = 1.25 * curves["sharpness"].max()
+    for eta in etas:
+        group, colour = curves[curves["learning_rate"] == eta], colours[eta].color
+        for _, run in group.groupby("run_id", sort=False):
+            left.plot(run["step"], run["sharpness"], color=colour, lw=0.6, alpha=0.35)
+            right.plot(run["step"], run["train_loss"], color=colour, lw=0.6, alpha=0.35)
+        median = group.groupby("step")[["sharpness", "train_loss"]].median()
+        contrast = group["optimizer"].iloc[0] == verdicts.CONTRAST
+        label = f"eta = {eta:g}" + (" (contrast)" if contrast else "")
+        left.plot(median.index, median["sharpness"], color=colour, lw=1.6, label=label)
+        right.plot(median.index, median["train_loss"], color=colour, lw=1.2, label=label)
+        if 2 / eta < top:
+            left.axhline(2 / eta, color=colour, ls="--", lw=1)
+            left.text(0, 2 / eta, f"2/eta = {2 / eta:.1f}", color=colour, ha="left",
+                      va="bottom", fontsize=7)
+        else:
+            left.text(0.02, 0.97, f"eta = {eta:g}: 2/eta = {2 / eta:g}, above the axis",
+                      transform=left.transAxes, color=colour, ha="left", va="top", fontsize=7)
+    left.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", ylim=(0, top),
+             title="sharpness rises to 2/eta and hovers there")
+    left.legend(loc="lower right", fontsize=7)
+    style.log_axis(right, "y")
+    right.set(xlabel=style.STEP, ylabel="training loss (MSE, log)",
+              title="the loss keeps falling, not monotonically")
+    figure.suptitle("Cohen et al. (2021): full-batch GD, tanh MLP on diabetes, "
+                    f"{curves['seed'].nunique()} seeds", fontsize=10)
+    figure.tight_layout()
+    return style.save(figure, directory / "edge-of-stability")

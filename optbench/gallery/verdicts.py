@@ -266,3 +266,76 @@ def ravine_zigzag(store: ResultStore) -> Verdict:
                     f"{ZIGZAG_RATIO:g}x momentum's and Nesterov's", got,
                     **{f"sign_changes_{o}": c for o, c in counts.items()},
                     **{f"steps_{o}": s for o, s in table["steps_to_target"].items()})
+
+
+EOS_TOLERANCE = 0.15  # the late median sharpness within 15 % of 2/eta
+SHARPENING_AT_LEAST = 1.25  # the late median sharpness / the initial one, every run
+EOS_LOSS_FALL = 0.25  # the final training loss at most this share of the initial one
+CONTRAST = "gd-contrast"  # the optimizer label whose 2/eta is out of reach
+
+
+def sharpness_curves(store: ResultStore) -> pd.DataFrame:
+    """Each run's curves (step, sharpness, train_loss) with its optimizer label, learning
+    rate and 2/eta (``threshold``)."""
+    runs = store.table("runs")[["run_id", "optimizer", "learning_rate", "seed"]]
+    curves = store.table("curves").merge(runs, on="run_id").sort_values(["run_id", "step"])
+    return curves.assign(threshold=2 / curves["learning_rate"])
+
+
+def stability_summary(store: ResultStore) -> pd.DataFrame:
+    """Per run: 2/eta, the initial, peak and late (median over the last half of the steps)
+    sharpness, the late median over 2/eta, the training loss's initial and final values
+    and its rises between consecutive record points."""
+    curves = sharpness_curves(store)
+    half = curves["step"].max() / 2
+    rows = []
+    for run_id, run in curves.groupby("run_id", sort=False):
+        sharpness, loss = run["sharpness"].to_numpy(), run["train_loss"].to_numpy()
+        late = float(np.median(sharpness[run["step"].to_numpy() >= half]))
+        threshold = float(run["threshold"].iloc[0])
+        rows.append({"run_id": run_id, "optimizer": run["optimizer"].iloc[0],
+                     "learning_rate": float(run["learning_rate"].iloc[0]),
+                     "threshold": threshold, "initial": sharpness[0],
+                     "peak": sharpness.max(), "late": late, "late_ratio": late / threshold,
+                     "loss_initial": loss[0], "loss_final": loss[-1],
+                     "loss_rises": int(np.sum(np.diff(loss) > 0))})
+    return pd.DataFrame(rows)
+
+
+def edge_of_stability(store: ResultStore) -> Verdict:
+    """(a) every run's sharpness starts below 2/eta and rises (late median >= 1.25x the
+    initial); (b) at each eta that reaches it, the late median lies within 15 % of 2/eta;
+    (c) the training loss falls (final <= 0.1x initial) though not monotonically; the
+    contrast eta's sharpness stays below its 2/eta throughout."""
+    table = stability_summary(store)
+    edge, contrast = table[table["optimizer"] != CONTRAST], table[table["optimizer"] == CONTRAST]
+    sharpening = bool(((table["initial"] < table["threshold"])
+                       & (table["late"] >= SHARPENING_AT_LEAST * table["initial"])).all())
+    by_eta = edge.groupby("learning_rate")["late_ratio"]
+    hovering = bool((np.abs(edge["late_ratio"] - 1) <= EOS_TOLERANCE).all())
+    falling = bool(((edge["loss_final"] <= EOS_LOSS_FALL * edge["loss_initial"])
+                    & (edge["loss_rises"] > 0)).all())
+    below = bool((contrast["peak"] < contrast["threshold"]).all()) and len(contrast) > 0
+    ok = sharpening and hovering and falling and below and len(edge) > 0
+    rises = table["late"] / table["initial"]
+    loss_ratio = edge["loss_final"] / edge["loss_initial"]
+    got = (f"(a) late / initial sharpness >= {rises.min():.2f}; (b) late median / (2/eta) "
+           + ", ".join(f"eta {eta:g}: {lo:.3f} to {hi:.3f}" for eta, lo, hi in zip(
+               by_eta.min().index, by_eta.min(), by_eta.max(), strict=True))
+           + f"; (c) final / initial loss <= {loss_ratio.max():.3f}, "
+           f"{int(edge['loss_rises'].min())} or more rises per run; contrast eta "
+           f"{contrast['learning_rate'].min():g}: peak {contrast['peak'].max():.1f} < 2/eta "
+           f"= {contrast['threshold'].min():.0f}")
+    return _verdict("edge-of-stability", ok,
+                    f"(a) sharpness rises >= {SHARPENING_AT_LEAST:g}x from below 2/eta, "
+                    f"(b) late median within {100 * EOS_TOLERANCE:g} % of 2/eta, (c) loss "
+                    f"final <= {EOS_LOSS_FALL:g}x initial yet not monotone; contrast below "
+                    "2/eta", got,
+                    **{f"late_over_threshold_eta_{eta:g}": v
+                       for eta, v in by_eta.median().items()},
+                    **{f"late_sharpness_eta_{eta:g}": v for eta, v in
+                       edge.groupby("learning_rate")["late"].median().items()},
+                    contrast_peak=contrast["peak"].max(),
+                    contrast_threshold=contrast["threshold"].min(),
+                    min_sharpening=rises.min(), max_loss_ratio=loss_ratio.max(),
+                    min_loss_rises=edge["loss_rises"].min())

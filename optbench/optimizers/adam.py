@@ -64,7 +64,15 @@ def rule(nesterov: bool = False, mu_dtype: Any = None) -> PureOptimizer:
         return scale_by_learning_rate(scaled, hparams["learning_rate"]), AdamState(
             count, optax.tree.cast(mu, mu_dtype), optax.tree.cast_like(nu, state.nu))
 
-    return PureOptimizer(init, update)
+    def preconditioner(state: AdamState, hparams: HParams) -> Params:
+        """``sqrt(nu_hat + eps_root) + eps``: NaN before the first update (no moment yet)."""
+        nu_hat = optax.tree.bias_correction(state.nu, hparams["b2"], state.count)
+        return jax.tree.map(
+            lambda v: jnp.where(state.count > 0,
+                                jnp.sqrt(v + hparams["eps_root"]) + hparams["eps"], jnp.nan),
+            nu_hat)
+
+    return PureOptimizer(init, update, preconditioner)
 
 
 def adam(

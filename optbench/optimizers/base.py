@@ -121,10 +121,14 @@ DECAY = Range(0.0, 1.0)
 
 
 class PureOptimizer(NamedTuple):
-    """The two pure functions of an optimizer."""
+    """The two pure functions of an optimizer, and for an adaptive method its diagonal
+    preconditioner: ``preconditioner(state, hparams)``, the P (a pytree like the
+    parameters) by which the method's step divides its momentum, ``u = -lr P^-1 m``; the
+    ``preconditioned_sharpness`` metric is the top eigenvalue of P^-1/2 H P^-1/2."""
 
     init: InitFn
     update: UpdateFn
+    preconditioner: Callable[[State, HParams], Params] | None = None
 
 
 @dataclass(frozen=True)

@@ -44,4 +44,7 @@ def decayed(rule: PureOptimizer) -> PureOptimizer:
                                      {**own(hparams), "learning_rate": rate})
         return updates, (inner, count)
 
-    return PureOptimizer(init, update)
+    def preconditioner(state: tuple, hparams: HParams) -> Params:
+        return rule.preconditioner(state[0], own(hparams))
+
+    return PureOptimizer(init, update, preconditioner if rule.preconditioner else None)

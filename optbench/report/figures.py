@@ -876,6 +876,71 @@ def init_activation(data: ReportData) -> list[Drawn]:
         "both, e.g. the nn-initialization example)."), figure)]
 
 
+def sharpness(data: ReportData) -> list[Drawn]:
+    """One figure per task that recorded ``sharpness``: median and IQR against step at each
+    optimizer's best setting, with 2/eta dashed for the plain gradient methods."""
+    if "sharpness" not in data.curves:
+        raise Skip("no sharpness curves (set sharpness = true in a [[tasks]] table)")
+    runs = data.best_runs()
+    measured = data.curves.dropna(subset=["sharpness"])["run_id"]
+    return [_sharpness_figure(data, task, runs[(runs["task"] == task)
+                                               & runs["run_id"].isin(measured)])
+            for task in data.tasks if runs.loc[runs["task"] == task, "run_id"].isin(
+                measured).any()]
+
+
+def _sharpness_figure(data: ReportData, task: str, runs: pd.DataFrame) -> Drawn:
+    look = style.looks(data.optimizers)
+    stats = _curve_quartiles(data, runs, "sharpness")
+    figure, (ax,) = style.grid(1, cols=1, width=5.6, height=3.4, legend_rows=_rows(data))
+    lines = []
+    for optimizer in [o for o in data.optimizers if o in set(stats["optimizer"])]:
+        mine = stats[stats["optimizer"] == optimizer]
+        colour = look[optimizer].color
+        ax.plot(mine["step"], mine["median"], color=colour, label=optimizer, lw=1.5)
+        ax.fill_between(mine["step"], mine["q25"], mine["q75"], color=colour, alpha=0.15,
+                        linewidth=0)
+        threshold = _stability_threshold(runs[runs["optimizer"] == optimizer].iloc[0])
+        if threshold is not None:
+            lines.append((threshold, colour, optimizer))
+    # the axis follows the medians: a few runs frozen where they diverged (far out, sharp)
+    # would otherwise stretch the bands over decades
+    top = float(np.nanmax(stats["median"]))
+    shown = [t for t, _, _ in lines if t <= 1.5 * top]
+    for threshold, colour, _ in lines:
+        if threshold <= 1.5 * top:
+            ax.axhline(threshold, color=colour, ls="--", lw=1)
+    notes = [_coincide_note(g, None) for g in coinciding(stats, data.optimizers)]
+    notes += [f"limit of {o} = {t:.3g}, above the axis" for t, _, o in lines if t > 1.5 * top]
+    high = 1.08 * max([top, *shown])
+    if float(np.nanmax(stats["q75"])) > high:
+        notes.append(f"IQR bands cut at the axis (largest upper quartile "
+                     f"{float(np.nanmax(stats['q75'])):.3g})")
+    style.panel_note(ax, notes)
+    low = min(0.0, float(np.nanmin(stats["median"])))
+    ax.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", title=task,
+           ylim=(low, high))
+    style.legend_below(figure, *_handles(figure, data))
+    return Drawn(f"sharpness-{task}", f"Sharpness on {task}", (
+        f"The top eigenvalue of the Hessian of the training loss (full training split; f on "
+        f"a surface) against step, {BEST}: median over seeds (line) and inter-quartile "
+        "range (band). Dashed, in the optimizer's colour: the sharpness above which the "
+        "method is unstable on a quadratic at its chosen setting, 2/eta for gd, sgd and "
+        "minibatch (where full-batch GD's sharpness settles, Cohen et al. 2021) and "
+        "2(1 + beta)/eta for heavy-ball momentum."), figure)
+
+
+def _stability_threshold(run: pd.Series) -> float | None:
+    """The sharpness above which a run's method diverges on a quadratic at its setting:
+    2/eta for plain gradient steps, 2(1 + beta)/eta for heavy ball; None for others."""
+    eta = float(run.get("learning_rate", np.nan))
+    if run["method"] in SOURCES:
+        return 2 / eta
+    if run["method"] == "momentum":
+        return 2 * (1 + float(run["momentum"])) / eta
+    return None
+
+
 Draw = Callable[[ReportData], list[Drawn]]
 
 # (section title, figure function), in the page's order; trajectories come first, separately
@@ -890,6 +955,7 @@ FIGURES: list[tuple[str, Draw]] = [
     ("Training paths (PCA)", training_paths),
     ("Linear interpolation", interpolations),
     ("Per-layer gradient norms", gradient_norms),
+    ("Sharpness", sharpness),
     ("Initialization × activation", init_activation),
     ("Train/test gap", generalization_gap),
     ("GD vs SGD vs mini-batch", gradient_sources),

@@ -33,6 +33,11 @@ class Program(Protocol):
     code by construction: whatever the code could read differently is a field, and a field
     that differs makes the programs unequal. Everything else (datasets, numbers) comes in
     ``args``, the program's runtime data. Programs are frozen dataclasses compared by value.
+
+    A program may also measure curvature at record points (``sharpness = true``): it then has
+    a field ``curvature`` (a :class:`~optbench.tasks.curvature.Curvature`, None when off) and
+    a method ``train_loss(args, params)``, the scalar whose Hessian is measured; the engine
+    carries the eigenvectors from one record point to the next.
     """
 
     metric: str  # the primary metric: a key of evaluate()'s dict

@@ -47,6 +47,7 @@ from optbench import validate
 from optbench.nn import activations, augment, datasets, functional, initializers, losses, models
 from optbench.nn.errors import NNError
 from optbench.tasks import registry
+from optbench.tasks.curvature import Curvature, curvature_of
 from optbench.validate import ConfigError
 
 EVAL_ELEMENTS = 2**22  # activations per run and chunk when evaluating a split
@@ -125,6 +126,8 @@ class NetworkConfig:
     augment: bool = False  # image kinds: flip, shift, zoom, rotation per batch
     clip_global_norm: float = 0.0  # 0: no clipping
     train_size: int = 0  # use only the first n training examples; 0: all
+    sharpness: bool = False  # record the training loss's top Hessian eigenvalue
+    hessian_trace: bool = False  # record Hutchinson's estimate of its Hessian's trace
     data_dir: str = ""  # mnist-cnn, fashion-mnist-cnn
 
     @property
@@ -154,7 +157,8 @@ class NetworkConfig:
 # the defaults of the knobs that no kind sets: the dataclass's, spelled once above
 _FIELD_DEFAULTS = {f.name: f.default for f in fields(NetworkConfig) if f.default is not MISSING}
 _COMMON = {"name", "activation", "initializer", "batch_size", "width", "dropout",
-           "weight_scale", "clip_global_norm", "train_size"}
+           "weight_scale", "clip_global_norm", "train_size", "sharpness",
+           "hessian_trace"}
 _MLP_FIELDS = {"depth"}
 _CNN_FIELDS = {"channels", "kernel", "stride", "padding", "pool"}
 
@@ -205,6 +209,8 @@ def parse(kind: str, raw: Mapping[str, Any], path: str) -> NetworkConfig:
                                             f"{path}.clip_global_norm", 0.0),
         "train_size": validate.integer(get("train_size"), f"{path}.train_size", 0),
         "augment": validate.boolean(get("augment"), f"{path}.augment"),
+        "sharpness": validate.boolean(get("sharpness"), f"{path}.sharpness"),
+        "hessian_trace": validate.boolean(get("hessian_trace"), f"{path}.hessian_trace"),
     }
     if spec.model == "mlp":
         fields["depth"] = validate.integer(get("depth"), f"{path}.depth", 0, 1000)
@@ -339,6 +345,7 @@ class NetworkProgram:
     # how convolutions are differentiated (functional.derivative_form): a field, under which
     # the program traces, so a program compiled under one form is never reused under another
     conv_derivatives: str = ""
+    curvature: Curvature | None = None  # what record points measure of train_loss's Hessian
 
     @property
     def metric(self) -> str:
@@ -504,7 +511,8 @@ class NetworkTask:
             random=bool(batch) or c.dropout > 0 or c.augment, augment=c.augment,
             flip=c.augment and self.data.name == "fashion-mnist",  # no mirrored digits
             clip=c.clip_global_norm > 0,
-            conv_derivatives=functional.derivative_form() if c.spec.model == "cnn" else "")
+            conv_derivatives=functional.derivative_form() if c.spec.model == "cnn" else "",
+            curvature=curvature_of(c.sharpness, c.hessian_trace))
 
     def describe(self) -> dict:
         c = self.config

@@ -12,6 +12,7 @@ from optbench.tasks.base import Task
 from optbench.validate import ConfigError
 
 DEFAULT_KIND = "surface"
+CURVATURE_KEYS = ("sharpness", "hessian_trace")  # [[tasks]] keys asking for curvature
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,19 @@ def parse(raw: Any, path: str) -> Any:
     if not isinstance(raw, Mapping):
         raise ConfigError(path, raw, "a table")
     kind = get(raw.get("kind", DEFAULT_KIND), f"{path}.kind")
+    asked = [key for key in CURVATURE_KEYS if key in raw]
+    if asked and not measures_curvature(kind):
+        takers = ", ".join(k for k, v in _KINDS.items() if measures_curvature(v))
+        raise ConfigError(f"{path}.{asked[0]}", raw[asked[0]],
+                          f"only on kinds with a training loss to measure (kind {kind.name} "
+                          f"has none): {takers}")
     return kind.parse({k: v for k, v in raw.items() if k != "kind"}, path)
+
+
+def measures_curvature(kind: TaskKind) -> bool:
+    """Whether ``kind`` takes ``sharpness`` and ``hessian_trace`` (see
+    :mod:`optbench.tasks.curvature`)."""
+    return kind.fields is not None and set(CURVATURE_KEYS) <= set(kind.fields())
 
 
 def build(configs: Sequence[Any]) -> list[Task]:

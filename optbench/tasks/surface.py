@@ -26,7 +26,8 @@ import numpy as np
 
 from optbench import landscapes
 from optbench.tasks import registry
-from optbench.validate import UNKNOWN_KEY, ConfigError, integer, name, number, table
+from optbench.tasks.curvature import Curvature, curvature_of
+from optbench.validate import UNKNOWN_KEY, ConfigError, boolean, integer, name, number, table
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class SurfaceConfig:
     starts: int = 1  # how many random starts (with start = "random")
     noise: float = 0.0  # per-sample gradient noise scale
     batch_size: int = 16  # samples per mini-batch (for the noise model)
+    sharpness: bool = False  # record the top Hessian eigenvalue of f (exact, see curvature)
+    hessian_trace: bool = False  # record Hutchinson's estimate of its trace
     name: str = ""
 
     @property
@@ -93,6 +96,8 @@ def parse(raw: Mapping[str, Any], path: str) -> SurfaceConfig:
         starts=n_random,
         noise=number(get("noise"), f"{path}.noise", low=0.0),
         batch_size=integer(get("batch_size"), f"{path}.batch_size", 1),
+        sharpness=boolean(get("sharpness"), f"{path}.sharpness"),
+        hessian_trace=boolean(get("hessian_trace"), f"{path}.hessian_trace"),
         name=name(raw.get("name", f"{landscape}-{surface.dim}d"), f"{path}.name"),
     )
 
@@ -129,6 +134,7 @@ class SurfaceProgram:
     maximize: ClassVar[bool] = False
     per_step_metric: ClassVar[bool] = True
     family: tuple[tuple, ...]  # the identities of the surfaces sharing the program
+    curvature: Curvature | None = None  # what record points measure of f's Hessian
 
     @property
     def dim(self) -> int:
@@ -140,6 +146,10 @@ class SurfaceProgram:
         f = branches[0](params) if len(branches) == 1 else jax.lax.switch(
             args["index"], branches, params)
         return f - args["f_min"]
+
+    def train_loss(self, args, params: jax.Array) -> jax.Array:
+        """The noise-free objective, whose Hessian the curvature metrics measure."""
+        return self.value(args, params)
 
     def init(self, args, key: jax.Array, start_index: jax.Array) -> jax.Array:
         """A fixed start, or a uniform draw from the domain keyed by (seed, start index).
@@ -195,6 +205,7 @@ class SurfaceTask:
     batch_size: int = 1
     label: str = ""
     family: tuple[landscapes.Landscape, ...] = ()
+    curvature: Curvature | None = None
 
     @property
     def name(self) -> str:
@@ -215,7 +226,8 @@ class SurfaceTask:
         return self.n_random_starts if self.starts is None else len(self.starts)
 
     def program(self, gradient_source: str) -> SurfaceProgram:
-        return SurfaceProgram(tuple(_identity(s) for s in self.family or (self.surface,)))
+        return SurfaceProgram(tuple(_identity(s) for s in self.family or (self.surface,)),
+                              self.curvature)
 
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
         low, high = self.surface.domain
@@ -250,7 +262,8 @@ def task_of(config: SurfaceConfig, family: tuple[landscapes.Landscape, ...] = ()
         [surface.start] if config.start == "default" else config.start, float)
     return SurfaceTask(surface, starts=starts, n_random_starts=config.starts,
                        noise=config.noise, batch_size=config.batch_size, label=config.name,
-                       family=family)
+                       family=family,
+                       curvature=curvature_of(config.sharpness, config.hessian_trace))
 
 
 def build(configs: Sequence[SurfaceConfig]) -> list[SurfaceTask]:

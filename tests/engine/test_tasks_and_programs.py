@@ -196,7 +196,8 @@ def test_a_long_run_records_at_most_max_records_points():
     ({"kind": "test-regression", "landscape": "sphere"},
      r"tasks\[0\].landscape: unknown key; allowed keys batch_size, features, n_train, name"),
     ({"landscape": "sphere", "n_train": 5},
-     r"tasks\[0\].n_train: unknown key; allowed keys batch_size, dim, landscape"),
+     r"tasks\[0\].n_train: unknown key; allowed keys batch_size, dim, hessian_trace, "
+     r"landscape"),
 ])
 def test_task_kinds_and_their_fields_are_checked(table, message):
     with pytest.raises(ConfigError, match=message):

@@ -77,6 +77,30 @@ def test_gd_zigzags_many_times_more_than_momentum_and_nesterov(gallery):
     assert numbers["sign_changes_gd"] >= 5 * max(numbers["sign_changes_nesterov"], 1)
 
 
+def test_gd_sharpness_rises_to_two_over_eta_and_hovers_there(gallery):
+    """Cohen et al. (2021): each eta's late median sharpness within 15 % of 2/eta, after
+    rising from below it; the loss falls, not monotonically; the contrast stays below."""
+    numbers = gallery["edge-of-stability"].verdict.numbers
+    for eta in (0.03, 0.04, 0.05):
+        assert numbers[f"late_over_threshold_eta_{eta:g}"] == pytest.approx(1.0, abs=0.15)
+        assert numbers[f"late_sharpness_eta_{eta:g}"] == pytest.approx(2 / eta, rel=0.15)
+    assert numbers["min_sharpening"] >= 1.25
+    assert numbers["max_loss_ratio"] <= 0.25 and numbers["min_loss_rises"] > 0
+    assert numbers["contrast_peak"] < numbers["contrast_threshold"] == 200
+
+
+def test_edge_of_stability_is_not_reproduced_before_sharpness_reaches_two_over_eta(tmp_path):
+    """Stopped after 300 steps, no eta has reached 2/eta yet: claim (b) fails, and the
+    verdict says so with the measured ratios."""
+    raw = cases.get("edge-of-stability").config().to_dict()
+    raw.update(steps=300, seeds=1)
+    verdict = verdicts.edge_of_stability(ResultStore(run_sweep(raw, tmp_path, quiet=True)))
+    assert not verdict.reproduced
+    assert all(verdict.numbers[f"late_over_threshold_eta_{eta:g}"] < 0.85
+               for eta in (0.03, 0.04, 0.05))
+    assert verdict.line().startswith("edge-of-stability: NOT reproduced (expected (a)")
+
+
 def test_each_case_writes_its_figure_and_verdict(gallery):
     for name, outcome in gallery.items():
         assert (outcome.directory / "verdict.json").exists()

@@ -203,3 +203,38 @@ def test_lr_sensitivity_does_not_join_the_trials_of_a_joint_search():
     grid = search.assign(momentum=0.9)
     assert _searched_jointly(search) == {"momentum": True}
     assert _searched_jointly(grid) == {"momentum": False}
+
+
+def test_sharpness_figure_per_task_with_two_over_eta_for_gd(tmp_path):
+    """On x^T A x with A's top eigenvalue 10 (Hessian 20), every median sharpness is 20
+    throughout; GD's chosen rate gets its 2/eta line, heavy ball 2(1 + beta)/eta, Adam none;
+    a task without the metric gets no figure."""
+    from optbench.engine import run_sweep
+    raw = {"name": "sharp", "steps": 20, "record_every": 5, "seeds": [0, 1], "targets": [1e-2],
+           "tasks": [{"landscape": "rotated_ellipsoid", "dim": 2, "sharpness": True,
+                      "params": {"condition_number": 10.0}, "name": "ellipse"},
+                     {"landscape": "sphere", "dim": 2, "name": "plain"}],
+           "optimizers": {"gd": {"learning_rate": [0.05, 0.08]},
+                          "momentum": {"learning_rate": [0.1], "momentum": [0.5]},
+                          "adam": {"learning_rate": [0.1]}}}
+    data = load(run_sweep(raw, tmp_path, quiet=True))
+    (drawn_,) = figures.sharpness(data)
+    assert drawn_.name == "sharpness-ellipse"
+    (ax,) = drawn_.figure.axes
+    medians = {line.get_label(): line.get_ydata() for line in ax.get_lines()
+               if line.get_linestyle() == "-"}
+    assert set(medians) == {"gd", "momentum", "adam"}
+    for values in medians.values():
+        np.testing.assert_allclose(values, 20.0, rtol=1e-3)
+    dashed = sorted(line.get_ydata()[0] for line in ax.get_lines()
+                    if line.get_linestyle() == "--")
+    # GD's faster rate, 0.08; heavy ball's 2(1 + 0.5)/0.1
+    assert dashed == [pytest.approx(2 / 0.08), pytest.approx(2 * 1.5 / 0.1)]
+    assert ax.get_ylim()[1] > 30 and any("coincide" in text for text in texts(ax))
+    drawn_.figure.savefig(tmp_path / "sharpness.png")
+    plt.close(drawn_.figure)
+
+
+def test_sharpness_figure_is_skipped_without_the_metric(surface_results):
+    with pytest.raises(figures.Skip, match="sharpness = true"):
+        figures.sharpness(load(surface_results))
