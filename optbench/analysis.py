@@ -62,7 +62,8 @@ of a search that tries 1, or all N, of the settings tried, drawn at random (Dodg
 2019): an optimizer much better at N than at 1 is hard to tune; the report draws the curve.
 
 ERT s: the ERT in seconds, the steps times the block's seconds per step ("s / step": its
-program's run time, compilation excluded, over the steps of all its runs, which share it).
+program's run time, compilation excluded, over the steps of all the runs it ran, padding
+included, which share it).
 Wall-clock on the machine that ran the sweep: not comparable across machines.
 
 compile s: the seconds to compile a block's program; "shared": the block ran a program

@@ -334,7 +334,7 @@ def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
             scoring)
 
 
-def _cast_floats(tree: Any, dtype: Any) -> Any:
+def cast_floats(tree: Any, dtype: Any) -> Any:
     """Floating leaves to ``dtype``; integer and boolean leaves stay as they are."""
     def cast(a):
         a = np.asarray(a)
@@ -404,7 +404,7 @@ def parameter_count(task: Task) -> int:
     program = task.program("any")
     key = (type(program), program)
     if key not in _PARAMETER_COUNT:
-        args = _cast_floats(task.args("any"), np.float32)
+        args = cast_floats(task.args("any"), np.float32)
         params = jax.eval_shape(lambda: program.init(args, jax.random.key(0), jnp.int32(0)))
         _PARAMETER_COUNT[key] = sum(int(np.prod(leaf.shape))
                                     for leaf in jax.tree.leaves(params))
@@ -417,6 +417,17 @@ _PARAMETER_COUNT: dict[Hashable, int] = {}
 def measures_curvature(task: Task) -> bool:
     """Whether the task's record points measure curvature (``sharpness = true``, ...)."""
     return _curvature(task.program("any")) is not None
+
+
+def check_data_fits(task: Task, task_args: Any, max_memory_mb: float) -> int:
+    """The bytes of a task's data (as the block casts it); :class:`DataTooLarge` where they
+    exceed the memory budget."""
+    data_bytes = _tree_bytes(task_args)
+    if data_bytes > max_memory_mb * 2**20:
+        raise DataTooLarge(f"{task.name}: its data takes {data_bytes / 2**20:.1f} MB, more "
+                           f"than max_memory_mb = {max_memory_mb:g}; raise max_memory_mb "
+                           "or use a smaller dataset")
+    return data_bytes
 
 
 def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:
@@ -456,12 +467,8 @@ def run_block(
         devices = list(devices or jax.devices())
         dtype = settings.dtype
         n_runs = len(seeds)
-        task_args = _cast_floats(task.args(gradient_source), dtype)
-        data_bytes = _tree_bytes(task_args)
-        if data_bytes > max_memory_mb * 2**20:
-            raise DataTooLarge(f"{task.name}: its data takes {data_bytes / 2**20:.1f} MB, more "
-                               f"than max_memory_mb = {max_memory_mb:g}; raise max_memory_mb "
-                               "or use a smaller dataset")
+        task_args = cast_floats(task.args(gradient_source), dtype)
+        data_bytes = check_data_fits(task, task_args, max_memory_mb)
         # Hyperparameters equal across the block stay scalars: vmapping them would make the
         # program recompute per run what is the same for all (e.g. Adam's b1**t).
         hparams = {k: np.asarray(v, dtype) for k, v in hparams.items()}

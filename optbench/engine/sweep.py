@@ -38,6 +38,8 @@ from optbench.engine.run import (
     BlockResult,
     RunAxis,
     RunSettings,
+    cast_floats,
+    check_data_fits,
     run_block,
     use_compilation_cache,
 )
@@ -197,7 +199,8 @@ def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str]
     """Each block's :class:`RunAxis`: blocks that would compile the same program but for
     their number of runs (the same rule on the same task program, data shapes and record
     schedule) are padded to the largest one's runs and vmap every hyperparameter that any of
-    them varies, so that they share one compilation. Planned over every block of the sweep,
+    them varies, so that they share one compilation. A task whose data exceeds the memory
+    budget is refused here, before any block runs. Planned over every block of the sweep,
     so that a resumed sweep compiles the same programs. Padding costs the padded runs' time:
     a block of 1 setting beside one of 5 runs 5 settings' worth (cheap on surfaces, where
     compiling is most of the wait)."""
@@ -205,7 +208,9 @@ def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str]
     for (optimizer, task), key in zip(blocks, keys, strict=True):
         plan = plan_block(config, rules, optimizer, task)
         source = optimizer.spec.gradient
-        shapes = tuple(np.shape(a) for a in jax.tree.leaves(task.args(source)))
+        args = task.args(source)
+        check_data_fits(task, cast_floats(args, plan.settings.dtype), config.max_memory_mb)
+        shapes = tuple(np.shape(a) for a in jax.tree.leaves(args))
         program = (plan.rule, task.program(source), shapes,
                    len(plan.settings.recorded_steps), len(plan.settings.targets))
         varied = {k for k, v in plan.hparams.items() if np.any(v != v[0])}

@@ -25,7 +25,6 @@ import re
 
 import jax
 from jax.nn import initializers
-from scipy import stats
 
 from optbench.nn.errors import NNError
 
@@ -77,6 +76,8 @@ def variance(name: str, shape: tuple[int, ...]) -> float:
     fan_in, fan_out = fans(shape)
     sigma = truncated_stddev(check(name))
     if sigma:
+        from scipy import stats  # here: importing it costs every process 0.6 s
+
         return float(stats.truncnorm(-2, 2).var()) * sigma**2
     return {"zeros": 0.0, "uniform": 1 / (3 * fan_in),
             "lecun_normal": 1 / fan_in, "lecun_uniform": 1 / fan_in,

@@ -1,5 +1,5 @@
-"""``optbench report DIR``: a results folder -> ``DIR/report/`` with PNG and SVG figures, the
-convergence tables (Markdown, CSV, LaTeX) and an offline ``index.html``.
+"""``optbench report DIR``: a results folder -> ``DIR/report/`` with PNG figures (SVG copies
+too with ``--svg``), the convergence tables (Markdown, CSV, LaTeX) and an offline ``index.html``.
 
 The report is drawn into a hidden folder beside its destination and renamed into place, so a
 failure leaves the previous report (or none), never half of one. It reads the store and

@@ -97,12 +97,20 @@ def test_divergence_of_a_data_task_is_flagged_at_its_record_point():
     assert np.all(after == before[-1]) and out.final[1] == before[-1]
 
 
-def test_a_dataset_larger_than_the_memory_budget_is_refused_before_compiling():
+def test_a_dataset_larger_than_the_memory_budget_is_refused_before_compiling(tmp_path):
     compiled = PROGRAMS.compiled
     with pytest.raises(DataTooLarge, match=r"regression: its data takes .* MB, more than "
                                            r"max_memory_mb = 0.01"):
         _regression_block(task=_regression(n_train=2000), max_memory_mb=0.01)
     assert PROGRAMS.compiled == compiled
+    # a sweep refuses it before any block runs, not when it reaches that task
+    small, large = ({"kind": "test-regression", "name": name, "n_train": n}
+                    for name, n in (("small", 8), ("large", 20000)))
+    config = _sweep_config("fits", {"gd": {}}, [small, large], max_memory_mb=1)
+    with pytest.raises(DataTooLarge, match=r"large: its data takes .* MB, more than "
+                                           r"max_memory_mb = 1;"):
+        run_sweep(config, tmp_path / "out", quiet=True)
+    assert not list((tmp_path / "out").glob("blocks/*/runs.parquet"))
 
 
 def _sweep_config(name, optimizers_, tasks, steps=40, **extra):
