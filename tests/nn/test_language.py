@@ -223,3 +223,39 @@ def test_char_lm_splits_contiguously_90_5_5_and_every_target_once(tmp_path):
     # the training targets: characters 1 to 1791, once each (the partial last window is
     # dropped)
     np.testing.assert_array_equal(corpus.train[:, 1:].ravel(), np.arange(1, 1792) % 10)
+
+
+def test_the_true_source_scores_a_gap_of_zero_through_the_program():
+    """The program's own scoring (its mask from ``scored_from``) applied to the source's true
+    next-symbol probabilities: valid_gap is 0 within its noise. Scoring the first target too,
+    which lacks its context (the oracle can only guess uniformly there), shows a clear gap."""
+    import dataclasses
+
+    from optbench.tasks.language import markov_source
+
+    vocab, order = 4, 2
+    task, = registry.build([parse({"kind": "markov-lm", "vocab": vocab, "order": order,
+                                   "seq_len": 4, "d_model": 8, "layers": 1, "heads": 1,
+                                   "sequences": 8000})])
+    table = markov_source(vocab, order, 0.5, 0)[0]
+    program = task.program("mini-batch")
+
+    class Oracle:
+        """log P(next | the last `order` symbols); uniform where they are not all there."""
+
+        def apply(self, params, tokens):
+            positions = tokens.shape[-1]
+            context = sum(jnp.roll(tokens, k, axis=-1) * vocab**k for k in range(order))
+            logits = jnp.log(jnp.asarray(table, jnp.float32))[context]
+            complete = jnp.arange(positions)[:, None] >= order - 1
+            return jnp.where(complete, logits, 0.0)
+
+        def widest(self):
+            return program.model.widest()
+
+    oracle = dataclasses.replace(program, model=Oracle())
+    args = jax.tree.map(jnp.asarray, task.args("mini-batch"))
+    gap = float(oracle.evaluate(args, None)["valid_gap"])
+    assert abs(gap) < 0.05
+    unmasked = float(oracle.evaluate({**args, "scored_from": jnp.int32(0)}, None)["valid_gap"])
+    assert unmasked > gap + 0.08
