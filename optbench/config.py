@@ -221,13 +221,15 @@ class SweepConfig:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def plan(self, task_name: str) -> TaskPlan:
-        """The settings of ``task_name``'s blocks, every field resolved (its own or the
-        sweep's)."""
+        """The settings of ``task_name``'s blocks, every field resolved (its own, else its
+        kind's default targets, else the sweep's)."""
+        task = {t.name: t for t in self.tasks}[task_name]
         own = dict(zip((t.name for t in self.tasks), self._plans, strict=True))[task_name]
+        kind_targets = task_registry.get(task.kind).default_targets
         return TaskPlan(
             steps=self.steps if own.steps is None else own.steps,
             record_every=self.record_every if own.record_every is None else own.record_every,
-            targets=self.targets if own.targets is None else own.targets,
+            targets=(own.targets if own.targets is not None else kind_targets or self.targets),
             optimizers=(tuple(o.label for o in self.optimizers) if own.optimizers is None
                         else own.optimizers),
             grids=own.grids or {})

@@ -35,6 +35,9 @@ class TaskKind:
     build: Callable[[Sequence[Any]], list[Task]]
     sweepable: tuple[str, ...] = ()
     fields: Callable[[], Mapping[str, Any]] | None = None
+    # the targets of a task of this kind that sets none, where the sweep's (surface units,
+    # 1e-1 ... 1e-8) would mislead: e.g. a gap whose noise reaches below the small ones
+    default_targets: tuple[float, ...] | None = None
 
     def about(self) -> str:
         """The one-line description (``optbench list tasks``)."""

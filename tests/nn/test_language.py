@@ -259,3 +259,16 @@ def test_the_true_source_scores_a_gap_of_zero_through_the_program():
     assert abs(gap) < 0.05
     unmasked = float(oracle.evaluate({**args, "scored_from": jnp.int32(0)}, None)["valid_gap"])
     assert unmasked > gap + 0.08
+
+
+def test_a_markov_lm_without_targets_gets_targets_above_its_noise():
+    """The sweep's default targets (1e-1 ... 1e-8) are in a surface's units; markov-lm's gap
+    has about 0.01 nats of validation noise, so a run would 'reach' 1e-8 by noise."""
+    from optbench.config import parse as parse_sweep
+
+    config = parse_sweep({"tasks": [{"kind": "markov-lm"}, {"landscape": "sphere"},
+                                    {"kind": "markov-lm", "name": "own", "targets": [0.2]}],
+                          "optimizers": {"adam": {}}})
+    targets = [config.plan(t.name).targets for t in config.tasks]
+    assert targets[0] == (0.3, 0.1, 0.05) and min(targets[0]) > 0.03
+    assert targets[1] == config.targets and targets[2] == (0.2,)
