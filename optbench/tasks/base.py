@@ -25,6 +25,12 @@ Args = Any  # a pytree of numpy arrays and scalars
 GRADIENT_SOURCES = ("full batch", "one sample", "mini-batch", "any")
 
 
+def examples_per_gradient(gradient_source: str, n_train: int, batch_size: int) -> int:
+    """The training examples one gradient from ``gradient_source`` uses: all ``n_train`` for
+    GD ("full batch"), one for SGD ("one sample"), else ``batch_size``."""
+    return {"full batch": n_train, "one sample": 1}.get(gradient_source, batch_size)
+
+
 class Program(Protocol):
     """The traced part of a task: everything its compiled code reads, as a hashable value.
 

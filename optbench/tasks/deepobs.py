@@ -56,6 +56,7 @@ from optbench.nn.models import (
     Standardize,
 )
 from optbench.tasks import network, registry
+from optbench.tasks.base import examples_per_gradient
 from optbench.validate import ConfigError
 
 # --------------------------------------------------------------------------------------
@@ -160,8 +161,7 @@ class QuadraticTask:
         return self.config.name
 
     def batch_size(self, gradient_source: str) -> int:
-        return {"full batch": QUADRATIC_POINTS, "one sample": 1}.get(
-            gradient_source, self.config.batch_size)
+        return examples_per_gradient(gradient_source, QUADRATIC_POINTS, self.config.batch_size)
 
     def program(self, gradient_source: str) -> QuadraticProgram:
         size = self.batch_size(gradient_source)

@@ -51,6 +51,7 @@ from optbench import validate
 from optbench.errors import OptbenchError
 from optbench.nn.transformer import Transformer
 from optbench.tasks import network, registry
+from optbench.tasks.base import examples_per_gradient
 from optbench.validate import ConfigError
 
 MAX_TABLE_ENTRIES = 2**25  # transition probabilities: 256 MiB as float64 (and as much again
@@ -409,7 +410,7 @@ class LanguageTask:
 
     def program(self, gradient_source: str) -> LanguageProgram:
         n = len(self.corpus.train)
-        size = {"full batch": n, "one sample": 1}.get(gradient_source, self.config.batch_size)
+        size = examples_per_gradient(gradient_source, n, self.config.batch_size)
         return LanguageProgram(self.config.model(self.corpus.vocab),
                                known_rate=self.corpus.entropy_rate is not None,
                                batch=0 if size >= n else size)

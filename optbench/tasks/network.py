@@ -47,6 +47,7 @@ from optbench import validate
 from optbench.nn import activations, augment, datasets, functional, initializers, losses, models
 from optbench.nn.errors import NNError
 from optbench.tasks import registry
+from optbench.tasks.base import examples_per_gradient
 from optbench.tasks.curvature import Curvature, curvature_of
 from optbench.validate import ConfigError
 
@@ -500,8 +501,7 @@ class NetworkTask:
 
     def batch_size(self, gradient_source: str) -> int:
         """The examples of one gradient: all for GD, one for SGD, else ``batch_size``."""
-        return {"full batch": self.n_train, "one sample": 1}.get(
-            gradient_source, self.config.batch_size)
+        return examples_per_gradient(gradient_source, self.n_train, self.config.batch_size)
 
     def program(self, gradient_source: str) -> NetworkProgram:
         c, size = self.config, self.batch_size(gradient_source)
