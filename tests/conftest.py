@@ -1,11 +1,18 @@
-"""Keep the tests' compiled-program cache (which the CLI turns on) out of the user's home."""
+"""Keep the tests' caches out of the user's home, and share them between the suite's
+workers: generated datasets, and compiled programs (JAX's persistent cache, so that a
+program compiled by one test, worker or subprocess is loaded by the next)."""
+
+import os
 
 import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_compile_cache(tmp_path_factory):
+def _private_shared_caches(tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # all workers'
     patch = pytest.MonkeyPatch()
-    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    patch.setenv("XDG_CACHE_HOME", str(shared / "cache"))
+    patch.setenv("OPTBENCH_COMPILE_CACHE", str(shared / "cache" / "xla"))
     yield
     patch.undo()
