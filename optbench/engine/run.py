@@ -401,10 +401,11 @@ def curvature_bytes(program: Program, params: Any) -> int:
 
 def parameter_count(task: Task) -> int:
     """How many numbers one run's parameters hold."""
-    program = task.program("any")
-    key = (type(program), program)
+    program, args = task.program("any"), task.args("any")
+    # the program and its data's shapes: equal programs may init from data of other sizes
+    key = (type(program), program, tuple(np.shape(a) for a in jax.tree.leaves(args)))
     if key not in _PARAMETER_COUNT:
-        args = cast_floats(task.args("any"), np.float32)
+        args = cast_floats(args, np.float32)
         params = jax.eval_shape(lambda: program.init(args, jax.random.key(0), jnp.int32(0)))
         _PARAMETER_COUNT[key] = sum(int(np.prod(leaf.shape))
                                     for leaf in jax.tree.leaves(params))

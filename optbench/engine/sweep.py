@@ -40,6 +40,7 @@ from optbench.engine.run import (
     RunSettings,
     cast_floats,
     check_data_fits,
+    parameter_count,
     run_block,
     use_compilation_cache,
 )
@@ -173,6 +174,10 @@ def make_grid(optimizer: OptimizerConfig, seeds: tuple[int, ...], n_starts: int)
     return Grid(hparams, index, seed, start)
 
 
+PAD_FREELY_PARAMETERS = 1_000  # a block of a task this small is padded to share a program
+PAD_MAX_RATIO = 2  # a larger task's block is padded to at most this many times its runs
+
+
 @dataclass(frozen=True)
 class BlockPlan:
     """What a block runs: its update rule (bundled, and decayed where asked), the
@@ -202,9 +207,11 @@ def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str]
     them varies, so that they share one compilation. A task whose data exceeds the memory
     budget is refused here, before any block runs. Planned over every block of the sweep,
     so that a resumed sweep compiles the same programs. Padding costs the padded runs' time:
-    a block of 1 setting beside one of 5 runs 5 settings' worth (cheap on surfaces, where
-    compiling is most of the wait)."""
-    groups: dict[Any, list[tuple[str, int, set[str]]]] = {}
+    a block of 1 setting beside one of 5 runs 5 settings' worth. That is cheap on a task of
+    at most :data:`PAD_FREELY_PARAMETERS` parameters (a surface), where compiling is most of
+    the wait; a larger task's block is padded at most :data:`PAD_MAX_RATIO` times its own
+    runs, and compiles its own program beyond that."""
+    groups: dict[Any, list[tuple[str, int, set[str], bool]]] = {}
     for (optimizer, task), key in zip(blocks, keys, strict=True):
         plan = plan_block(config, rules, optimizer, task)
         source = optimizer.spec.gradient
@@ -214,12 +221,14 @@ def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str]
         program = (plan.rule, task.program(source), shapes,
                    len(plan.settings.recorded_steps), len(plan.settings.targets))
         varied = {k for k, v in plan.hparams.items() if np.any(v != v[0])}
-        groups.setdefault(program, []).append((key, len(plan.grid), varied))
+        small = parameter_count(task) <= PAD_FREELY_PARAMETERS
+        groups.setdefault(program, []).append((key, len(plan.grid), varied, small))
     axes = {}
     for members in groups.values():
-        axis = RunAxis(max(n for _, n, _ in members),
-                       frozenset().union(*(varied for _, _, varied in members)))
-        axes.update({key: axis for key, _, _ in members})
+        largest = max(n for _, n, _, _ in members)
+        per_run = frozenset().union(*(varied for _, _, varied, _ in members))
+        axes.update({key: RunAxis(largest if small or largest <= PAD_MAX_RATIO * n else n,
+                                  per_run) for key, n, _, small in members})
     return axes
 
 

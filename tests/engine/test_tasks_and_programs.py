@@ -1,5 +1,7 @@
 """Engine v2: data-driven pytree tasks, shared programs, bundled rules, bounded records."""
 
+import json
+
 import jax
 import numpy as np
 import pandas as pd
@@ -160,6 +162,20 @@ def test_blocks_that_differ_only_in_grid_size_share_one_program_and_keep_their_n
         expected = without_timing(pd.read_parquet(alone / "runs.parquet"))
         got = runs[runs.optimizer == name].reset_index(drop=True)[expected.columns]
         pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+
+
+def test_a_larger_tasks_small_block_is_padded_at_most_twice_its_runs(tmp_path):
+    """Padding is free on a tiny task but costs real work on a network: there a block of 1
+    setting beside one of 8 runs its own 2 runs (its own program), not 16."""
+    grids = {"minibatch": {"learning_rate": [0.1]},
+             "adam": {"learning_rate": [1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3, 7e-3, 8e-3]}}
+    for features, small_chunk in ((3, 16), (2000, 2)):  # 4 or 2001 parameters
+        task = {"kind": "test-regression", "name": f"r{features}", "features": features}
+        out = run_sweep(_sweep_config(f"pad{features}", grids, [task], steps=5),
+                        tmp_path / str(features), quiet=True)
+        blocks = json.loads((out / "meta.json").read_text())["blocks"]
+        chunks = {b["optimizer"]: b["chunk_size"] for b in blocks.values()}
+        assert chunks == {"minibatch": small_chunk, "adam": 16}
 
 
 def test_bundled_rules_give_each_optimizer_its_own_numbers(tmp_path):
