@@ -195,8 +195,13 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             found, vectors = curvature.measure(
                 lambda p: program.train_loss(task_args, p), params, vectors,
                 jax.random.fold_in(curvature_key, step),
-                optimizer.preconditioner(state, hparams) if preconditioned else None)
+                last_preconditioner(state, step) if preconditioned else None)
             return metrics, cast(found), vectors
+
+        def last_preconditioner(state, step):
+            """The P of the last step taken: NaN at step 0, before any."""
+            return jax.tree.map(lambda p: jnp.where(step > 0, p, jnp.nan),
+                                optimizer.preconditioner(state, hparams))
 
         def record(carry: _Carry, step: jax.Array) -> tuple[_Carry, tuple]:
             """Evaluate at a record point, score it, and freeze the run if it diverged."""

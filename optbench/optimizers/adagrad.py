@@ -46,7 +46,13 @@ def rule() -> PureOptimizer:
             lambda g, s: jnp.where(s > 0, jax.lax.rsqrt(s + eps), 0.0) * g, grads, total)
         return scale_by_learning_rate(scaled, hparams["learning_rate"]), AdagradState(total)
 
-    return PureOptimizer(init, update)
+    def preconditioner(state: AdagradState, hparams: HParams) -> Params:
+        """``sqrt(G + eps)``; infinite where ``G == 0`` (the step there is 0)."""
+        return jax.tree.map(
+            lambda s: jnp.where(s > 0, jnp.sqrt(s + hparams["eps"]), jnp.inf),
+            state.sum_of_squares)
+
+    return PureOptimizer(init, update, preconditioner)
 
 
 def adagrad(

@@ -65,12 +65,10 @@ def rule(nesterov: bool = False, mu_dtype: Any = None) -> PureOptimizer:
             count, optax.tree.cast(mu, mu_dtype), optax.tree.cast_like(nu, state.nu))
 
     def preconditioner(state: AdamState, hparams: HParams) -> Params:
-        """``sqrt(nu_hat + eps_root) + eps``: NaN before the first update (no moment yet)."""
+        """``sqrt(nu_hat + eps_root) + eps``."""
         nu_hat = optax.tree.bias_correction(state.nu, hparams["b2"], state.count)
-        return jax.tree.map(
-            lambda v: jnp.where(state.count > 0,
-                                jnp.sqrt(v + hparams["eps_root"]) + hparams["eps"], jnp.nan),
-            nu_hat)
+        return jax.tree.map(lambda v: jnp.sqrt(v + hparams["eps_root"]) + hparams["eps"],
+                            nu_hat)
 
     return PureOptimizer(init, update, preconditioner)
 

@@ -55,30 +55,37 @@ def rule(centered: bool = False, eps_in_sqrt: bool = True, bias_correction: bool
         """``nu <- decay nu + (1-decay) g^2;  u = -lr * g / sqrt(nu + eps)``; centered:
         ``sqrt(nu - mu^2 + eps)``; then ``v <- u + m v``, ``u = v`` (or ``u + m v``)."""
         del params
-        decay, eps = hparams["decay"], hparams["eps"]
+        decay = hparams["decay"]
         nu = optax.tree.update_moment_per_elem_norm(grads, state.nu, decay, 2)
         mu = optax.tree.update_moment(grads, state.mu, decay, 1) if centered else ()
-        count, mu_hat, nu_hat = state.count, mu, nu
-        if bias_correction:
-            count = optax.safe_increment(state.count)
-            nu_hat = optax.tree.bias_correction(nu, decay, count)
-            mu_hat = optax.tree.bias_correction(mu, decay, count) if centered else ()
-        if centered:
-            variance = jax.tree.map(lambda m, n: n - abs_sq(m), mu_hat, nu_hat)
-        else:
-            variance = nu_hat
-        if eps_in_sqrt:
-            scaling = jax.tree.map(lambda n: jax.lax.rsqrt(n + eps), variance)
-        else:
-            scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(n) + eps), variance)
-        scaled = jax.tree.map(lambda s, g: s * g, scaling, grads)
+        count = optax.safe_increment(state.count) if bias_correction else state.count
+        new_state = RMSpropState(count, mu, nu, state.momentum)
+        scaled = jax.tree.map(lambda s, g: s * g, inverse_scale(new_state, hparams), grads)
         updates = scale_by_learning_rate(scaled, hparams["learning_rate"])
-        buffer = state.momentum
         if momentum:
-            updates, buffer = trace(updates, buffer, hparams["momentum"], nesterov)
-        return updates, RMSpropState(count, mu, nu, buffer)
+            updates, buffer = trace(updates, state.momentum, hparams["momentum"], nesterov)
+            new_state = new_state._replace(momentum=buffer)
+        return updates, new_state
 
-    return PureOptimizer(init, update)
+    def inverse_scale(state: RMSpropState, hparams: HParams) -> Params:
+        """``1 / sqrt(nu + eps)`` (``eps_in_sqrt=False``: ``1 / (sqrt(nu) + eps)``);
+        centered: of ``nu - mu^2``; the averages bias-corrected if asked."""
+        eps, mu_hat, nu_hat = hparams["eps"], state.mu, state.nu
+        if bias_correction:
+            nu_hat = optax.tree.bias_correction(state.nu, hparams["decay"], state.count)
+            if centered:
+                mu_hat = optax.tree.bias_correction(state.mu, hparams["decay"], state.count)
+        if centered:
+            nu_hat = jax.tree.map(lambda m, n: n - abs_sq(m), mu_hat, nu_hat)
+        if eps_in_sqrt:
+            return jax.tree.map(lambda n: jax.lax.rsqrt(n + eps), nu_hat)
+        return jax.tree.map(lambda n: 1 / (jnp.sqrt(n) + eps), nu_hat)
+
+    def preconditioner(state: RMSpropState, hparams: HParams) -> Params:
+        """The reciprocal of :func:`inverse_scale`."""
+        return jax.tree.map(jnp.reciprocal, inverse_scale(state, hparams))
+
+    return PureOptimizer(init, update, preconditioner)
 
 
 def rmsprop(

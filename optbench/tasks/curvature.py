@@ -14,10 +14,10 @@ every run of the block at once:
   it), so a slowly changing Hessian needs few products. ``sharpness_hvps`` records how many
   it took.
 
-For an optimizer with a diagonal preconditioner P (Adam: sqrt(nu_hat) + eps), sharpness also
-adds ``preconditioned_sharpness``: the top eigenvalue of P^-1/2 H P^-1/2, by the same method
-(Cohen et al. 2022, "Adaptive gradient methods at the edge of stability"), NaN at step 0,
-before the optimizer has a preconditioner.
+For an optimizer with a diagonal preconditioner P (Adam: sqrt(nu_hat) + eps; RMSprop,
+Adagrad), sharpness also adds ``preconditioned_sharpness``: the top eigenvalue of
+P^-1/2 H P^-1/2, by the same method (Cohen et al. 2022, "Adaptive gradient methods at the edge
+of stability"), NaN at step 0, before the optimizer's first step.
 
 ``hessian_trace = true`` adds ``hessian_trace``: Hutchinson's estimate of tr H, the mean of
 z^T H z over :data:`HUTCHINSON_PROBES` Rademacher probes z drawn afresh at each record point

@@ -168,14 +168,15 @@ def test_a_network_whose_products_do_not_fit_the_budget_is_refused_before_compil
     assert PROGRAMS.compiled == compiled
 
 
-def test_adams_preconditioned_sharpness_is_the_top_eigenvalue_of_its_scaled_hessian():
-    """Adam on a rotated ellipse (Hessian A, top eigenvalue 20): at each record point after
-    the first, the top eigenvalue of P^-1/2 A P^-1/2 with P = sqrt(nu_hat) + eps from Adam's
-    own state (replayed here in float64); NaN at step 0, before any moment; GD, without a
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad"])
+def test_preconditioned_sharpness_is_the_top_eigenvalue_of_the_scaled_hessian(name):
+    """An adaptive method on a rotated ellipse (Hessian A, top eigenvalue 20): at each record
+    point after the first, the top eigenvalue of P^-1/2 A P^-1/2 with P from the optimizer's
+    own state (replayed here in float64); NaN at step 0, before any step; GD, without a
     preconditioner, records none."""
     task = _task(landscape="rotated_ellipsoid", dim=2, params={"condition_number": 10.0},
                  start=[1.0, -0.5], sharpness=True)
-    spec = optimizers.get("adam")
+    spec = optimizers.get(name)
     settings = RunSettings(steps=10, record_every=5, targets=(0.5,), divergence_threshold=1e6)
     hparams = {k: np.full(1, v) for k, v in spec.defaults.items()} | {
         "learning_rate": np.full(1, 0.05)}
@@ -199,7 +200,7 @@ def test_adams_preconditioned_sharpness_is_the_top_eigenvalue_of_its_scaled_hess
     assert np.isnan(recorded[0])
     np.testing.assert_allclose(recorded[1:], expected[1:], rtol=1e-3)
     np.testing.assert_allclose(outcome.metrics["sharpness"][0], 20.0, rtol=1e-3)
-    assert np.all(recorded[1:] < 0.5 * 20)  # P ~ |g| > 1 here: flatter than H itself
+    assert np.all(np.isfinite(recorded[1:]))
     gd = _gd_block(task, [0.01], steps=10, record_every=5)
     assert "preconditioned_sharpness" not in gd.metrics
 
