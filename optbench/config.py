@@ -191,6 +191,10 @@ class SweepConfig:
     # "step": a surface's steps to target and divergence exact to the step (its loss is the
     # score); "record": scored at the record points only, resolved to the record interval
     scoring: str = "step"
+    # where a block whose optimizers share one program (a bundle) chooses its update rule and
+    # surface: "step", inside every step; "run", once per run around the step loop (more to
+    # compile, no conditionals in the loop); "auto": "run" on a GPU or TPU, "step" on a CPU
+    branching: str = "auto"
     divergence_threshold: float = 1e10
     max_memory_mb: float = 512.0
     csv: bool = False  # CSV copies of curves and trajectories beside the parquet files
@@ -256,9 +260,10 @@ class SweepConfig:
 
 MATMUL_PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision's
 SCORINGS = ("step", "record")
+BRANCHINGS = ("auto", "step", "run")
 # fields added after stores were written: at their default they leave the hash as it was
 _HASHED_UNLESS_DEFAULT = ("matmul_precision", "scoring")
-_NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params")
+_NOT_HASHED = ("max_memory_mb", "csv", "compile_cache", "keep_params", "branching")
 
 
 def _default(field_name: str) -> Any:
@@ -371,6 +376,8 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
             raw.get("matmul_precision", _default("matmul_precision")), "matmul_precision",
             MATMUL_PRECISIONS),
         scoring=validate.choice(raw.get("scoring", _default("scoring")), "scoring", SCORINGS),
+        branching=validate.choice(raw.get("branching", _default("branching")), "branching",
+                                  BRANCHINGS),
         divergence_threshold=validate.number(
             raw.get("divergence_threshold", _default("divergence_threshold")),
             "divergence_threshold", low=0.0, low_open=True),

@@ -128,7 +128,7 @@ def test_shipped_examples_parse(name, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"stepz": 3}, "stepz: unknown key; allowed keys compile_cache, csv, divergence_thr"),
+        ({"stepz": 3}, "stepz: unknown key; allowed keys branching, compile_cache, csv, diverg"),
         ({"steps": 0}, "steps: found 0; allowed an integer >= 1"),
         ({"seeds": [1, 1]}, r"seeds: found \[1, 1\]; allowed a non-empty list of distinct"),
         ({"targets": [1e-2, -1]}, r"targets\[1\]: found -1; allowed a finite number > 0"),
@@ -191,7 +191,7 @@ def test_matmul_precision_is_highest_by_default_recorded_and_leaves_old_hashes_a
     # the hash as stores written before the field computed it: their folders stay theirs
     hashed = {k: v for k, v in stored.items() if k not in (
         "max_memory_mb", "csv", "compile_cache", "keep_params", "matmul_precision",
-        "scoring")}
+        "scoring", "branching")}
     canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     assert config.digest() == hashlib.sha256(canonical.encode()).hexdigest()[:16]
     faster = parse_config({**base, "matmul_precision": "high"})
@@ -204,3 +204,8 @@ def test_matmul_precision_is_highest_by_default_recorded_and_leaves_old_hashes_a
     with pytest.raises(ConfigError, match=r"scoring: found 'exact'; allowed one of step, "
                                           r"record"):
         parse_config({**base, "scoring": "exact"})
+    per_run = parse_config({**base, "branching": "run"})  # the same numbers: the same hash
+    assert config.branching == "auto" and per_run.digest() == config.digest()
+    with pytest.raises(ConfigError, match=r"branching: found 'loop'; allowed one of auto, "
+                                          r"step, run"):
+        parse_config({**base, "branching": "loop"})

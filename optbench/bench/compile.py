@@ -2,7 +2,9 @@
 
 The default sweep runs twice, each time in a fresh process into a fresh temporary folder:
 first with an empty persistent compile cache (``OPTBENCH_COMPILE_CACHE`` set to a new, empty
-folder), then with that cache filled by the first run. For each, the table shows the wall
+folder), then with that cache filled by the first run; and all that once with each
+``branching`` (a bundle's rule chosen inside every step, or once per run around the step
+loop, see :func:`optbench.engine.run.make_run`). For each, the table shows the wall
 seconds of the whole process (start, imports, sweep, tables), the compile and run seconds
 summed over the blocks (from the results' ``meta.json``), the programs the engine compiled
 (``engine.run.PROGRAMS.compiled``, a compile call each; with a filled cache XLA loads them
@@ -11,6 +13,7 @@ instead of compiling) and the persistent-cache hits JAX reported.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -26,6 +29,7 @@ from optbench.bench.common import Report
 from optbench.errors import OptbenchError
 
 CACHE_HITS_EVENT = "/jax/compilation_cache/cache_hits"
+BRANCHINGS = ("step", "run")
 
 
 class ChildFailed(OptbenchError):
@@ -42,13 +46,13 @@ def summarize(meta: dict) -> dict[str, float]:
             "programs compiled": meta.get("programs_compiled", float("nan"))}
 
 
-def run_child(config: str | None, out: Path, cache: Path) -> dict[str, float]:
+def run_child(config: str | None, out: Path, cache: Path, branching: str = "auto"
+              ) -> dict[str, float]:
     """The default sweep (or ``optbench sweep CONFIG``) in a new process with its compile
     cache in ``cache``: its wall seconds and the summary of what it stored."""
     env = {**os.environ, "OPTBENCH_COMPILE_CACHE": str(cache)}
-    config = str(Path(config).resolve()) if config else None
-    command = [sys.executable, "-m", "optbench.bench.compile", str(out), *([config] if config
-                                                                          else [])]
+    config = str(Path(config).resolve()) if config else ""
+    command = [sys.executable, "-m", "optbench.bench.compile", str(out), branching, config]
     started = time.perf_counter()
     # from the cache's folder, not the caller's: a checkout's optbench/ folder must not
     # shadow the installed package
@@ -70,22 +74,27 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
                             f"({jax.devices()[0].platform}), not {device.platform}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="optbench-bench-compile-") as tmp:
-        cache = Path(tmp) / "compile-cache"
-        cache.mkdir()
-        for label in ("empty cache", "filled cache"):
-            rows.append({"run": label, **run_child(config, Path(tmp) / label.replace(" ", "-"),
-                                                   cache)})
+        for branching in BRANCHINGS:
+            cache = Path(tmp) / f"compile-cache-{branching}"
+            cache.mkdir()
+            for label in ("empty cache", "filled cache"):
+                out = Path(tmp) / f"{branching}-{label.replace(' ', '-')}"
+                rows.append({"run": label, "branching": branching,
+                             **run_child(config, out, cache, branching)})
     what = config or "the default sweep (optbench sweep --example default)"
     notes = [f"{what}, each run in a new process into a new folder, OPTBENCH_COMPILE_CACHE at "
              "a folder that starts empty. 'wall s' counts the whole process (start, imports, "
              "sweep, tables); 'programs compiled' counts the engine's compile calls, which a "
-             "filled cache answers by loading."]
+             "filled cache answers by loading. branching: where a block whose optimizers "
+             "share one program (a bundle) chooses its rule and surface, 'step' inside every "
+             "step (a CPU's default), 'run' once per run around the step loop (an "
+             "accelerator's)."]
     return Report("compile", f"{what}: empty vs filled compile cache", pd.DataFrame(rows), notes)
 
 
-def _child(out: str, config: str | None = None) -> int:
+def _child(out: str, branching: str, config: str = "") -> int:
     """Run the sweep into ``out/results`` (as ``optbench sweep`` does, without printing its
-    table) and count JAX's persistent-cache hits."""
+    table) with ``branching``, and count JAX's persistent-cache hits."""
     from optbench.config import example, load
     from optbench.engine import run_sweep
 
@@ -93,8 +102,9 @@ def _child(out: str, config: str | None = None) -> int:
     jax.monitoring.register_event_listener(
         lambda event, **_: hits.append(1) if event == CACHE_HITS_EVENT else None)
     # the default sweep as `optbench run` runs it, without the report `run` draws after it
-    run_sweep(load(config) if config else example("default"), Path(out) / "results",
-              quiet=True, yes=True)
+    sweep = dataclasses.replace(load(config) if config else example("default"),
+                                branching=branching)
+    run_sweep(sweep, Path(out) / "results", quiet=True, yes=True)
     (Path(out) / "cache_hits.json").write_text(json.dumps({"cache_hits": len(hits)}))
     return 0
 

@@ -5,7 +5,9 @@ every block has in common (the step loop, recording, scoring). :func:`bundle` ma
 optimizer of several: its state holds every rule's state, and ``update`` runs the rule that
 the pseudo-hyperparameter :data:`RULE` names, through ``lax.switch``. ``RULE`` is the same for
 all runs of a block, so the switch stays unbatched under ``vmap`` and only the chosen rule
-runs each step.
+runs each step. It also lists its rules as ``members``, so that the engine can instead choose
+one once per run, around the step loop (``branching = "run"``, see
+:func:`optbench.engine.run.make_run`).
 """
 
 from __future__ import annotations
@@ -55,11 +57,20 @@ def bundle(rules: tuple[Rule, ...]) -> PureOptimizer:
 
     branches = [branch(i) for i in range(len(rules))]
 
-    def update(grads, state, params, hparams):
-        index = jnp.asarray(hparams[RULE]).astype(jnp.int32)
-        return jax.lax.switch(index, branches, grads, state, params, hparams)
+    def index(hparams):
+        return jnp.asarray(hparams[RULE]).astype(jnp.int32)
 
-    return PureOptimizer(init, update)
+    def update(grads, state, params, hparams):
+        return jax.lax.switch(index(hparams), branches, grads, state, params, hparams)
+
+    def member(i: int) -> PureOptimizer:
+        rule = rules[i][0]
+        return PureOptimizer(lambda params, hparams: rule.init(params, own(i, hparams)),
+                             lambda grads, state, params, hparams: rule.update(
+                                 grads, state, params, own(i, hparams)))
+
+    return PureOptimizer(init, update, members=tuple(member(i) for i in range(len(rules))),
+                         member_index=index)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ class RunSettings:
     max_records: int = 200
     matmul_precision: str = "highest"  # of float32 products (a GPU's TF32 is opt-in)
     scoring: str = "step"  # "record": score at the record points only, even a surface
+    branching: str = "step"  # "run": choose a bundle's rule and a family's surface once per
+    # run, around the step loop, rather than in every step (see make_run)
 
     @property
     def recorded_steps(self) -> np.ndarray:
@@ -154,7 +156,7 @@ def _records_path(params: Any) -> bool:
 
 def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
              keep_params: bool = False, keep_path: bool = False,
-             scoring: str = "step") -> Callable[..., Outcome]:
+             scoring: str = "step", branching: str = "step") -> Callable[..., Outcome]:
     """``run(hparams, seed, start_index, task_args, schedule) -> Outcome``: one run, pure.
 
     ``program`` is the task's compiled part (:meth:`~optbench.tasks.base.Task.program`), the
@@ -166,7 +168,21 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
     at which the recorded value shows the event. A run that diverged is put back to its last
     valid recorded point and stays there (frozen), flagged with the step it diverged at; the
     other runs are not affected.
+
+    A bundle of rules (``optimizer.members``) and a family of surfaces (``program.members()``)
+    choose what runs inside every step (a ``lax.switch`` per step, and every rule's state
+    carried) unless ``branching = "run"``: then one unbatched switch around the whole run picks
+    a step loop compiled for that rule and surface alone, carrying only its state. That
+    compiles one loop per pair (slower to compile) and keeps conditionals out of the loop
+    (for a GPU, where each costs a synchronization and blocks fusion); the results agree.
     """
+    if branching == "run":
+        rules = optimizer.members or (optimizer,)
+        programs = program.members() if hasattr(program, "members") else (program,)
+        if len(rules) * len(programs) > 1:
+            return _chosen_per_run(optimizer, program, rules, programs,
+                                   [make_run(rule, member, dtype, keep_params, keep_path,
+                                             scoring) for rule in rules for member in programs])
     maximize, metric = program.maximize, program.metric
     per_step = program.per_step_metric and scoring == "step"
     curvature = _curvature(program)
@@ -289,6 +305,20 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
     return run
 
 
+def _chosen_per_run(optimizer: PureOptimizer, program: Program, rules: tuple,
+                    programs: tuple, runs: list[Callable[..., Outcome]]) -> Callable[..., Outcome]:
+    """The run of ``runs[rule * len(programs) + surface]``, chosen once (``runs`` are rules x
+    programs, row-major)."""
+
+    def run(hparams, seed, start_index, task_args, schedule) -> Outcome:
+        rule = optimizer.member_index(hparams) if len(rules) > 1 else 0
+        member = program.member_index(task_args) if len(programs) > 1 else 0
+        return jax.lax.switch(rule * len(programs) + member, runs, hparams, seed, start_index,
+                              task_args, schedule)
+
+    return run
+
+
 # --------------------------------------------------------------------------------------
 # Running a block: programs, chunks, placement
 # --------------------------------------------------------------------------------------
@@ -328,7 +358,8 @@ PROGRAMS = ProgramCache({})
 def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
                 varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
                 chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False,
-                matmul_precision: str = "highest", scoring: str = "step") -> Hashable:
+                matmul_precision: str = "highest", scoring: str = "step",
+                branching: str = "step") -> Hashable:
     """What the compiled program depends on: the update rule, the task's program (the only
     task code traced, so equal programs trace alike), the shapes of every argument and which
     hyperparameters vary. Not: values of data."""
@@ -336,7 +367,7 @@ def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
     return (optimizer, type(program), program, np.dtype(dtype).str,
             tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
             n_records, n_targets, chunk, devices, keep_params, keep_path, matmul_precision,
-            scoring)
+            scoring, branching)
 
 
 def cast_floats(tree: Any, dtype: Any) -> Any:
@@ -502,11 +533,11 @@ def run_block(
             key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
                               tuple(d.id for d in devices), keep_params, keep_path,
-                              settings.matmul_precision, settings.scoring)
+                              settings.matmul_precision, settings.scoring, settings.branching)
             if key not in PROGRAMS.programs:
                 reused = False
                 batched = batched_run(optimizer, program, dtype, keep_params, keep_path,
-                                      settings.scoring)
+                                      settings.scoring, settings.branching)
                 example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
                                runs_sharding)
                 compiled = batched.lower(*example, *shared).compile()
@@ -567,12 +598,13 @@ def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> i
 
 
 def batched_run(optimizer: PureOptimizer, program: Program, dtype: Any,
-                keep_params: bool = False, keep_path: bool = False, scoring: str = "step"):
+                keep_params: bool = False, keep_path: bool = False, scoring: str = "step",
+                branching: str = "step"):
     """The jitted program of a block: ``(varying, seeds, start_indices, fixed, task_args,
     schedule) -> Outcome``, vmapped over the runs of ``varying``, ``seeds`` and
     ``start_indices``; ``fixed`` hyperparameters, the task's data and the schedule are
     shared by all runs."""
-    run = make_run(optimizer, program, dtype, keep_params, keep_path, scoring)
+    run = make_run(optimizer, program, dtype, keep_params, keep_path, scoring, branching)
     return jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
                             in_axes=(0, 0, 0, None, None, None)))
 

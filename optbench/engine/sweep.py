@@ -147,7 +147,17 @@ def settings_of(config: SweepConfig, task_name: str) -> RunSettings:
     return RunSettings(steps=plan.steps, record_every=plan.record_every, targets=plan.targets,
                        divergence_threshold=config.divergence_threshold,
                        float64=config.float64, max_records=config.max_records,
-                       matmul_precision=config.matmul_precision, scoring=config.scoring)
+                       matmul_precision=config.matmul_precision, scoring=config.scoring,
+                       branching=branching_on(config.branching, jax.default_backend()))
+
+
+def branching_on(branching: str, backend: str) -> str:
+    """``"auto"`` resolved for a backend: once per run on accelerators, where a conditional in
+    the step loop costs a synchronization each step; per step on a CPU, where compiling a
+    loop per rule costs more than the switch."""
+    if branching != "auto":
+        return branching
+    return "step" if backend == "cpu" else "run"
 
 
 @dataclass(frozen=True)

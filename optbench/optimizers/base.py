@@ -125,11 +125,17 @@ class PureOptimizer(NamedTuple):
     preconditioner: ``preconditioner(state, hparams)``, the P (a pytree like the
     parameters) by which the step that produced ``state`` divided its gradient or momentum
     ``m``, ``u = -lr P^-1 m``; the ``preconditioned_sharpness`` metric is the top
-    eigenvalue of P^-1/2 H P^-1/2 (Cohen et al. 2022), undefined before the first step."""
+    eigenvalue of P^-1/2 H P^-1/2 (Cohen et al. 2022), undefined before the first step.
+
+    A bundle of several rules (:func:`optbench.engine.bundle.bundle`) also lists them as
+    ``members``, each seeing only its own hyperparameters, and ``member_index(hparams)`` names
+    the one that runs, so that the engine can choose it once per run instead of every step."""
 
     init: InitFn
     update: UpdateFn
     preconditioner: Callable[[State, HParams], Params] | None = None
+    members: tuple[PureOptimizer, ...] = ()
+    member_index: Callable[[HParams], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 import jax
@@ -135,6 +135,7 @@ class SurfaceProgram:
     per_step_metric: ClassVar[bool] = True
     family: tuple[tuple, ...]  # the identities of the surfaces sharing the program
     curvature: Curvature | None = None  # what record points measure of f's Hessian
+    noisy: bool | None = None  # whether gradients get noise; None: as args' scale says
 
     @property
     def dim(self) -> int:
@@ -146,6 +147,16 @@ class SurfaceProgram:
         f = branches[0](params) if len(branches) == 1 else jax.lax.switch(
             args["index"], branches, params)
         return f - args["f_min"]
+
+    def members(self) -> tuple[SurfaceProgram, ...]:
+        """One program per surface of the family and noise (each computing only its own
+        surface, drawing noise or not), for the engine to choose among once per run
+        (``member_index``) instead of in every step."""
+        return tuple(replace(self, family=(identity,), noisy=noisy)
+                     for identity in self.family for noisy in (False, True))
+
+    def member_index(self, args) -> jax.Array:
+        return 2 * args["index"] + (args["noise"] > 0)
 
     def train_loss(self, args, params: jax.Array) -> jax.Array:
         """The noise-free objective, whose Hessian the curvature metrics measure."""
@@ -176,8 +187,9 @@ class SurfaceProgram:
             normal = jax.random.normal(jax.random.fold_in(key, step), g.shape, g.dtype)
             return g + args["noise"] * normal
 
-        noisy = jax.lax.cond(args["noise"] > 0, add_noise, lambda g: g, grad)
-        return value, noisy
+        if self.noisy is None:
+            return value, jax.lax.cond(args["noise"] > 0, add_noise, lambda g: g, grad)
+        return value, add_noise(grad) if self.noisy else grad
 
     def evaluate(self, args, params: jax.Array) -> dict[str, jax.Array]:
         return {"f_gap": self.value(args, params)}

@@ -1,0 +1,82 @@
+"""``branching = "run"``: a bundle's rule and a family's surface (and whether gradients get
+noise) are chosen once per run, around the step loop, not inside every step; the numbers are
+those of choosing them every step."""
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from optbench.config import parse
+from optbench.engine.bundle import Rules
+from optbench.engine.run import batched_run
+from optbench.engine.sweep import branching_on, run_sweep
+from optbench.tasks import registry
+from tests.engine.helpers import without_timing
+
+# convex surfaces of one dimension (one family), so that ulp-level differences between the
+# two programs stay ulp-level
+TASKS = [{"landscape": "sphere", "dim": 2, "noise": 1.0, "start": "random"},
+         {"landscape": "ill_conditioned_quadratic", "dim": 2, "start": "random"}]
+LRS = {"learning_rate": [1e-3, 1e-2]}
+OPTIMIZERS = {"gd": LRS, "sgd": LRS, "momentum": LRS, "adam": LRS}
+
+
+def _sweep(tmp_path, branching):
+    config = {"name": "branching", "steps": 40, "seeds": 2, "float64": True, "tasks": TASKS,
+              "optimizers": OPTIMIZERS, "compile_cache": False, "branching": branching}
+    out = run_sweep(config, tmp_path / branching, quiet=True)
+    return (without_timing(pd.read_parquet(out / "runs.parquet")),
+            pd.read_parquet(out / "curves.parquet"))
+
+
+def test_choosing_once_per_run_gives_the_numbers_of_choosing_every_step(tmp_path):
+    per_step, per_run = _sweep(tmp_path, "step"), _sweep(tmp_path, "run")
+    assert len(per_step[0]) == 2 * 4 * 2 * 2  # tasks x optimizers x settings x seeds
+    for a, b in zip(per_step, per_run, strict=True):
+        pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+
+
+def _conds_in_loops(jaxpr, in_loop=False) -> tuple[int, int]:
+    """How many ``cond`` (switch) equations ``jaxpr`` holds outside and inside loops."""
+    outside = inside = 0
+    for eqn in jaxpr.eqns:
+        loop = in_loop or eqn.primitive.name in ("while", "scan")
+        if eqn.primitive.name == "cond":
+            outside, inside = outside + (not in_loop), inside + in_loop
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    o, i = _conds_in_loops(inner, loop)
+                    outside, inside = outside + o, inside + i
+    return outside, inside
+
+
+@pytest.mark.parametrize("branching", ["step", "run"])
+def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching):
+    tasks = registry.build([registry.parse(t, f"tasks[{i}]") for i, t in enumerate(TASKS)])
+    program = tasks[0].program("any")
+    assert len(program.family) == 2
+    config = parse({"name": "b", "tasks": TASKS, "optimizers": OPTIMIZERS})
+    rule, hparams = Rules.of(config.optimizers).select(
+        "adam", {"learning_rate": np.full(2, 1e-3)}, tasks[0], list(OPTIMIZERS))
+    fixed = {k: np.float32(v[0]) for k, v in hparams.items() if k != "learning_rate"}
+    schedule = {"record_steps": np.arange(0, 11, 5, dtype=np.int32),
+                "targets": np.ones(2, np.float32), "threshold": np.float32(1e6)}
+    args = jax.tree.map(lambda a: np.asarray(a, np.float32)
+                        if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
+                        tasks[0].args("any"))
+    jaxpr = jax.make_jaxpr(batched_run(rule, program, np.float32, branching=branching))(
+        {"learning_rate": np.ones(2, np.float32)}, np.zeros(2, np.uint32),
+        np.zeros(2, np.int32), fixed, args, schedule)
+    outside, inside = _conds_in_loops(jaxpr.jaxpr)
+    if branching == "run":
+        assert (outside, inside) == (1, 0)  # one switch, around the loops
+    else:
+        assert inside >= 3  # the rule, the surface and the noise, in every step
+
+
+def test_auto_chooses_per_run_on_accelerators_only():
+    assert [branching_on("auto", b) for b in ("cpu", "gpu", "tpu")] == ["step", "run", "run"]
+    assert branching_on("step", "gpu") == "step" and branching_on("run", "cpu") == "run"
