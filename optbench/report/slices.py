@@ -136,12 +136,11 @@ def chosen_runs(best_runs, task: str, optimizers: list[str], directory: Path,
 
 
 def network_tasks(config: dict, tasks: list[str]) -> list[str]:
-    """Those of ``tasks`` that are network tasks in ``config`` (the loss-landscape figures
-    need their losses)."""
-    from optbench.tasks.network import KINDS
-
+    """Those of ``tasks`` whose kind in ``config`` has the loss-landscape figures (networks:
+    :attr:`~optbench.tasks.registry.TaskKind.landscape_figures`)."""
     kinds = {t["name"]: t.get("kind") for t in config["tasks"]}
-    return [t for t in tasks if kinds.get(t) in KINDS]
+    return [t for t in tasks if kinds.get(t) in registry.names()
+            and registry.get(kinds[t]).landscape_figures]
 
 
 def build_task(config: dict, task: str):

@@ -427,4 +427,6 @@ for _kind in PROBLEMS:
     registry.register(registry.TaskKind(
         name=_kind, description=functools.partial(description, _kind),
         parse=functools.partial(parse, _kind),
-        build=build, sweepable=SWEEPABLE, fields=functools.partial(field_defaults, _kind)))
+        build=build, sweepable=SWEEPABLE, fields=functools.partial(field_defaults, _kind),
+        # quadratic_deep's one vector of parameters has no layers to normalize by filter
+        landscape_figures=_kind != "quadratic_deep"))

@@ -61,6 +61,7 @@ MIN_CONCENTRATION = 0.05  # below, Dirichlet draws underflow to exact zeros (a c
 HELD_OUT_PERCENT = 5  # the validation split's and the test split's share; the rest trains
 STATIONARY_TOLERANCE = 1e-14  # L1 change of the power iteration at which it stops
 STATIONARY_ITERATIONS = 100_000
+SPLIT_TOKENS = {"train": "tokens", "valid": "tokens_valid", "test": "tokens_test"}  # in args
 
 
 # --------------------------------------------------------------------------------------
@@ -358,8 +359,17 @@ class LanguageProgram:
         return jax.value_and_grad(
             lambda p: jnp.mean(self.sequence_losses(p, tokens, args["scored_from"])))(params)
 
-    def split_loss(self, args, params, tokens: jax.Array) -> jax.Array:
-        """The mean loss per scored token over a split, in chunks of about
+    def split_loss(self, args, params, split: str) -> jax.Array:
+        """The mean loss per scored token over ``split`` ("train", "valid" or "test"), equal
+        to :meth:`evaluate`'s ``<split>_loss``."""
+        return self._tokens_loss(args, params, args[SPLIT_TOKENS[split]])
+
+    def train_loss(self, args, params) -> jax.Array:
+        """The mean loss over the training split (the loss-landscape figures' function)."""
+        return self.split_loss(args, params, "train")
+
+    def _tokens_loss(self, args, params, tokens: jax.Array) -> jax.Array:
+        """The mean loss per scored token over ``tokens``, in chunks of about
         EVAL_ELEMENTS activations per run."""
         def sums(rows, mask):
             losses = self.sequence_losses(params, rows, args["scored_from"])
@@ -368,9 +378,7 @@ class LanguageProgram:
         return network.chunked_means(sums, (tokens,), chunk)[0]
 
     def evaluate(self, args, params) -> dict[str, jax.Array]:
-        out = {f"{split}_loss": self.split_loss(args, params, args[key])
-               for split, key in (("train", "tokens"), ("valid", "tokens_valid"),
-                                  ("test", "tokens_test"))}
+        out = {f"{split}_loss": self.split_loss(args, params, split) for split in SPLIT_TOKENS}
         if self.known_rate:
             out |= {f"{split}_gap": out[f"{split}_loss"] - args["entropy_rate"]
                     for split in ("valid", "test")}
@@ -452,4 +460,5 @@ for _kind, _description in _DESCRIPTIONS.items():
                                                                           "text_file")),
         fields=functools.partial(field_defaults, _kind),
         # the gap's validation noise is about 0.01 nats: smaller targets would score noise
-        default_targets=(0.3, 0.1, 0.05) if _kind == "markov-lm" else None))
+        default_targets=(0.3, 0.1, 0.05) if _kind == "markov-lm" else None,
+        landscape_figures=True))

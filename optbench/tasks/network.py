@@ -547,4 +547,4 @@ for _kind, _spec in KINDS.items():
     registry.register(registry.TaskKind(
         name=_kind, description=_spec.description,
         parse=functools.partial(parse, _kind), build=build, sweepable=SWEEPABLE,
-        fields=functools.partial(field_defaults, _kind)))
+        fields=functools.partial(field_defaults, _kind), landscape_figures=True))

@@ -38,6 +38,10 @@ class TaskKind:
     # the targets of a task of this kind that sets none, where the sweep's (surface units,
     # 1e-1 ... 1e-8) would mislead: e.g. a gap whose noise reaches below the small ones
     default_targets: tuple[float, ...] | None = None
+    # its programs are networks with split_loss(args, params, split) and train_loss(args,
+    # params), parameters in layers: the report's loss-landscape figures (slices, PCA paths,
+    # linear interpolation) apply to its tasks with kept parameters
+    landscape_figures: bool = False
 
     def about(self) -> str:
         """The one-line description (``optbench list tasks``)."""

@@ -11,6 +11,8 @@ import scipy.special
 import optbench
 from optbench.cli import main
 from optbench.nn.transformer import Transformer
+from optbench.report import interpolation
+from optbench.report.data import load
 from optbench.tasks import language, network, registry
 from optbench.validate import ConfigError
 
@@ -126,13 +128,20 @@ def test_kinds_round_trip_and_list_their_fields(tmp_path, capsys):
 
 
 def test_a_small_char_lm_trains_through_the_sweep(tmp_path):
+    """It learns; and with its parameters kept, the report's linear interpolation measures
+    it, from the same losses the sweep recorded."""
     text = str(write_text(tmp_path / "text.txt"))
     out = optbench.sweep({
         "name": "lm", "steps": 150, "record_every": 50, "seeds": 1, "targets": [1.0],
+        "keep_params": True,
         "tasks": [{"kind": "char-lm", "text_file": text, "seq_len": 16, "d_model": 16,
                    "layers": 1, "heads": 2, "batch_size": 16}],
         "optimizers": {"adam": {"learning_rate": 1e-2}}},
         results_root=tmp_path, quiet=True, yes=True, compile_cache=False)
+    data = load(out)
+    assert list(interpolation.barriers(out)["task"].unique()) == ["char-lm"]
+    segment, = interpolation.task_segments(out, data.config, "char-lm", data.best_runs(),
+                                           ["adam"])
     run = pd.read_parquet(out / "runs.parquet").iloc[0]
     curve = pd.read_parquet(out / "curves.parquet").set_index("step")
     assert run["metric"] == "valid_loss" and not run["maximize"]
@@ -141,6 +150,9 @@ def test_a_small_char_lm_trains_through_the_sweep(tmp_path):
     assert curve.loc[0, "valid_loss"] == pytest.approx(np.log(vocab), abs=0.05)
     for split in ("train", "valid", "test"):  # it learns: e^0.7 = 2x likelier characters
         assert curve.loc[150, f"{split}_loss"] < curve.loc[0, f"{split}_loss"] - 0.7
+    for i, split in enumerate(interpolation.SPLITS):  # from initialization to solution
+        np.testing.assert_allclose(segment.losses[0, i, [0, -1]],
+                                   curve.loc[[0, 150], f"{split}_loss"], rtol=1e-5)
 
 
 def test_markov_lm_scores_the_gap_to_the_entropy_rate(monkeypatch):
