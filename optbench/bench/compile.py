@@ -66,15 +66,16 @@ def run_child(config: str | None, out: Path, cache: Path, branching: str = "auto
     return {"wall s": wall, **summarize(meta), "persistent-cache hits": hits}
 
 
-def bench_compile(device: jax.Device, quick: bool = False, config: str | None = None
-                  ) -> Report:
-    """The default sweep (or ``config``, a TOML path) with an empty, then a filled cache."""
+def bench_compile(device: jax.Device, quick: bool = False, config: str | None = None,
+                  branchings: tuple[str, ...] = BRANCHINGS) -> Report:
+    """The default sweep (or ``config``, a TOML path) with an empty, then a filled cache,
+    for each of ``branchings``."""
     if device.platform != jax.devices()[0].platform:
         raise OptbenchError(f"bench compile runs the sweep on JAX's default device "
                             f"({jax.devices()[0].platform}), not {device.platform}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="optbench-bench-compile-") as tmp:
-        for branching in BRANCHINGS:
+        for branching in branchings:
             cache = Path(tmp) / f"compile-cache-{branching}"
             cache.mkdir()
             for label in ("empty cache", "filled cache"):
