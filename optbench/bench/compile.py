@@ -29,7 +29,7 @@ from optbench.bench.common import Report
 from optbench.errors import OptbenchError
 
 CACHE_HITS_EVENT = "/jax/compilation_cache/cache_hits"
-BRANCHINGS = ("step", "run")
+MEASURED_BRANCHINGS = ("step", "run")
 
 
 class ChildFailed(OptbenchError):
@@ -67,7 +67,7 @@ def run_child(config: str | None, out: Path, cache: Path, branching: str = "auto
 
 
 def bench_compile(device: jax.Device, quick: bool = False, config: str | None = None,
-                  branchings: tuple[str, ...] = BRANCHINGS) -> Report:
+                  branchings: tuple[str, ...] = MEASURED_BRANCHINGS) -> Report:
     """The default sweep (or ``config``, a TOML path) with an empty, then a filled cache,
     for each of ``branchings``."""
     if device.platform != jax.devices()[0].platform:

@@ -78,6 +78,11 @@ class RunSettings:
     branching: str = "step"  # "run": choose a bundle's rule and a family's surface once per
     # run, around the step loop, rather than in every step (see make_run)
 
+    def __post_init__(self):
+        if self.branching not in ("step", "run"):
+            raise ValueError(f"branching: found {self.branching!r}; allowed step or run "
+                             "(a config's 'auto' is resolved by the sweep)")
+
     @property
     def recorded_steps(self) -> np.ndarray:
         return record_schedule(self.steps, self.record_every, self.max_records)

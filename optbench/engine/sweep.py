@@ -495,7 +495,8 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
                     SECONDS_PER_STEP: seconds_per_step(result, settings),
                     "optimizer_steps": len(grid) * settings.steps,
-                    "steps": settings.steps, "targets": list(settings.targets)})
+                    "steps": settings.steps, "targets": list(settings.targets),
+                    "branching": settings.branching})
             if not (quiet or terminal):
                 compiled = ("program shared" if result.program_reused
                             else f"compiled in {result.compile_seconds:.2f} s")

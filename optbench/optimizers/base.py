@@ -123,8 +123,9 @@ DECAY = Range(0.0, 1.0)
 class PureOptimizer(NamedTuple):
     """The two pure functions of an optimizer, and for an adaptive method its diagonal
     preconditioner: ``preconditioner(state, hparams)``, the P (a pytree like the
-    parameters) by which the step that produced ``state`` divided its gradient or momentum
-    ``m``, ``u = -lr P^-1 m``; the ``preconditioned_sharpness`` metric is the top
+    parameters) by which the step that produced ``state`` divided its gradient (Adam: its
+    first moment) ``m``, ``u = -lr P^-1 m`` before any momentum stage after it; the
+    ``preconditioned_sharpness`` metric is the top
     eigenvalue of P^-1/2 H P^-1/2 (Cohen et al. 2022), undefined before the first step.
 
     A bundle of several rules (:func:`optbench.engine.bundle.bundle`) also lists them as

@@ -47,4 +47,6 @@ def decayed(rule: PureOptimizer) -> PureOptimizer:
     def preconditioner(state: tuple, hparams: HParams) -> Params:
         return rule.preconditioner(state[0], own(hparams))
 
-    return PureOptimizer(init, update, preconditioner if rule.preconditioner else None)
+    return PureOptimizer(init, update, preconditioner if rule.preconditioner else None,
+                         members=tuple(decayed(member) for member in rule.members),
+                         member_index=rule.member_index)

@@ -44,6 +44,11 @@ class Program(Protocol):
     a field ``curvature`` (a :class:`~optbench.tasks.curvature.Curvature`, None when off) and
     a method ``train_loss(args, params)``, the scalar whose Hessian is measured; the engine
     carries the eigenvectors from one record point to the next.
+
+    A program serving several variants that a runtime argument chooses among (a family of
+    surfaces) may list them: ``members()``, one program per variant, and
+    ``member_index(args)``, the one ``args`` runs (an unbatched integer), so that the engine
+    can choose once per run rather than in every step (``branching = "run"``).
     """
 
     metric: str  # the primary metric: a key of evaluate()'s dict

@@ -2,6 +2,8 @@
 noise) are chosen once per run, around the step loop, not inside every step; the numbers are
 those of choosing them every step."""
 
+import json
+
 import jax
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ from optbench.config import parse
 from optbench.engine.bundle import Rules
 from optbench.engine.run import batched_run
 from optbench.engine.sweep import branching_on, run_sweep
+from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.tasks import registry
 from tests.engine.helpers import without_timing
 
@@ -26,6 +29,8 @@ def _sweep(tmp_path, branching):
     config = {"name": "branching", "steps": 40, "seeds": 2, "float64": True, "tasks": TASKS,
               "optimizers": OPTIMIZERS, "compile_cache": False, "branching": branching}
     out = run_sweep(config, tmp_path / branching, quiet=True)
+    blocks = json.loads((out / "meta.json").read_text())["blocks"].values()
+    assert {b["branching"] for b in blocks} == {branching}  # each block records its mode
     return (without_timing(pd.read_parquet(out / "runs.parquet")),
             pd.read_parquet(out / "curves.parquet"))
 
@@ -53,8 +58,10 @@ def _conds_in_loops(jaxpr, in_loop=False) -> tuple[int, int]:
     return outside, inside
 
 
-@pytest.mark.parametrize("branching", ["step", "run"])
-def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching):
+@pytest.mark.parametrize(("branching", "decay"), [("step", False), ("run", False),
+                                                  ("run", True)])
+def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching, decay):
+    """Also for a bundle under a step-size decay (which wraps each of its rules)."""
     tasks = registry.build([registry.parse(t, f"tasks[{i}]") for i, t in enumerate(TASKS)])
     program = tasks[0].program("any")
     assert len(program.family) == 2
@@ -62,6 +69,8 @@ def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching):
     rule, hparams = Rules.of(config.optimizers).select(
         "adam", {"learning_rate": np.full(2, 1e-3)}, tasks[0], list(OPTIMIZERS))
     fixed = {k: np.float32(v[0]) for k, v in hparams.items() if k != "learning_rate"}
+    if decay:
+        rule, fixed = decayed(rule), {**fixed, LR_DECAY: np.float32(0.5)}
     schedule = {"record_steps": np.arange(0, 11, 5, dtype=np.int32),
                 "targets": np.ones(2, np.float32), "threshold": np.float32(1e6)}
     args = jax.tree.map(lambda a: np.asarray(a, np.float32)

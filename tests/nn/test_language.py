@@ -11,7 +11,7 @@ import scipy.special
 import optbench
 from optbench.cli import main
 from optbench.nn.transformer import Transformer
-from optbench.report import interpolation
+from optbench.report import interpolation, slices
 from optbench.report.data import load
 from optbench.tasks import language, network, registry
 from optbench.validate import ConfigError
@@ -153,6 +153,11 @@ def test_a_small_char_lm_trains_through_the_sweep(tmp_path):
     for i, split in enumerate(interpolation.SPLITS):  # from initialization to solution
         np.testing.assert_allclose(segment.losses[0, i, [0, -1]],
                                    curve.loc[[0, 150], f"{split}_loss"], rtol=1e-5)
+    chosen = slices.chosen_runs(data.best_runs(), "char-lm", ["adam"], out)
+    cut, = slices.task_slices(out, data.config, "char-lm", chosen)  # filter-normalized
+    middle = slices.POINTS_1D // 2  # at the solution itself: the recorded training loss
+    assert cut.values_1d[middle] == pytest.approx(curve.loc[150, "train_loss"], rel=1e-5)
+    assert np.isfinite(cut.values_2d).all() and np.ptp(cut.values_1d) > 0
 
 
 def test_markov_lm_scores_the_gap_to_the_entropy_rate(monkeypatch):
