@@ -52,12 +52,18 @@ def __getattr__(name: str):
 
 
 def sweep(config, directory: str | Path | None = None, **options) -> Path:
-    """Run a sweep given as a dict (the TOML file's structure) or a ``SweepConfig``; returns
-    its results folder. Options as :func:`optbench.engine.run_sweep` (``force``, ``quiet``,
-    ``yes``, ``results_root``)."""
+    """Run a sweep given as a dict (the TOML file's structure) or a ``SweepConfig`` and
+    write its convergence tables; returns its results folder. Options as
+    :func:`optbench.engine.run_sweep` (``force``, ``quiet``, ``yes``, ``results_root``)."""
+    import jax
+
+    from optbench.analysis import write_finished_tables
     from optbench.engine import run_sweep
 
-    return run_sweep(config, directory, **options)
+    directory = run_sweep(config, directory, **options)
+    if jax.process_index() == 0:  # the process that writes the results
+        write_finished_tables(directory)
+    return directory
 
 
 __all__ = ["landscapes", "optimizers", "sweep", "__version__"]

@@ -523,6 +523,17 @@ def write_tables(table: pd.DataFrame, save: Save) -> None:
         table.to_latex(index=False, float_format="%.3g", escape=True)))
 
 
+def write_finished_tables(directory: str | Path) -> str:
+    """Compute a finished sweep's convergence tables once, write them into its folder
+    (``convergence.{md,csv,tex}``, in its manifest) and return their text for a terminal."""
+    table, text = tables_for(directory)
+    store = ResultStore(directory)
+    with store:
+        store.lock()
+        write_tables(table, store.write)
+    return text
+
+
 def add_compile_columns(table: pd.DataFrame, blocks: Iterable[Mapping]) -> pd.DataFrame:
     """``compile_s`` (each row's block compile seconds, NaN where a block has no record: a
     rebuilt meta.json) and ``program_reused`` (it ran a program compiled for an earlier

@@ -230,7 +230,7 @@ def _sweep_and_report(config, args: argparse.Namespace, report: bool = False,
     ``meta`` added to its meta.json; print its table, and write its report if asked."""
     import jax
 
-    from optbench.analysis import tables_for
+    from optbench.analysis import write_finished_tables
     from optbench.engine import SweepTooLarge, run_sweep
 
     def sweep(yes: bool):
@@ -246,8 +246,7 @@ def _sweep_and_report(config, args: argparse.Namespace, report: bool = False,
         directory = sweep(True)
     if jax.process_index() != 0:
         return 0  # process 0 writes and prints
-    _, text = tables_for(directory)
-    print(text)
+    print(write_finished_tables(directory))
     print(f"\nresults: {directory}/ (runs.parquet, curves.parquet, convergence.md/.csv/.tex)")
     if report:
         from optbench.report import write_report

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from tqdm import tqdm
 
+import optbench
 from optbench.cli import main
 from optbench.config import parse
 from optbench.engine import SweepTooLarge, run_sweep
@@ -46,8 +47,8 @@ ONE_BLOCK = {**SMALL, "optimizers": {"gd": {}}, "tasks": SMALL["tasks"][:1]}
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One finished sweep, copied by the tests that change it."""
-    return run_sweep(SMALL, tmp_path_factory.mktemp("small") / "out", quiet=True)
+    """One finished sweep with its tables, copied by the tests that change it."""
+    return optbench.sweep(SMALL, tmp_path_factory.mktemp("small") / "out", quiet=True)
 
 
 @pytest.fixture
@@ -75,7 +76,8 @@ def test_force_deletes_only_what_the_sweep_wrote(folder):
         (folder / name).write_text("precious")
     with pytest.raises(StoreConflict, match="another config.*--force"):
         run_sweep({**SMALL, "steps": 40}, folder, quiet=True)
-    run_sweep({**SMALL, "steps": 40, "optimizers": {"gd": {}}}, folder, quiet=True, force=True)
+    optbench.sweep({**SMALL, "steps": 40, "optimizers": {"gd": {}}}, folder, quiet=True,
+                   force=True)
     assert all((folder / name).read_text() == "precious" for name in mine)
     # the old block folder holds a user file: its results went, the folder and file stayed
     assert [p.name for p in (folder / "blocks" / "adam__sphere-2d").iterdir()] == ["notes.txt"]
@@ -222,7 +224,7 @@ def test_rerun_recomputes_on_purpose(folder, capsys):
 def test_result_files_follow_the_umask(tmp_path):
     old = os.umask(0o002)
     try:
-        run_sweep(ONE_BLOCK, tmp_path / "out", quiet=True)
+        optbench.sweep(ONE_BLOCK, tmp_path / "out", quiet=True)
     finally:
         os.umask(old)
     for name in ["meta.json", "runs.parquet", "convergence.md", MANIFEST,

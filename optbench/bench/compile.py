@@ -96,8 +96,8 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
 def _child(out: str, branching: str, config: str = "") -> int:
     """Run the sweep into ``out/results`` (as ``optbench sweep`` does, without printing its
     table) with ``branching``, and count JAX's persistent-cache hits."""
+    import optbench
     from optbench.config import example, load
-    from optbench.engine import run_sweep
 
     hits = []
     jax.monitoring.register_event_listener(
@@ -105,7 +105,7 @@ def _child(out: str, branching: str, config: str = "") -> int:
     # the default sweep as `optbench run` runs it, without the report `run` draws after it
     sweep = dataclasses.replace(load(config) if config else example("default"),
                                 branching=branching)
-    run_sweep(sweep, Path(out) / "results", quiet=True, yes=True)
+    optbench.sweep(sweep, Path(out) / "results", quiet=True, yes=True)
     (Path(out) / "cache_hits.json").write_text(json.dumps({"cache_hits": len(hits)}))
     return 0
 

@@ -29,7 +29,7 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
-from optbench.analysis import best_configs, tables_for, write_tables
+from optbench.analysis import best_configs
 from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine import params as kept
 from optbench.engine.bundle import Rules
@@ -325,7 +325,8 @@ def run_sweep(
     finishes. A sweep estimated to take longer
     than :data:`LONG_SWEEP_SECONDS` needs ``yes``; ``rerun`` recomputes finished blocks.
     Ctrl-C raises :class:`Interrupted` once the running chunk is done; the finished blocks
-    are kept, and the same call resumes.
+    are kept, and the same call resumes. The convergence tables are the analysis' to write
+    (:func:`optbench.analysis.write_finished_tables`; :func:`optbench.sweep` does both).
     """
     if not isinstance(config, SweepConfig):
         config = parse(config)
@@ -369,8 +370,6 @@ def run_sweep(
                                   "programs_compiled": PROGRAMS.compiled - compiled_before,
                                   **(meta or {})},
                            csv=config.csv)
-            table, _ = tables_for(directory)
-            write_tables(table, store.write)
     except KeyboardInterrupt:
         saved = sum(map(store.is_done, keys)) if store is not None else 0
         raise Interrupted(f"interrupted; {saved} of {len(keys)} blocks are saved in "

@@ -118,13 +118,13 @@ def run(selected: Sequence[str] = (), root: str | Path = DEFAULT_ROOT, *, draw: 
     """Run the ``selected`` cases (all by default) through the sweep engine into
     ``root/<name>/``, check each claim and draw each figure there; ``report`` is called
     after each case. Each folder also gets ``verdict.json``."""
-    from optbench.engine import run_sweep
+    from optbench import sweep
 
     cases = [get(name) for name in (selected or names())]  # every name checked first
     outcomes = []
     for case in cases:
         started = time.perf_counter()
-        directory = run_sweep(case.config(), Path(root) / case.name, force=True, quiet=quiet)
+        directory = sweep(case.config(), Path(root) / case.name, force=True, quiet=quiet)
         store = ResultStore(directory)
         verdict = case.verdict(store)
         drawn = tuple(case.draw(store, directory)) if draw else ()

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import optbench
 from optbench import optimizers
 from optbench.analysis import markdown, tables_for
 from optbench.engine import run as engine
 from optbench.engine.run import RunSettings, run_block
-from optbench.engine.sweep import run_sweep
 from optbench.store import ResultStore
 from tests.engine.helpers import surface_task
 
@@ -77,7 +77,7 @@ def test_a_blocks_run_time_sums_its_chunks_without_compilation_or_progress(
 def swept(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         _slow_compiles(patch)
-        return run_sweep(CONFIG, tmp_path_factory.mktemp("seconds") / "out", quiet=True)
+        return optbench.sweep(CONFIG, tmp_path_factory.mktemp("seconds") / "out", quiet=True)
 
 
 def test_seconds_to_target_are_steps_times_the_blocks_seconds_per_step(swept):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import optbench
 from optbench.analysis import tables_for
 from optbench.engine import SweepTooLarge, run_sweep
 from optbench.store import REPORT, REPORT_MARKER, ResultStore, StoreConflict
@@ -32,8 +33,8 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    """One uninterrupted sweep, shared by the tests that only read it."""
-    return run_sweep(CONFIG, tmp_path_factory.mktemp("sweep") / "out", quiet=True)
+    """One uninterrupted sweep with its tables, shared by the tests that only read it."""
+    return optbench.sweep(CONFIG, tmp_path_factory.mktemp("sweep") / "out", quiet=True)
 
 
 def _runs(directory):
