@@ -87,8 +87,9 @@ def test_sweep_compares_every_variant_with_the_engine(monkeypatch):
     report = sweep.bench_sweep(CPU, quick=True, repeats=1)
     table = report.table.set_index("variant")
     assert {"(a) optbench engine", "(a') optbench engine, scoring = record",
-            "(b) optax, same vmap/scan", "(b') bare optax vmap/scan, no recording"
-            } <= set(table.index)
+            "(b) optax, same vmap/scan", "(b') bare optax vmap/scan, no recording",
+            "(a'') engine, 2 rules bundled, chosen per step",
+            "(a'') engine, 2 rules bundled, chosen per run"} <= set(table.index)
     assert (table["optimizer-steps/s"] > 0).all() and (table["compile s"] >= 0).all()
     assert "(a') optbench engine, scoring = record" in report.text()
 

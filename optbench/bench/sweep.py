@@ -10,6 +10,8 @@ extrapolated.
 (a) optbench's engine: one jitted vmap+scan block per optimizer, hyperparameters as data,
     with its recording, targets and divergence checks (scored exactly, at every step).
 (a') the same with ``scoring = "record"``: scored at the record points only.
+(a'') the 8 rules bundled into one program, as a sweep bundles them, the rule chosen in every
+    step or once per run (``branching``, see :func:`optbench.engine.run.make_run`).
 (b) optax's optimizers under the same vmap/scan (the engine with optax's update rules).
 (b') a bare hand-written vmap/scan over optax that records nothing: the lower bound of
     what any loop over these configurations can cost.
@@ -30,6 +32,8 @@ import pandas as pd
 
 from optbench import landscapes, optimizers
 from optbench.bench.common import Report
+from optbench.config import parse
+from optbench.engine.bundle import Rules
 from optbench.engine.run import PROGRAMS, RunSettings, run_block
 from optbench.optimizers.optax_adapter import optax_pure
 from optbench.tasks import SurfaceTask
@@ -65,12 +69,18 @@ class Timing:
     extrapolated: bool = False
 
 
-def _engine(grid: BenchGrid, reference: bool, device: jax.Device, scoring: str = "step"
-            ) -> Timing:
+def _engine(grid: BenchGrid, reference: bool, device: jax.Device, scoring: str = "step",
+            branching: str | None = None) -> Timing:
+    """The engine's blocks, one per optimizer; ``branching``: bundled, choosing the rule
+    that way (None: each optimizer its own program)."""
     surface = landscapes.get("rosenbrock", dim=2)
     task = SurfaceTask(surface, starts=grid.starts)
     settings = RunSettings(steps=grid.steps, record_every=10, targets=(1e-1, 1e-4, 1e-8),
-                           divergence_threshold=1e10, scoring=scoring)
+                           divergence_threshold=1e10, scoring=scoring,
+                           branching=branching or "step")
+    rules = None if branching is None else Rules.of(parse({
+        "name": "bench", "tasks": [{"landscape": "rosenbrock"}],
+        "optimizers": {name: {} for name in BENCH_OPTIMIZERS}}).optimizers)
     lr = np.repeat(grid.learning_rates, len(grid.starts))
     start = np.tile(np.arange(len(grid.starts)), len(grid.learning_rates))
     run = compile_ = 0.0
@@ -80,11 +90,16 @@ def _engine(grid: BenchGrid, reference: bool, device: jax.Device, scoring: str =
         hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()}
         hparams["learning_rate"] = lr
         pure = optax_pure(spec) if reference else spec.pure
+        if rules is not None:
+            pure, hparams = rules.select(name, hparams, task, BENCH_OPTIMIZERS)
         result = run_block(pure, spec.gradient, task, settings, hparams, np.zeros(len(lr), int),
                            start, devices=[device])  # not every device: as the others
         run, compile_ = run + result.run_seconds, compile_ + result.compile_seconds
-    label = ("(b) optax, same vmap/scan" if reference else "(a) optbench engine"
-             if scoring == "step" else "(a') optbench engine, scoring = record")
+    label = ("(b) optax, same vmap/scan" if reference
+             else f"(a'') engine, {len(BENCH_OPTIMIZERS)} rules bundled, chosen per "
+             f"{branching}" if branching
+             else "(a) optbench engine" if scoring == "step"
+             else "(a') optbench engine, scoring = record")
     return Timing(label, run, compile_, grid.configs * grid.steps * len(BENCH_OPTIMIZERS))
 
 
@@ -207,6 +222,8 @@ def bench_sweep(device: jax.Device, quick: bool = False, repeats: int = 3) -> Re
         _engine(make_grid(quick=True), False, device)  # warm up JAX and XLA before timing
         # (a), (b) and (b') take turns, so that drifts in the machine's speed hit them alike
         rounds = [(_engine(grid, False, device), _engine(grid, False, device, "record"),
+                   _engine(grid, False, device, branching="step"),
+                   _engine(grid, False, device, branching="run"),
                    _engine(grid, True, device), _bare_optax(grid)) for _ in range(repeats)]
         timings = [*(_best(list(variant)) for variant in zip(*rounds, strict=True)),
                    _python_loop(grid)]
@@ -223,8 +240,10 @@ def bench_sweep(device: jax.Device, quick: bool = False, repeats: int = 3) -> Re
         "(a) speed-up, run+compile": (t.run_seconds + t.compile_seconds)
         / (ours.run_seconds + ours.compile_seconds),
     } for t in timings])
-    notes = [f"(a), (a'), (b), (b'): best of {repeats}. (a') scores at the record points "
-             "only (every 10 steps here), (a) at every step. * timed on 2 configurations per "
+    notes = [f"(a), (a'), (a''), (b), (b'): best of {repeats}. (a') scores at the record "
+             "points only (every 10 steps here), (a) at every step. (a'') runs the rules as "
+             "one bundled program (a sweep's), choosing the rule in every step or once per "
+             "run, around the step loop. * timed on 2 configurations per "
              "optimizer and extrapolated to the grid; (c) takes the learning rate as an "
              "argument, so it compiles once per optimizer. Compile time is not in 'run s'."]
     if torch_timing is None:
