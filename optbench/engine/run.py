@@ -179,7 +179,8 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
     carried) unless ``branching = "run"``: then one unbatched switch around the whole run picks
     a step loop compiled for that rule and surface alone, carrying only its state. That
     compiles one loop per pair (slower to compile) and keeps conditionals out of the loop
-    (for a GPU, where each costs a synchronization and blocks fusion); the results agree.
+    (for a GPU, where each costs a synchronization and blocks fusion); the results agree to
+    rounding.
     """
     if branching == "run":
         rules = optimizer.members or (optimizer,)
