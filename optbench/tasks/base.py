@@ -77,6 +77,21 @@ class Program(Protocol):
         ...
 
 
+class FromConfig:
+    """A task whose ``kind`` and ``name`` are its ``config`` table's (a mixin of the task
+    dataclasses that parse a ``[[tasks]]`` table into a ``config`` field)."""
+
+    config: Any
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
 class Task(Protocol):
     """Something to optimize: its compiled part (:meth:`program`), its data and its name.
 

@@ -56,7 +56,7 @@ from optbench.nn.models import (
     Standardize,
 )
 from optbench.tasks import network, registry
-from optbench.tasks.base import examples_per_gradient
+from optbench.tasks.base import FromConfig, examples_per_gradient
 from optbench.validate import ConfigError
 
 # --------------------------------------------------------------------------------------
@@ -144,21 +144,13 @@ class QuadraticProgram:
 
 
 @dataclass(frozen=True, eq=False)
-class QuadraticTask:
+class QuadraticTask(FromConfig):
     """quadratic_deep (see the module docstring)."""
 
     maximize: ClassVar[bool] = False
     metric: ClassVar[str] = QuadraticProgram.metric
     n_starts: ClassVar[int] = 1
     config: DeepOBSConfig
-
-    @property
-    def kind(self) -> str:
-        return self.config.kind
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
     def batch_size(self, gradient_source: str) -> int:
         return examples_per_gradient(gradient_source, QUADRATIC_POINTS, self.config.batch_size)

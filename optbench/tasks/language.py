@@ -51,7 +51,7 @@ from optbench import validate
 from optbench.errors import OptbenchError
 from optbench.nn.transformer import Transformer
 from optbench.tasks import network, registry
-from optbench.tasks.base import examples_per_gradient
+from optbench.tasks.base import FromConfig, examples_per_gradient
 from optbench.validate import ConfigError
 
 MAX_TABLE_ENTRIES = 2**25  # transition probabilities: 256 MiB as float64 (and as much again
@@ -389,21 +389,13 @@ class LanguageProgram:
 
 
 @dataclass(frozen=True, eq=False)
-class LanguageTask:
+class LanguageTask(FromConfig):
     """A transformer trained on a :class:`Corpus`; see the module docstring."""
 
     maximize: ClassVar[bool] = LanguageProgram.maximize
     n_starts: ClassVar[int] = 1
     config: LanguageConfig
     corpus: Corpus
-
-    @property
-    def kind(self) -> str:
-        return self.config.kind
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
     @property
     def metric(self) -> str:

@@ -47,7 +47,7 @@ from optbench import validate
 from optbench.nn import activations, augment, datasets, functional, initializers, losses, models
 from optbench.nn.errors import NNError
 from optbench.tasks import registry
-from optbench.tasks.base import examples_per_gradient
+from optbench.tasks.base import FromConfig, examples_per_gradient
 from optbench.tasks.curvature import Curvature, curvature_of
 from optbench.validate import ConfigError
 
@@ -463,7 +463,7 @@ class NetworkProgram:
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkTask:
+class NetworkTask(FromConfig):
     """A network trained on a dataset; see the module docstring for batches and metrics."""
 
     maximize: ClassVar[bool] = NetworkProgram.maximize
@@ -471,14 +471,6 @@ class NetworkTask:
     data: datasets.Dataset
     model: models.Sequential  # with stand-ins for DATA_KNOBS (see task_of)
     n_starts: int = 1
-
-    @property
-    def kind(self) -> str:
-        return self.config.kind
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
     @property
     def metric(self) -> str:
