@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import render, stats
+from optbench.memo import on_disk
 from optbench.store import SECONDS_PER_STEP, ResultStore, target_column, with_seconds
 
 GROUP = ["task", "optimizer"]
@@ -177,6 +178,7 @@ def machine(meta: Mapping) -> str | None:
     return None if kind is None else f"{meta.get('device_count', 1)} x {kind}"
 
 
+@on_disk  # computed once per sweep: at its end, then read back by table and report
 def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
                       steps: int | PerTask, hyperparameters: Hyperparameters,
                       machine: str | None = None) -> pd.DataFrame:

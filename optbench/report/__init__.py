@@ -8,6 +8,8 @@ writes nothing else.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -15,9 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optbench.errors import OptbenchError
+from optbench.memo import code_digest
 from optbench.report.data import ReportData, load
-from optbench.store import REPORT
+from optbench.store import REPORT, ResultStore
 from optbench.store import REPORT_MARKER as MARKER
+
+INPUTS = "inputs "  # the marker's line naming the digest of what the report was drawn from
+DRAWN_BY = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "jax")
 
 
 class ReportError(OptbenchError, ValueError):
@@ -37,25 +43,59 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     each PNG; ``progress`` is told how
     many figures are drawn as they are.
     """
+    if workers is not None and workers < 1:
+        raise ReportError(f"--workers: {workers} is not an integer >= 1")
+    out = Path(out) if out is not None else Path(directory) / REPORT
+    inputs = (_inputs(Path(directory), out, (animate, target, vector))
+              if ResultStore(directory).meta_path.is_file() else "")  # else load says why
+    if _up_to_date(out, inputs):
+        return out / "index.html"
     data = load(directory)
     if target is not None and target not in data.targets:
         raise ReportError(f"--target: {target:g} is not one of the sweep's targets "
                           f"({', '.join(f'{t:g}' for t in data.targets)})")
-    if workers is not None and workers < 1:
-        raise ReportError(f"--workers: {workers} is not an integer >= 1")
-    out = Path(out) if out is not None else Path(directory) / REPORT
     staging = _staging(out)
     try:
         from optbench.report.build import Options, build
 
         build(data, staging, Options(animate, target, vector), _workers(workers), progress)
-        (staging / MARKER).write_text("written by optbench report\n")
+        files = sorted(path.name for path in staging.iterdir())
+        (staging / MARKER).write_text("\n".join(
+            ["written by optbench report", f"{INPUTS}{inputs}", *files]) + "\n")
         _readable(staging)
         _swap(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out / "index.html"
+
+
+def _inputs(directory: Path, out: Path, options: tuple) -> str:
+    """A digest of what the report is drawn from: the options, optbench's sources, the
+    versions of the libraries that draw, and every file of the results folder but the
+    report's own and hidden ones (locks, temporary files)."""
+    digest = hashlib.sha256(code_digest(DRAWN_BY) + repr(options).encode())
+    skip = out.resolve()
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")
+                               and (Path(folder) / d).resolve() != skip)
+        for name in sorted(n for n in names if not n.startswith(".")):
+            path = Path(folder, name)
+            digest.update(str(path.relative_to(directory)).encode())
+            with contextlib.suppress(OSError):  # removed meanwhile: the digest differs
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _up_to_date(out: Path, inputs: str) -> bool:
+    """Whether ``out`` holds a whole report drawn from ``inputs``: its marker names them and
+    every file it wrote is still there."""
+    try:
+        lines = (out / MARKER).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (len(lines) > 2 and lines[1] == f"{INPUTS}{inputs}"
+            and all((out / name).is_file() for name in lines[2:]))
 
 
 def _workers(workers: int | None) -> int:

@@ -10,10 +10,10 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from optbench import landscapes
 from optbench.analysis import (
     all_targets,
     best_configs,
@@ -24,6 +24,9 @@ from optbench.analysis import (
 )
 from optbench.errors import OptbenchError
 from optbench.store import REFERENCE, ResultStore
+
+if TYPE_CHECKING:
+    from optbench import landscapes
 
 
 class NotResults(OptbenchError, ValueError):
@@ -109,6 +112,8 @@ class ReportData:
         spec = self.task_config(task)
         if spec.get("kind") != "surface":
             return None
+        from optbench import landscapes  # JAX: only where a surface is drawn
+
         return landscapes.get(spec["landscape"], spec["dim"], **spec.get("params", {}))
 
 
