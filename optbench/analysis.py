@@ -367,7 +367,10 @@ def table_targets(table: pd.DataFrame) -> list[float]:
 def metric_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """The table's rows by metric (f_gap, valid_accuracy, ...), in order of appearance, each
     with only the target columns its tasks use: metrics on different scales are never
-    pooled (COCO aggregates per function group)."""
+    pooled (COCO aggregates per function group). The parts carry no ``attrs`` (pandas
+    deep-copies them into every frame and column taken from a part)."""
+    table = table.copy(deep=False)
+    table.attrs = {}
     groups = []
     for metric, part in table.groupby("metric", sort=False):
         used = [c for c in part.columns if not (c.split("@")[0] in TARGET_STATISTICS

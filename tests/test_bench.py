@@ -2,6 +2,7 @@
 Nothing here asserts anything about timings."""
 
 import json
+import os
 import sys
 
 import jax
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from optbench import bench
-from optbench.bench import common, compile, sweep, update
+from optbench.bench import commands, common, compile, sweep, update
 from optbench.cli import main
 
 CPU = jax.devices("cpu")[0]
@@ -115,3 +116,20 @@ def test_compile_runs_with_an_empty_then_a_filled_cache(tmp_path):
     assert (table["programs compiled"] >= 1).all()
     assert table.loc["empty cache", "persistent-cache hits"] == 0
     assert table.loc["filled cache", "persistent-cache hits"] >= 1
+
+
+def test_commands_times_each_command_against_its_target(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nsteps = 10\nseeds = 1\n'
+                      '[[tasks]]\nlandscape = "sphere"\ndim = 2\n'
+                      '[optimizers.gd]\nlearning_rate = 0.1\n')
+    table = commands.bench_commands(CPU, config=str(config)).table
+    assert table["state"].tolist() == ["", "caches empty", "caches filled, a new folder",
+                                       "computed", "read back", "drawn", "nothing changed"]
+    assert (table["wall s"] > 0).all()
+    assert (table["met"] == (table["wall s"] <= table["target s"])).all()
+
+
+def test_a_failing_command_is_one_line_naming_it(tmp_path):
+    with pytest.raises(commands.CommandFailed, match="optbench table nowhere failed"):
+        commands.timed(["table", "nowhere"], tmp_path, dict(os.environ))

@@ -5,7 +5,9 @@ A registry of benchmarks, each a function ``(device, quick) -> Report``:
 - ``update``: one optimizer step against optax and torch.optim, and the memory bandwidth;
 - ``sweep``: the engine against optax under the same vmap/scan, a Python loop and torch;
 - ``compile``: the default sweep with an empty and with a filled persistent compile cache;
-- ``seeds``: N seeds of the MNIST-1D MLP under vmap against the same runs one at a time.
+- ``seeds``: N seeds of the MNIST-1D MLP under vmap against the same runs one at a time;
+- ``commands``: the commands a user waits on (``run``, ``table``, ``report``, ``--help``),
+  each a new process, against their targets.
 
 Compile time is kept out of every timed region and reported on its own.
 """
@@ -29,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "sweep": "optbench.bench.sweep:bench_sweep",
     "compile": "optbench.bench.compile:bench_compile",
     "seeds": "optbench.bench.seeds:bench_seeds",
+    "commands": "optbench.bench.commands:bench_commands",
 }
 
 

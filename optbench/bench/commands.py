@@ -1,0 +1,98 @@
+"""``optbench bench commands``: the commands a user waits on, each timed as a new process
+(Python's start and the imports included), against the target set for it.
+
+In one run, in new temporary folders and a new user cache folder (compiled programs,
+generated datasets, derived tables; matplotlib's font cache is the user's own):
+
+- ``optbench --help``, best of 3;
+- ``optbench run`` with those caches empty, then again into a new folder with them filled;
+- ``optbench table DIR`` on the second run's folder: computing the table (its kept copy
+  removed first), then reading back the copy that computing kept;
+- ``optbench report DIR --out NEW``: drawing it, then asking again with nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import pandas as pd
+
+from optbench.bench.common import Report
+from optbench.errors import OptbenchError
+
+TARGETS = {"help": 0.3, "run cold": 15.0, "run warm": 8.0, "table": 1.0, "report": 3.0}
+CACHES = ("OPTBENCH_COMPILE_CACHE", "OPTBENCH_DATASET_CACHE")  # set: outside the user cache
+
+
+class CommandFailed(OptbenchError):
+    """A timed command exited with an error."""
+
+
+def timed(arguments: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """The wall seconds of ``optbench ARGUMENTS`` in a new process."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "optbench.cli", *arguments], cwd=cwd,
+                          env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise CommandFailed(f"bench commands: optbench {' '.join(arguments)} failed: {last}")
+    return seconds
+
+
+def fresh_environment(cache: Path) -> dict[str, str]:
+    """This process's environment with every optbench cache in ``cache``."""
+    import matplotlib
+
+    env = {k: v for k, v in os.environ.items() if k not in CACHES}
+    return {**env, "XDG_CACHE_HOME": str(cache), "MPLCONFIGDIR": matplotlib.get_cachedir()}
+
+
+def bench_commands(device: jax.Device, quick: bool = False, config: str | None = None
+                   ) -> Report:
+    """Time the commands of the module's docstring (``config``: ``optbench sweep CONFIG
+    --report`` stands for ``optbench run``)."""
+    if device.platform != jax.devices()[0].platform:
+        raise OptbenchError(f"bench commands runs on JAX's default device "
+                            f"({jax.devices()[0].platform}), not {device.platform}")
+    rows = []
+
+    def row(command: str, state: str, seconds: float, target: str) -> None:
+        rows.append({"command": command, "state": state, "wall s": seconds,
+                     "target s": TARGETS[target], "met": seconds <= TARGETS[target]})
+
+    with tempfile.TemporaryDirectory(prefix="optbench-bench-commands-") as tmp:
+        env = fresh_environment(Path(tmp) / "cache")
+        row("optbench --help", "", min(timed(["--help"], Path(tmp), env) for _ in range(3)),
+            "help")
+        run = (["sweep", str(Path(config).resolve()), "--out", "results/default", "--report"]
+               if config else ["run"])
+        shown = "optbench " + ("sweep CONFIG --report" if config else "run")
+        for state, target in (("caches empty", "run cold"),
+                              ("caches filled, a new folder", "run warm")):
+            folder = Path(tmp) / target.replace(" ", "-")
+            folder.mkdir()
+            row(shown, state, timed(run, folder, env), target)
+        results = str(folder / "results" / "default")
+        shutil.rmtree(Path(tmp) / "cache" / "optbench" / "memo")
+        for state in ("computed", "read back"):
+            row("optbench table DIR", state, timed(["table", results], folder, env), "table")
+        report = ["report", results, "--out", str(folder / "another-report")]
+        for state in ("drawn", "nothing changed"):
+            row("optbench report DIR", state, timed(report, folder, env), "report")
+    notes = ["Each command a new process (Python's start and imports included), in a new "
+             "folder with a new user cache folder (XDG_CACHE_HOME; compiled programs, "
+             "datasets and derived tables), so 'caches empty' is a first run; 'caches "
+             "filled' reruns it into a new folder. The table and report rows read the "
+             "second run's folder; 'computed' removes the table's kept copy first."]
+    if config:
+        notes.append(f"{shown} with {config} stands for optbench run.")
+    return Report("commands", "the commands a user waits on, against their targets",
+                  pd.DataFrame(rows), notes)
