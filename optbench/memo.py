@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from optbench.paths import user_cache
 
+FOLDER = "memo"  # in the user cache folder
 KEEP = 64  # entries kept per function
 LIBRARIES = ("numpy", "pandas", "scipy")  # whose versions enter every key
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +43,7 @@ def on_disk(function: F) -> F:
     @functools.wraps(function)
     def memoized(*args: Any, **kwargs: Any) -> Any:
         try:
-            path = user_cache("memo", function.__qualname__, key(args, kwargs) + ".pkl")
+            path = user_cache(FOLDER, function.__qualname__, key(args, kwargs) + ".pkl")
         except Unkeyable:
             return function(*args, **kwargs)
         result = _load(path)
@@ -88,7 +89,7 @@ def _feed(digest: Any, value: Any) -> None:
             raise Unkeyable(str(error)) from None
         return
     try:
-        digest.update(json.dumps(value, sort_keys=True, default=_unkeyable).encode())
+        digest.update(json.dumps(value, default=_unkeyable).encode())  # order kept: it may show
     except (TypeError, ValueError) as error:
         raise Unkeyable(str(error)) from None
 

@@ -4,6 +4,7 @@ Nothing here asserts anything about timings."""
 import json
 import os
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -118,16 +119,26 @@ def test_compile_runs_with_an_empty_then_a_filled_cache(tmp_path):
     assert table.loc["filled cache", "persistent-cache hits"] >= 1
 
 
-def test_commands_times_each_command_against_its_target(tmp_path):
-    config = tmp_path / "tiny.toml"
-    config.write_text('name = "tiny"\nsteps = 10\nseeds = 1\n'
-                      '[[tasks]]\nlandscape = "sphere"\ndim = 2\n'
-                      '[optimizers.gd]\nlearning_rate = 0.1\n')
-    table = commands.bench_commands(CPU, config=str(config)).table
+def test_commands_times_each_command_against_its_target(monkeypatch):
+    ran = []
+
+    def timed(arguments, cwd, env):  # each command takes 0.5 s
+        ran.append((arguments[0], cwd.name, Path(env["XDG_CACHE_HOME"]).name))
+        return 0.5
+
+    monkeypatch.setattr(commands, "timed", timed)
+    table = commands.bench_commands(CPU).table
     assert table["state"].tolist() == ["", "caches empty", "caches filled, a new folder",
                                        "computed", "read back", "drawn", "nothing changed"]
-    assert (table["wall s"] > 0).all()
-    assert (table["met"] == (table["wall s"] <= table["target s"])).all()
+    assert [command for command, _, _ in ran] == ["--help"] * 3 + [
+        "run", "run", "table", "table", "report", "report"]
+    assert ran[3][1] != ran[4][1]  # the second run goes into a new folder
+    assert {cache for _, _, cache in ran} == {"cache"}  # one new cache folder throughout
+    assert table["met"].tolist() == [False] + [True] * 6  # 0.5 s against 0.3 s, then more
+
+
+def test_a_command_is_timed_in_a_new_process(tmp_path):
+    assert commands.timed(["--help"], tmp_path, dict(os.environ)) > 0
 
 
 def test_a_failing_command_is_one_line_naming_it(tmp_path):

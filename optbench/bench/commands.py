@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 import pandas as pd
 
+from optbench import memo
 from optbench.bench.common import Report
 from optbench.errors import OptbenchError
 
@@ -55,10 +56,9 @@ def fresh_environment(cache: Path) -> dict[str, str]:
     return {**env, "XDG_CACHE_HOME": str(cache), "MPLCONFIGDIR": matplotlib.get_cachedir()}
 
 
-def bench_commands(device: jax.Device, quick: bool = False, config: str | None = None
-                   ) -> Report:
-    """Time the commands of the module's docstring (``config``: ``optbench sweep CONFIG
-    --report`` stands for ``optbench run``)."""
+def bench_commands(device: jax.Device, quick: bool = False) -> Report:
+    """Time the commands of the module's docstring (``quick`` changes nothing: they are the
+    commands as a user runs them, or nothing)."""
     if device.platform != jax.devices()[0].platform:
         raise OptbenchError(f"bench commands runs on JAX's default device "
                             f"({jax.devices()[0].platform}), not {device.platform}")
@@ -72,16 +72,13 @@ def bench_commands(device: jax.Device, quick: bool = False, config: str | None =
         env = fresh_environment(Path(tmp) / "cache")
         row("optbench --help", "", min(timed(["--help"], Path(tmp), env) for _ in range(3)),
             "help")
-        run = (["sweep", str(Path(config).resolve()), "--out", "results/default", "--report"]
-               if config else ["run"])
-        shown = "optbench " + ("sweep CONFIG --report" if config else "run")
         for state, target in (("caches empty", "run cold"),
                               ("caches filled, a new folder", "run warm")):
             folder = Path(tmp) / target.replace(" ", "-")
             folder.mkdir()
-            row(shown, state, timed(run, folder, env), target)
+            row("optbench run", state, timed(["run"], folder, env), target)
         results = str(folder / "results" / "default")
-        shutil.rmtree(Path(tmp) / "cache" / "optbench" / "memo")
+        shutil.rmtree(Path(tmp, "cache", "optbench", memo.FOLDER), ignore_errors=True)
         for state in ("computed", "read back"):
             row("optbench table DIR", state, timed(["table", results], folder, env), "table")
         report = ["report", results, "--out", str(folder / "another-report")]
@@ -92,7 +89,5 @@ def bench_commands(device: jax.Device, quick: bool = False, config: str | None =
              "datasets and derived tables), so 'caches empty' is a first run; 'caches "
              "filled' reruns it into a new folder. The table and report rows read the "
              "second run's folder; 'computed' removes the table's kept copy first."]
-    if config:
-        notes.append(f"{shown} with {config} stands for optbench run.")
     return Report("commands", "the commands a user waits on, against their targets",
                   pd.DataFrame(rows), notes)
