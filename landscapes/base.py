@@ -148,6 +148,11 @@ def names(kind: str | None = None) -> tuple[str, ...]:
     return tuple(sorted(n for n, e in _REGISTRY.items() if kind is None or e.kind == kind))
 
 
+def defined_in(name: str) -> str:
+    """The module whose builder registered the surface `name` (optbench's, or a user's)."""
+    return _lookup(name).build.__module__
+
+
 def parameters(name: str) -> Mapping[str, Param]:
     """The parameters the surface `name` accepts (in a sweep: its task's `params` table)."""
     return _lookup(name).params

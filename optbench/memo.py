@@ -21,6 +21,7 @@ import json
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,21 +39,33 @@ class Unkeyable(TypeError):
 
 
 def on_disk(function: F) -> F:
-    """``function``, memoized in ``<user cache>/optbench/memo/<its name>/``."""
+    """``function``, memoized in ``<folder()>/<its module and name>/``."""
+    name = f"{function.__module__}.{function.__qualname__}"
 
     @functools.wraps(function)
     def memoized(*args: Any, **kwargs: Any) -> Any:
+        where = folder()
         try:
-            path = user_cache(FOLDER, function.__qualname__, key(args, kwargs) + ".pkl")
+            path = where / name / f"{key(name, args, kwargs)}.pkl" if where else None
         except Unkeyable:
-            return function(*args, **kwargs)
-        result = _load(path)
+            path = None
+        result = _ABSENT if path is None else _load(path)
         if result is _ABSENT:
             result = function(*args, **kwargs)
-            _keep(path, result)
+            if path is not None and sources_unchanged():
+                _keep(path, result)
         return result
 
     return memoized  # type: ignore[return-value]
+
+
+def folder() -> Path | None:
+    """``$OPTBENCH_MEMO`` (a folder, or ``off``), else ``<user cache>/optbench/memo``;
+    None when off."""
+    setting = os.environ.get("OPTBENCH_MEMO")
+    if setting is None:
+        return user_cache(FOLDER)
+    return None if setting.lower() in ("", "0", "off", "false", "no") else Path(setting)
 
 
 _ABSENT = object()
@@ -69,63 +82,111 @@ def _load(path: Path) -> Any:
     return result
 
 
-def key(args: tuple, kwargs: dict) -> str:
-    """A digest of the arguments' content, optbench's sources and :data:`LIBRARIES`."""
-    digest = hashlib.sha256(code_digest(LIBRARIES))
-    for value in (*args, *sorted(kwargs.items())):
-        _feed(digest, value)
+def key(name: str, args: tuple, kwargs: dict) -> str:
+    """A digest of the function's name, the arguments' content (each tagged with its type),
+    optbench's sources and :data:`LIBRARIES`."""
+    content = [name, [_canonical(a) for a in args],
+               [[k, _canonical(v)] for k, v in sorted(kwargs.items())]]
+    digest = hashlib.sha256(code_digest() + versions(LIBRARIES))
+    digest.update(json.dumps(content).encode())
     return digest.hexdigest()[:32]
 
 
-def _feed(digest: Any, value: Any) -> None:
+def _canonical(value: Any) -> Any:
+    """``value`` as JSON that tells apart what Python tells apart (1 and 1.0 and True, a
+    tuple and a list, the keys 1 and "1", -0.0 and 0.0); frames by :func:`_frame_digest`."""
+    import numpy as np
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
-        digest.update(json.dumps([list(map(str, value.columns)),
-                                  list(map(str, value.dtypes))]).encode())
-        try:
-            digest.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
-        except TypeError as error:  # unhashable cells (lists, dicts)
-            raise Unkeyable(str(error)) from None
-        return
-    try:
-        digest.update(json.dumps(value, default=_unkeyable).encode())  # order kept: it may show
-    except (TypeError, ValueError) as error:
-        raise Unkeyable(str(error)) from None
-
-
-def _unkeyable(value: Any) -> Any:
+        return ["frame", _frame_digest(value)]
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int):
+        return [type(value).__name__, value]
+    if isinstance(value, float | np.floating | np.integer | np.bool_):
+        return [type(value).__name__, repr(value.item() if isinstance(value, np.generic)
+                                           else value)]
+    if isinstance(value, list | tuple):
+        return [type(value).__name__, [_canonical(v) for v in value]]
+    if isinstance(value, dict):
+        return ["dict", [[_canonical(k), _canonical(v)] for k, v in value.items()]]
     raise Unkeyable(f"cannot key a {type(value).__name__}")
 
 
+def _frame_digest(frame: Any) -> str:
+    """A digest of a frame's index and columns: names, dtypes (a categorical's categories
+    too) and values (bit for bit where numeric; tagged by type where objects)."""
+    digest = hashlib.sha256()
+    for name, column in [("index", frame.index.to_series()), *frame.items()]:
+        digest.update(json.dumps([_canonical(name), repr(column.dtype), len(column)]).encode())
+        values = column.to_numpy()
+        if values.dtype.kind in "biufcmM":
+            digest.update(values.tobytes())
+        else:  # None, NaN and NA alike: pandas reads them all as missing
+            digest.update(json.dumps([None if _missing(v) else _canonical(v)
+                                      for v in values]).encode())
+    return digest.hexdigest()
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
 @functools.cache
-def code_digest(libraries: tuple[str, ...]) -> bytes:
-    """optbench's source files (its landscapes too, kept apart in a checkout) and the
-    installed versions of ``libraries``, as one digest: what a result computed from the same
-    inputs may still differ by."""
+def code_digest() -> bytes:
+    """optbench's source files (its landscapes too, kept apart in a checkout) as one digest:
+    what a result computed from the same inputs may still differ by. Taken when optbench is
+    imported; :func:`sources_unchanged` tells whether they changed since. An unreadable
+    source is :class:`Unkeyable`."""
     digest = hashlib.sha256()
     landscapes = importlib.util.find_spec("optbench.landscapes").submodule_search_locations
-    for root in dict.fromkeys([Path(__file__).parent, *map(Path, landscapes)]):
-        for source in sorted(root.rglob("*.py")):
-            digest.update(str(source.relative_to(root)).encode() + source.read_bytes())
-    for library in libraries:
-        digest.update(f"{library}={importlib.metadata.version(library)}".encode())
+    try:
+        for root in dict.fromkeys([Path(__file__).parent, *map(Path, landscapes)]):
+            for source in sorted(root.rglob("*.py")):
+                if not source.name.startswith("."):  # an editor's lock or backup
+                    digest.update(str(source.relative_to(root)).encode() + b"\0"
+                                  + source.read_bytes() + b"\0")
+    except OSError as error:
+        raise Unkeyable(f"cannot read optbench's sources ({error})") from None
     return digest.digest()
+
+
+def versions(libraries: tuple[str, ...]) -> bytes:
+    """The installed versions of ``libraries``."""
+    return "".join(f"{name}={importlib.metadata.version(name)}\0"
+                   for name in libraries).encode()
+
+
+def sources_unchanged() -> bool:
+    """Whether optbench's sources are still those this process imported (an edit since would
+    file the old code's result under the new code's key)."""
+    try:
+        return code_digest.__wrapped__() == code_digest()
+    except Unkeyable:
+        return False
 
 
 def _keep(path: Path, result: Any) -> None:
     """Write ``path`` whole (a temporary file renamed) and drop all but the newest
-    :data:`KEEP` entries beside it; a folder that cannot be written is left as it is."""
+    :data:`KEEP` entries beside it, and temporary files left an hour ago; a folder that cannot
+    be written, or a result that cannot be pickled, is left as it is."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
             pickle.dump(result, tmp, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp.name, path)
+        tmp = None
         entries = sorted(path.parent.glob("*.pkl"), key=_modified, reverse=True)
-        for old in entries[KEEP:]:
+        stale = [p for p in path.parent.glob("*.tmp") if _modified(p) < time.time() - 3600]
+        for old in entries[KEEP:] + stale:
             old.unlink(missing_ok=True)
-    except OSError:
+    except Exception:  # noqa: BLE001  (a cache never fails the command it serves)
+        return
+    finally:
         if tmp is not None:
             Path(tmp.name).unlink(missing_ok=True)
 
@@ -135,3 +196,7 @@ def _modified(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:  # removed by another process meanwhile
         return 0.0
+
+
+with contextlib.suppress(Unkeyable):
+    code_digest()  # the sources as this process imports them (see optbench/__init__.py)

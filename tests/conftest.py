@@ -1,6 +1,8 @@
 """Keep the tests' caches out of the user's home, and share them between the suite's
 workers: generated datasets, and compiled programs (JAX's persistent cache, so that a
-program compiled by one test, worker or subprocess is loaded by the next)."""
+program compiled by one test, worker or subprocess is loaded by the next). Derived results
+are not kept (``OPTBENCH_MEMO=off``): every test computes its tables, whatever another test
+changed (tests/test_memo.py turns it on)."""
 
 import os
 
@@ -14,5 +16,6 @@ def _private_shared_caches(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_CACHE_HOME", str(shared / "cache"))
     patch.setenv("OPTBENCH_COMPILE_CACHE", str(shared / "cache" / "xla"))
+    patch.setenv("OPTBENCH_MEMO", "off")
     yield
     patch.undo()

@@ -1,6 +1,8 @@
 """Derived results kept on disk: read back for the same content, computed afresh for any
 change, and never an error of their own."""
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +14,19 @@ from tests.test_analysis import _runs
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "optbench" / "memo"
+    monkeypatch.setenv("OPTBENCH_MEMO", str(tmp_path / "memo"))
+    return tmp_path / "memo"
+
+
+class Sources:
+    """A stand-in for :func:`memo.code_digest`: the sources as imported, and as they are
+    now on disk."""
+
+    def __init__(self, imported: bytes, now: bytes):
+        self.imported, self.__wrapped__ = imported, lambda: now
+
+    def __call__(self) -> bytes:
+        return self.imported
 
 
 def counted():
@@ -40,20 +53,52 @@ def test_the_same_content_is_computed_once_and_any_change_afresh():
     assert len(calls) == 4
 
 
-def test_edited_code_computes_afresh(monkeypatch):
+def test_edited_code_computes_afresh_and_keeps_nothing_computed_while_it_changed(
+        monkeypatch):
     total, calls = counted()
     frame = pd.DataFrame({"x": [1.0]})
     total(frame, 1)
-    monkeypatch.setattr(memo, "code_digest", lambda libraries: b"edited")
+    monkeypatch.setattr(memo, "code_digest", Sources(b"edited", b"edited"))
+    total(frame, 1)
     total(frame, 1)
     assert len(calls) == 2
+    monkeypatch.setattr(memo, "code_digest", Sources(b"as imported", b"edited since"))
+    total(frame, 1)  # the old code's result, which must not be filed as the new code's
+    total(frame, 1)
+    assert len(calls) == 4
+
+
+def test_keys_tell_apart_what_python_tells_apart():
+    def key(*args, **kwargs):
+        return memo.key("f", args, kwargs)
+
+    distinct = [key(1, 23), key(12, 3), key(1), key(1.0), key(True), key([1]), key((1,)),
+                key({1: 2}), key({"1": 2}), key(0.0), key(-0.0), key(a=1), key("a", 1),
+                key(pd.DataFrame({"x": [1, "a"]})), key(pd.DataFrame({"x": ["1", "a"]})),
+                key(pd.DataFrame({"x": [0.0]})), key(pd.DataFrame({"x": [-0.0]})),
+                key(pd.DataFrame({"x": [1.0]})), key(pd.DataFrame({"y": [1.0]})),
+                key(pd.DataFrame({"x": [1.0]}, index=[1])),
+                key(pd.DataFrame({"x": pd.Categorical(["a"], categories=["a", "b"])})),
+                key(pd.DataFrame({"x": pd.Categorical(["a"], categories=["b", "a"])}))]
+    assert len(set(distinct)) == len(distinct)
+    assert memo.key("f", (1,), {}) != memo.key("g", (1,), {})
+    # pandas reads None and NaN alike as missing
+    assert key(pd.DataFrame({"x": ["a", None]})) == key(pd.DataFrame({"x": ["a", np.nan]}))
+
+
+def test_off_computes_every_time_and_keeps_nothing(private_cache, monkeypatch):
+    monkeypatch.setenv("OPTBENCH_MEMO", "off")
+    total, calls = counted()
+    frame = pd.DataFrame({"x": [1.0]})
+    assert total(frame, 1) == total(frame, 1) == 1.0
+    assert len(calls) == 2 and not private_cache.exists()
 
 
 def test_what_cannot_be_keyed_read_or_written_is_computed(private_cache, tmp_path,
                                                          monkeypatch):
     total, calls = counted()
     frame = pd.DataFrame({"x": [1.0, 2.0]})
-    assert total(frame, np.int64(2)) == 6.0 and total(frame, np.int64(2)) == 6.0  # unkeyed
+    assert total(frame, Fraction(2)) == 6.0 and total(frame, Fraction(2)) == 6.0  # unkeyed
     assert not private_cache.exists()
     with pytest.raises(TypeError):  # the function's own error, not the cache's
         total(frame, "two")
@@ -62,7 +107,7 @@ def test_what_cannot_be_keyed_read_or_written_is_computed(private_cache, tmp_pat
     assert len(entries) == 1
     entries[0].write_bytes(b"damaged")
     assert total(frame, 1) == 3.0
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    monkeypatch.setenv("OPTBENCH_MEMO", str(tmp_path / "a-file"))
     (tmp_path / "a-file").write_text("not a folder")
     assert total(frame, 1) == 3.0 and total(frame, 1) == 3.0
     assert len(calls) == 7

@@ -24,12 +24,12 @@ from pathlib import Path
 import jax
 import pandas as pd
 
-from optbench import memo
 from optbench.bench.common import Report
 from optbench.errors import OptbenchError
 
 TARGETS = {"help": 0.3, "run cold": 15.0, "run warm": 8.0, "table": 1.0, "report": 3.0}
-CACHES = ("OPTBENCH_COMPILE_CACHE", "OPTBENCH_DATASET_CACHE")  # set: outside the user cache
+CACHES = {"OPTBENCH_COMPILE_CACHE": "xla", "OPTBENCH_DATASET_CACHE": "datasets",
+          "OPTBENCH_MEMO": "memo"}  # every cache optbench keeps, as a folder of its own
 
 
 class CommandFailed(OptbenchError):
@@ -49,11 +49,13 @@ def timed(arguments: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def fresh_environment(cache: Path) -> dict[str, str]:
-    """This process's environment with every optbench cache in ``cache``."""
+    """This process's environment with every optbench cache in a new folder of ``cache``
+    (matplotlib's font cache stays the user's own)."""
     import matplotlib
 
-    env = {k: v for k, v in os.environ.items() if k not in CACHES}
-    return {**env, "XDG_CACHE_HOME": str(cache), "MPLCONFIGDIR": matplotlib.get_cachedir()}
+    folders = {variable: str(cache / name) for variable, name in CACHES.items()}
+    return {**os.environ, **folders, "XDG_CACHE_HOME": str(cache),
+            "MPLCONFIGDIR": matplotlib.get_cachedir()}
 
 
 def bench_commands(device: jax.Device, quick: bool = False) -> Report:
@@ -78,15 +80,15 @@ def bench_commands(device: jax.Device, quick: bool = False) -> Report:
             folder.mkdir()
             row("optbench run", state, timed(["run"], folder, env), target)
         results = str(folder / "results" / "default")
-        shutil.rmtree(Path(tmp, "cache", "optbench", memo.FOLDER), ignore_errors=True)
+        shutil.rmtree(env["OPTBENCH_MEMO"], ignore_errors=True)
         for state in ("computed", "read back"):
             row("optbench table DIR", state, timed(["table", results], folder, env), "table")
         report = ["report", results, "--out", str(folder / "another-report")]
         for state in ("drawn", "nothing changed"):
             row("optbench report DIR", state, timed(report, folder, env), "report")
     notes = ["Each command a new process (Python's start and imports included), in a new "
-             "folder with a new user cache folder (XDG_CACHE_HOME; compiled programs, "
-             "datasets and derived tables), so 'caches empty' is a first run; 'caches "
+             "folder with new cache folders (compiled programs, datasets, derived tables: "
+             f"{', '.join(CACHES)}), so 'caches empty' is a first run; 'caches "
              "filled' reruns it into a new folder. The table and report rows read the "
              "second run's folder; 'computed' removes the table's kept copy first."]
     return Report("commands", "the commands a user waits on, against their targets",

@@ -8,18 +8,19 @@ writes nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from optbench.errors import OptbenchError
-from optbench.memo import code_digest
-from optbench.report.data import ReportData, load
-from optbench.store import REPORT, ResultStore
+from optbench.memo import Unkeyable, code_digest, sources_unchanged, versions
+from optbench.report.data import ReportData, load, read_meta
+from optbench.store import REPORT, ResultStore, file_digest
 from optbench.store import REPORT_MARKER as MARKER
 
 INPUTS = "inputs "  # the marker's line naming the digest of what the report was drawn from
@@ -46,9 +47,9 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     if workers is not None and workers < 1:
         raise ReportError(f"--workers: {workers} is not an integer >= 1")
     out = Path(out) if out is not None else Path(directory) / REPORT
-    inputs = (_inputs(Path(directory), out, (animate, target, vector))
-              if ResultStore(directory).meta_path.is_file() else "")  # else load says why
-    if _up_to_date(out, inputs):
+    store, meta, _ = read_meta(directory)  # a folder that holds no sweep: a clear error
+    inputs = _inputs(store, meta, out, (animate, target, vector))
+    if inputs and _up_to_date(out, inputs):
         return out / "index.html"
     data = load(directory)
     if target is not None and target not in data.targets:
@@ -60,8 +61,8 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
 
         build(data, staging, Options(animate, target, vector), _workers(workers), progress)
         files = sorted(path.name for path in staging.iterdir())
-        (staging / MARKER).write_text("\n".join(
-            ["written by optbench report", f"{INPUTS}{inputs}", *files]) + "\n")
+        known = [f"{INPUTS}{inputs}", *files] if inputs and sources_unchanged() else []
+        (staging / MARKER).write_text("\n".join(["written by optbench report", *known]) + "\n")
         _readable(staging)
         _swap(staging, out)
     except BaseException:
@@ -70,21 +71,60 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     return out / "index.html"
 
 
-def _inputs(directory: Path, out: Path, options: tuple) -> str:
-    """A digest of what the report is drawn from: the options, optbench's sources, the
-    versions of the libraries that draw, and every file of the results folder but the
-    report's own and hidden ones (locks, temporary files)."""
-    digest = hashlib.sha256(code_digest(DRAWN_BY) + repr(options).encode())
-    skip = out.resolve()
-    for folder, subfolders, names in os.walk(directory):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")
-                               and (Path(folder) / d).resolve() != skip)
-        for name in sorted(n for n in names if not n.startswith(".")):
-            path = Path(folder, name)
-            digest.update(str(path.relative_to(directory)).encode())
-            with contextlib.suppress(OSError):  # removed meanwhile: the digest differs
-                digest.update(path.read_bytes())
+def _inputs(store: ResultStore, meta: dict, out: Path, options: tuple) -> str:
+    """A digest of everything the report shows: the options, optbench's sources, the
+    versions of the libraries that draw, where the report goes (its links are relative),
+    whether a sweep is writing the folder now, whether stage 1's report exists (a stage-2
+    page links it), and every regular file of the results folder but hidden ones (locks,
+    temporary files) and reports. "" (draw it) where that cannot be known: a landscape or
+    task kind of the user's own is in use, or a source or file cannot be read."""
+    if _user_code_in_use(meta["config"]):
+        return ""
+    stage1 = meta.get("stage1")
+    stage1_report = (isinstance(stage1, dict) and "directory" in stage1
+                     and (Path(stage1["directory"]) / REPORT / "index.html").is_file())
+    try:
+        digest = hashlib.sha256(code_digest() + versions(DRAWN_BY))
+        digest.update(repr((options, str(out.resolve()), store.partial_warning(),
+                            stage1_report)).encode())
+        for path in _results_files(store.directory):
+            size, sha = file_digest(path)
+            digest.update(os.fsencode(path.relative_to(store.directory))
+                          + f"\0{size}\0{sha}\0".encode())
+    except (OSError, Unkeyable):
+        return ""
     return digest.hexdigest()
+
+
+def _results_files(directory: Path) -> list[Path]:
+    """The regular files under ``directory`` (symbolic links followed, each folder once),
+    but hidden ones and report folders, in a fixed order."""
+    found, seen = [], set()
+    for folder, subfolders, names in os.walk(directory, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen or (Path(folder) / MARKER).exists():
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [path for name in sorted(names) if not name.startswith(".")
+                  and stat.S_ISREG((path := Path(folder, name)).stat().st_mode)]
+    return found
+
+
+def _user_code_in_use(config: dict) -> bool:
+    """Whether a task of ``config`` uses a landscape or task kind that this process
+    registered from outside optbench: code of the user's own, whose edits no digest sees.
+    (Where their registries are not even imported, only optbench's own can be in use.)"""
+    landscapes = sys.modules.get("optbench.landscapes.base")
+    kinds = sys.modules.get("optbench.tasks.registry")
+    modules = []
+    for task in config.get("tasks", []):
+        if landscapes is not None and task.get("landscape") in landscapes.names():
+            modules.append(landscapes.defined_in(task["landscape"]))
+        if kinds is not None and task.get("kind") in kinds.names():
+            modules.append(getattr(kinds.get(task["kind"]).build, "__module__", None) or "")
+    return any(not module.startswith("optbench.") for module in modules)
 
 
 def _up_to_date(out: Path, inputs: str) -> bool:

@@ -117,8 +117,9 @@ class ReportData:
         return landscapes.get(spec["landscape"], spec["dim"], **spec.get("params", {}))
 
 
-def load(directory: str | Path) -> ReportData:
-    """Read a results folder; :class:`NotResults` if it holds no sweep."""
+def read_meta(directory: str | Path) -> tuple[ResultStore, dict, list[str]]:
+    """A results folder's store, meta.json and planned blocks; :class:`NotResults` if it
+    holds no sweep."""
     directory = Path(directory)
     store = ResultStore(directory)
     if not store.meta_path.is_file():
@@ -132,6 +133,13 @@ def load(directory: str | Path) -> ReportData:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise NotResults(f"{directory}/meta.json is not an optbench sweep's meta "
                          f"({error!r})") from None
+    return store, meta, keys
+
+
+def load(directory: str | Path) -> ReportData:
+    """Read a results folder; :class:`NotResults` if it holds no sweep."""
+    directory = Path(directory)
+    store, meta, keys = read_meta(directory)
     done = [k for k in keys if store.is_done(k)]
     tables = {name: _concat([store.read_block(k, name) for k in done])
               for name in ("runs", "curves", "trajectories")}

@@ -3,6 +3,8 @@ read-only folders."""
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -13,7 +15,7 @@ import pytest
 from PIL import Image
 
 from optbench.cli import main
-from optbench.report import MARKER, write_report
+from optbench.report import MARKER, _results_files, write_report
 
 SURFACE_FIGURES = ["trajectories-rosenbrock-2d", "trajectories-himmelblau-2d", "convergence",
                    "lr-sensitivity", "ecdf", "success-heatmap", "gradient-sources",
@@ -55,6 +57,10 @@ def assert_valid_images(folder: Path, stems: list[str], vector: bool = False) ->
             assert ET.parse(svg).getroot().tag.endswith("svg") and svg.stat().st_size > 1000
         else:
             assert not svg.exists()
+
+
+def page_text(index: Path) -> str:
+    return " ".join(parse(index).text)
 
 
 def tree(folder: Path) -> dict[str, int]:
@@ -144,6 +150,49 @@ def test_a_report_is_drawn_again_only_when_what_it_shows_changed(surface_copy):
     runs.assign(diverged=True, final=float("inf")).to_parquet(block)  # other results
     text = " ".join(parse(write_report(surface_copy, workers=1)).text)
     assert f"adam on himmelblau-2d: {len(runs)} of {len(runs)} runs diverged" in text
+
+
+WRITER = """import sys, time
+from optbench.store import ResultStore
+ResultStore(sys.argv[1]).lock()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_report_of_a_sweep_still_writing_is_drawn_again_once_it_stops(surface_copy):
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(surface_copy)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "locked\n"
+        assert "what follows is partial" in page_text(write_report(surface_copy, workers=1))
+    finally:
+        writer.kill()  # killed: no other file of the folder changes
+        writer.wait()
+    assert "what follows is partial" not in page_text(write_report(surface_copy, workers=1))
+
+
+def test_a_report_using_code_of_the_users_own_is_always_drawn(data_results, tmp_path):
+    folder = shutil.copytree(data_results, tmp_path / "data")  # its task kind is a test's
+    index = write_report(folder, workers=1)
+    drawn = index.stat().st_mtime_ns
+    assert write_report(folder, workers=1).stat().st_mtime_ns != drawn
+
+
+def test_the_report_reads_every_visible_regular_file_once(tmp_path):
+    folder, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
+    (folder / "report").mkdir(parents=True)
+    (folder / "report" / MARKER).write_text("")
+    (folder / "report" / "index.html").write_text("")
+    (elsewhere / "a").mkdir(parents=True)
+    (elsewhere / "a" / "runs.parquet").write_text("")
+    (folder / "blocks").symlink_to(elsewhere / "a")
+    (folder / "again").symlink_to(elsewhere / "a")
+    (folder / ".optbench.lock").write_text("")
+    (folder / "meta.json").write_text("")
+    os.mkfifo(folder / "pipe")
+    found = [p.relative_to(folder).as_posix() for p in _results_files(folder)]
+    assert found == ["meta.json", "again/runs.parquet"]  # "blocks" is the same folder again
 
 
 def test_partial_results_report_what_exists_and_list_what_is_missing(surface_copy):
