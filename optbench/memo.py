@@ -3,11 +3,13 @@ their inputs and by the code that computes them, so that a result one command co
 convergence table, at the end of a sweep) is read back by the next (``optbench table``,
 ``optbench report``) instead of being computed again.
 
-A key covers every argument's content (a frame's values, dtypes and column names), optbench's
-source files and the versions of the libraries the result depends on, so a changed input, an
-edited source or an upgraded library computes afresh. The cache is only ever a shortcut: an
-argument it cannot key, an unreadable entry or an unwritable folder computes as if it were
-absent. The newest :data:`KEEP` entries of each function are kept.
+A key covers the function's name, every argument's content (a frame's index, column names,
+dtypes and values), optbench's source files as this process imported them and the versions of
+the libraries the result depends on, so a changed input, an edited source or an upgraded
+library computes afresh; a result computed while the sources changed on disk is not kept. The
+cache is only ever a shortcut: an argument it cannot key, an unreadable entry or an unwritable
+folder computes as if it were absent. The newest :data:`KEEP` entries of each function are
+kept, in :func:`folder` (``$OPTBENCH_MEMO=off`` keeps none).
 """
 
 from __future__ import annotations

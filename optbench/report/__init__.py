@@ -41,8 +41,8 @@ def write_report(directory: str | Path, out: str | Path | None = None, *,
     ``animate`` adds an animated GIF per 2-D surface; ``target`` picks the success heatmap's
     target (default: the middle of the ladder); ``workers`` processes draw the figures
     (default: up to the CPU count, 1 draws in this process); ``vector`` writes an SVG beside
-    each PNG; ``progress`` is told how
-    many figures are drawn as they are.
+    each PNG; ``progress`` is told how many figures are drawn as they are. A report
+    already drawn from the same inputs (:func:`_inputs`) is left as it is.
     """
     if workers is not None and workers < 1:
         raise ReportError(f"--workers: {workers} is not an integer >= 1")
