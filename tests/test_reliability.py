@@ -211,6 +211,18 @@ def test_leftover_temporary_files_go_on_resume_and_force(folder):
     assert not ours[0].exists() and theirs.exists()
 
 
+def test_a_sweep_with_nothing_to_run_leaves_its_tables_unless_they_are_damaged(folder):
+    meta, runs = (folder / "meta.json").read_bytes(), (folder / "runs.parquet").read_bytes()
+    run_sweep(SMALL, folder, quiet=True)  # its finish time and program count stay
+    assert (folder / "meta.json").read_bytes() == meta
+    assert (folder / "runs.parquet").read_bytes() == runs
+    (folder / "runs.parquet").unlink()
+    run_sweep(SMALL, folder, quiet=True)
+    assert _runs(folder).equals(without_timing(pd.read_parquet(io.BytesIO(runs))))
+    run_sweep(SMALL, folder, quiet=True, meta={"stage1": {"seeds": [1]}})  # new records
+    assert json.loads((folder / "meta.json").read_text())["stage1"] == {"seeds": [1]}
+
+
 def test_rerun_recomputes_on_purpose(folder, capsys):
     before = (folder / MANIFEST).read_text().count(f"blocks/{KEY}/runs.parquet")
     run_sweep(SMALL, folder, quiet=True, rerun=True)

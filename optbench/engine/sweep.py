@@ -51,6 +51,7 @@ from optbench.store import (
     REFERENCE,
     REPORT,
     SECONDS_PER_STEP,
+    TABLES,
     ResultStore,
     block_key,
     target_column,
@@ -364,7 +365,7 @@ def run_sweep(
         with ctrl_c_between_chunks() as stop:
             _run_blocks(todo, config, rules, run_axes(blocks, keys, config, rules), devices,
                         store, quiet or not writer, stop)
-        if store is not None:
+        if store is not None and (todo or not _finalized(store, keys, meta)):
             # programs this process compiled (or loaded from the persistent cache)
             store.finalize(keys, {"finished": _now(),
                                   "programs_compiled": PROGRAMS.compiled - compiled_before,
@@ -378,6 +379,16 @@ def run_sweep(
         if store is not None:
             store.close()
     return directory
+
+
+def _finalized(store: ResultStore, keys: list[str], meta: Mapping | None) -> bool:
+    """Whether the folder holds these blocks combined already, with ``meta``: a rerun that
+    ran no block leaves it so (its finish time and program count stay those of the run that
+    computed it, and a report of it stays up to date)."""
+    recorded = store.meta()
+    return (list(recorded.get("blocks", {})) == keys
+            and all(recorded.get(k) == v for k, v in (meta or {}).items())
+            and not any(store.damage(f"{table}.parquet") for table in TABLES))
 
 
 def kept_files(key: str, keep_params: bool | str) -> list[str]:

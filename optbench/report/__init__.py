@@ -76,8 +76,8 @@ def _inputs(store: ResultStore, meta: dict, out: Path, options: tuple) -> str:
     versions of the libraries that draw, where the report goes (its links are relative),
     whether a sweep is writing the folder now, whether stage 1's report exists (a stage-2
     page links it), and every regular file of the results folder but hidden ones (locks,
-    temporary files) and reports. "" (draw it) where that cannot be known: a landscape or
-    task kind of the user's own is in use, or a source or file cannot be read."""
+    temporary files), reports and the manifest. "" (draw it) where that cannot be known: a
+    landscape or task kind of the user's own is in use, or a source or file cannot be read."""
     if _user_code_in_use(meta["config"]):
         return ""
     stage1 = meta.get("stage1")
@@ -88,6 +88,8 @@ def _inputs(store: ResultStore, meta: dict, out: Path, options: tuple) -> str:
         digest.update(repr((options, str(out.resolve()), store.partial_warning(),
                             stage1_report)).encode())
         for path in _results_files(store.directory):
+            if path == store.manifest_path:  # bookkeeping the report never reads
+                continue
             size, sha = file_digest(path)
             digest.update(os.fsencode(path.relative_to(store.directory))
                           + f"\0{size}\0{sha}\0".encode())
