@@ -128,13 +128,14 @@ def test_commands_times_each_command_against_its_target(monkeypatch):
 
     monkeypatch.setattr(commands, "timed", timed)
     table = commands.bench_commands(CPU).table
-    assert table["state"].tolist() == ["", "caches empty", "caches filled, a new folder",
-                                       "computed", "read back", "drawn", "nothing changed"]
+    assert table["state"].tolist() == [
+        "", "caches empty", "caches filled, a new folder", "again, into the same folder",
+        "computed", "read back", "drawn", "nothing changed"]
     assert [command for command, _, _ in ran] == ["--help"] * 3 + [
-        "run", "run", "table", "table", "report", "report"]
-    assert ran[3][1] != ran[4][1]  # the second run goes into a new folder
+        "run", "run", "run", "table", "table", "report", "report"]
+    assert ran[3][1] != ran[4][1] == ran[5][1]  # the second run goes into a new folder
     assert {cache for _, _, cache in ran} == {"cache"}  # one new cache folder throughout
-    assert table["met"].tolist() == [False] + [True] * 6  # 0.5 s against 0.3 s, then more
+    assert table["met"].tolist() == [False] + [True] * 7  # 0.5 s against 0.3 s, then more
 
 
 def test_a_command_is_timed_in_a_new_process(tmp_path):
