@@ -117,17 +117,24 @@ def _canonical(value: Any) -> Any:
 
 
 def _frame_digest(frame: Any) -> str:
-    """A digest of a frame's index and columns: names, dtypes (a categorical's categories
-    too) and values (bit for bit where numeric; tagged by type where objects)."""
-    digest = hashlib.sha256()
+    """A digest of a frame's index and columns: names, dtypes and values (bit for bit where
+    numpy holds them; a categorical's categories and codes; others cell by cell, tagged by
+    type)."""
+    import numpy as np
+    import pandas as pd
+
+    digest = hashlib.sha256(json.dumps(_canonical(list(frame.index.names))).encode())
     for name, column in [("index", frame.index.to_series()), *frame.items()]:
-        digest.update(json.dumps([_canonical(name), repr(column.dtype), len(column)]).encode())
-        values = column.to_numpy()
-        if values.dtype.kind in "biufcmM":
-            digest.update(values.tobytes())
+        digest.update(json.dumps([_canonical(name), str(column.dtype), len(column)]).encode())
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            digest.update(json.dumps([column.cat.ordered, _canonical(
+                column.cat.categories.tolist())]).encode())
+            column = column.cat.codes
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
+            digest.update(column.to_numpy().tobytes())
         else:  # None, NaN and NA alike: pandas reads them all as missing
             digest.update(json.dumps([None if _missing(v) else _canonical(v)
-                                      for v in values]).encode())
+                                      for v in column.to_numpy(dtype=object)]).encode())
     return digest.hexdigest()
 
 

@@ -233,8 +233,8 @@ class CheckReport:
                          "again with the same config to recompute them")
         elif not self.ok and only_missing:  # nothing to delete: --repair would do nothing
             blocks = sorted({n.split("/")[1] for n in self.damaged if n.startswith("blocks/")})
-            lines.append("to recover: run the sweep again with the same config; it recomputes "
-                         + (f"the blocks {', '.join(blocks)} and " if blocks else "")
+            lines.append("to recover: run the sweep again with the same config; it "
+                         + (f"recomputes the blocks {', '.join(blocks)} and " if blocks else "")
                          + "rebuilds the combined tables")
         elif not self.ok:
             lines.append("to recover: run the sweep again with the same config (it recomputes "

@@ -72,6 +72,9 @@ def test_keys_tell_apart_what_python_tells_apart():
     def key(*args, **kwargs):
         return memo.key("f", args, kwargs)
 
+    many = [f"c{i}" for i in range(200)]  # pandas' repr shortens a long list of categories
+    swapped = [*many[:100], many[101], many[100], *many[102:]]
+
     distinct = [key(1, 23), key(12, 3), key(1), key(1.0), key(True), key([1]), key((1,)),
                 key({1: 2}), key({"1": 2}), key(0.0), key(-0.0), key(a=1), key("a", 1),
                 key(pd.DataFrame({"x": [1, "a"]})), key(pd.DataFrame({"x": ["1", "a"]})),
@@ -79,7 +82,12 @@ def test_keys_tell_apart_what_python_tells_apart():
                 key(pd.DataFrame({"x": [1.0]})), key(pd.DataFrame({"y": [1.0]})),
                 key(pd.DataFrame({"x": [1.0]}, index=[1])),
                 key(pd.DataFrame({"x": pd.Categorical(["a"], categories=["a", "b"])})),
-                key(pd.DataFrame({"x": pd.Categorical(["a"], categories=["b", "a"])}))]
+                key(pd.DataFrame({"x": pd.Categorical(["a"], categories=["b", "a"])})),
+                key(pd.DataFrame({"x": pd.Categorical(["c0"], categories=many)})),
+                key(pd.DataFrame({"x": pd.Categorical(["c0"], categories=swapped)})),
+                key(pd.DataFrame({"x": pd.array([2**53, None], dtype="Int64")})),
+                key(pd.DataFrame({"x": pd.array([2**53 + 1, None], dtype="Int64")})),
+                key(pd.DataFrame({"x": [1.0]}).rename_axis("run"))]
     assert len(set(distinct)) == len(distinct)
     assert memo.key("f", (1,), {}) != memo.key("g", (1,), {})
     # pandas reads None and NaN alike as missing

@@ -211,7 +211,7 @@ def test_leftover_temporary_files_go_on_resume_and_force(folder):
     assert not ours[0].exists() and theirs.exists()
 
 
-def test_a_sweep_with_nothing_to_run_leaves_its_tables_unless_they_are_damaged(folder):
+def test_a_sweep_with_nothing_to_run_leaves_its_folder_as_it_was_and_rebuilds_damage(folder):
     meta, runs = (folder / "meta.json").read_bytes(), (folder / "runs.parquet").read_bytes()
     run_sweep(SMALL, folder, quiet=True)  # its finish time and program count stay
     assert (folder / "meta.json").read_bytes() == meta

@@ -51,7 +51,6 @@ from optbench.store import (
     REFERENCE,
     REPORT,
     SECONDS_PER_STEP,
-    TABLES,
     ResultStore,
     block_key,
     target_column,
@@ -365,12 +364,13 @@ def run_sweep(
         with ctrl_c_between_chunks() as stop:
             _run_blocks(todo, config, rules, run_axes(blocks, keys, config, rules), devices,
                         store, quiet or not writer, stop)
-        if store is not None and (todo or not _finalized(store, keys, meta)):
-            # programs this process compiled (or loaded from the persistent cache)
-            store.finalize(keys, {"finished": _now(),
-                                  "programs_compiled": PROGRAMS.compiled - compiled_before,
-                                  **(meta or {})},
-                           csv=config.csv)
+        if store is not None:
+            # a sweep that ran no block keeps the finish time and program count of the one
+            # that did, so the folder (and a report of it) is left as it was
+            ran = ({"finished": _now(),  # programs compiled (or loaded from the cache)
+                    "programs_compiled": PROGRAMS.compiled - compiled_before}
+                   if todo or "finished" not in store.meta() else {})
+            store.finalize(keys, {**ran, **(meta or {})}, csv=config.csv)
     except KeyboardInterrupt:
         saved = sum(map(store.is_done, keys)) if store is not None else 0
         raise Interrupted(f"interrupted; {saved} of {len(keys)} blocks are saved in "
@@ -379,16 +379,6 @@ def run_sweep(
         if store is not None:
             store.close()
     return directory
-
-
-def _finalized(store: ResultStore, keys: list[str], meta: Mapping | None) -> bool:
-    """Whether the folder holds these blocks combined already, with ``meta``: a rerun that
-    ran no block leaves it so (its finish time and program count stay those of the run that
-    computed it, and a report of it stays up to date)."""
-    recorded = store.meta()
-    return (list(recorded.get("blocks", {})) == keys
-            and all(recorded.get(k) == v for k, v in (meta or {}).items())
-            and not any(store.damage(f"{table}.parquet") for table in TABLES))
 
 
 def kept_files(key: str, keep_params: bool | str) -> list[str]:
