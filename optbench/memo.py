@@ -164,9 +164,15 @@ def code_digest() -> bytes:
 
 
 def versions(libraries: tuple[str, ...]) -> bytes:
-    """The installed versions of ``libraries``."""
-    return "".join(f"{name}={importlib.metadata.version(name)}\0"
-                   for name in libraries).encode()
+    """The installed versions of ``libraries`` (``absent`` for one not installed)."""
+    return "".join(f"{name}={_version(name)}\0" for name in libraries).encode()
+
+
+def _version(library: str) -> str:
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
 
 
 def sources_unchanged() -> bool:

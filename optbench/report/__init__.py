@@ -24,7 +24,9 @@ from optbench.store import REPORT, ResultStore, file_digest
 from optbench.store import REPORT_MARKER as MARKER
 
 INPUTS = "inputs "  # the marker's line naming the digest of what the report was drawn from
-DRAWN_BY = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "jax")
+# what draws the figures and evaluates the surfaces and datasets they show
+DRAWN_BY = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "jax", "jaxlib", "mnist1d",
+            "scikit-learn")
 
 
 class ReportError(OptbenchError, ValueError):
