@@ -133,7 +133,8 @@ def _frame_digest(frame: Any) -> str:
         if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
             digest.update(column.to_numpy().tobytes())
         else:  # None, NaN and NA alike: pandas reads them all as missing
-            digest.update(json.dumps([None if _missing(v) else _canonical(v)
+            digest.update(json.dumps([v if type(v) is str else None if _missing(v)
+                                      else _canonical(v)
                                       for v in column.to_numpy(dtype=object)]).encode())
     return digest.hexdigest()
 

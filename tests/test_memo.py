@@ -78,6 +78,7 @@ def test_keys_tell_apart_what_python_tells_apart():
     distinct = [key(1, 23), key(12, 3), key(1), key(1.0), key(True), key([1]), key((1,)),
                 key({1: 2}), key({"1": 2}), key(0.0), key(-0.0), key(a=1), key("a", 1),
                 key(pd.DataFrame({"x": [1, "a"]})), key(pd.DataFrame({"x": ["1", "a"]})),
+                key(pd.DataFrame({"x": ["a", "b"]})), key(pd.DataFrame({"x": ["a", "c"]})),
                 key(pd.DataFrame({"x": [0.0]})), key(pd.DataFrame({"x": [-0.0]})),
                 key(pd.DataFrame({"x": [1.0]})), key(pd.DataFrame({"y": [1.0]})),
                 key(pd.DataFrame({"x": [1.0]}, index=[1])),
