@@ -233,6 +233,12 @@ def _sweep_and_report(config, args: argparse.Namespace, report: bool = False,
     from optbench.analysis import write_finished_tables
     from optbench.engine import SweepTooLarge, run_sweep
 
+    one_process = not (getattr(args, "distributed", False) or getattr(args, "coordinator", None))
+    if report and one_process:
+        from optbench.report.workers import start_early
+
+        start_early()  # the figure workers' imports, while the sweep runs (process 0 draws)
+
     def sweep(yes: bool):
         return run_sweep(config, out or args.out, force=args.force, yes=yes, quiet=args.quiet,
                          rerun=args.rerun, meta=meta,

@@ -8,10 +8,8 @@ draws its trajectories (and animation).
 from __future__ import annotations
 
 import html
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +26,8 @@ from optbench.analysis import (
 )
 from optbench.engine.sweep import float32_warning
 from optbench.report import figures, page, style
-from optbench.report.data import ReportData, load
+from optbench.report.data import ReportData
+from optbench.report.workers import held_data, pool
 from optbench.store import REPORT, write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
@@ -135,15 +134,8 @@ def figure_table(title: str, name: str, table: pd.DataFrame, folder: Path
     return title, shown, [f"{name}.csv", f"{name}.md"]
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(directory: str) -> None:
-    _WORKER["data"] = load(directory)
-
-
 def _run_in_worker(job: Job, folder: Path, options: Options) -> Done:
-    return run(job, _WORKER["data"], folder, options)
+    return run(job, held_data(), folder, options)
 
 
 def draw_all(data: ReportData, folder: Path, options: Options, workers: int,
@@ -161,29 +153,11 @@ def draw_all(data: ReportData, folder: Path, options: Options, workers: int,
     if workers <= 1 or len(todo) <= 1:
         return [told(k, run(j, data, folder, options))
                 for k, j in enumerate(todo, 1)], meanwhile()
-    data.convergence  # noqa: B018  (computed once, before the workers inherit the data)
-    if _can_fork():  # the workers inherit the imports and the data
-        _WORKER["data"] = data
-        context, init = multiprocessing.get_context("fork"), None
-    else:  # JAX's threads are running here, which fork would copy mid-flight
-        context, init = multiprocessing.get_context("spawn"), _init_worker
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=init,
-                                 initargs=(str(data.directory),) if init else ()) as pool:
-            futures = [pool.submit(_run_in_worker, j, folder, options) for j in todo]
-            extra = meanwhile()
-            return [told(k, f.result()) for k, f in enumerate(futures, 1)], extra
-    finally:
-        _WORKER.clear()
-
-
-def _can_fork() -> bool:
-    """Fork is safe while JAX has started no backend (and so no threads) in this process."""
-    try:
-        from jax._src.xla_bridge import backends_are_initialized
-    except ImportError:
-        return False
-    return hasattr(os, "fork") and not backends_are_initialized()
+    data.convergence  # noqa: B018  (computed once, before the workers get the data)
+    with pool(workers, data) as executor:
+        futures = [executor.submit(_run_in_worker, j, folder, options) for j in todo]
+        extra = meanwhile()
+        return [told(k, f.result()) for k, f in enumerate(futures, 1)], extra
 
 
 def sections(done: list[Done], data: ReportData) -> list[page.Section]:

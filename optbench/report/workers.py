@@ -1,0 +1,88 @@
+"""Where the report's figure workers come from: forked from this process while that is safe,
+otherwise from a fork server that has already imported what figures are drawn with.
+
+A process that ran a sweep has JAX's threads running, and forking it would copy them
+mid-flight; spawned workers would each import matplotlib, seaborn, scipy and JAX again (about
+4 s on 2 cores) before drawing anything. The fork server is a fresh interpreter that imports
+them once; :func:`start_early` starts it while the sweep runs, so that its imports overlap
+the sweep. This module imports nothing heavy, so that starting early costs the caller nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
+from typing import Any
+
+# what the workers' figures are drawn with; '__main__' as spawn would (a script's landscapes)
+PRELOAD = ["__main__", "optbench.report.build", "optbench.report.surfaces"]
+
+
+def can_fork() -> bool:
+    """Fork is safe while JAX has started no backend (and so no threads) in this process."""
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:
+        return False
+    return hasattr(os, "fork") and not backends_are_initialized()
+
+
+@contextlib.contextmanager
+def pool(workers: int, data: Any) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` processes, each holding ``data`` (:func:`held_data`). Forked ones inherit
+    it; others get a copy, with this process's environment variables and working folder, not
+    the ones the fork server had when it started."""
+    where = context()
+    forked = where.get_start_method() == "fork"
+    if forked:
+        _HELD["data"] = data  # the workers inherit it as they are forked
+    try:
+        with ProcessPoolExecutor(workers, mp_context=where,
+                                 initializer=None if forked else _hold,
+                                 initargs=() if forked else (data, dict(os.environ),
+                                                             os.getcwd())) as executor:
+            yield executor
+    finally:
+        _HELD.clear()
+
+
+def held_data() -> Any:
+    """In a worker, the ``data`` of the :func:`pool` it belongs to."""
+    return _HELD["data"]
+
+
+_HELD: dict[str, Any] = {}
+
+
+def _hold(data: Any, environ: dict[str, str], cwd: str) -> None:
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    _HELD["data"] = data
+
+
+def context() -> BaseContext:
+    """fork where it is safe; else the preloaded fork server (started here if need be);
+    spawn where there is no fork server (Windows)."""
+    if can_fork():
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    server = multiprocessing.get_context("forkserver")
+    server.set_forkserver_preload(PRELOAD)
+    return server
+
+
+def start_early() -> None:
+    """Start the fork server now, in the background, so that the report a sweep draws at its
+    end finds its workers' imports done (a no-op where fork will be safe or no server
+    exists)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        forkserver.ensure_running()
