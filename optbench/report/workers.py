@@ -72,17 +72,36 @@ def context() -> BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    server = multiprocessing.get_context("forkserver")
-    server.set_forkserver_preload(PRELOAD)
-    return server
+    start_early()
+    return multiprocessing.get_context("forkserver")
 
 
 def start_early() -> None:
-    """Start the fork server now, in the background, so that the report a sweep draws at its
-    end finds its workers' imports done (a no-op where fork will be safe or no server
-    exists)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
+    """Start the fork server now (once), so that the report a sweep draws at its end finds
+    its workers' imports done; a no-op where there is no fork server.
 
-        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    The server's standard streams are the null device: it ends a moment after this process
+    (when it has finished importing, and then its own exit), and whatever reads this
+    process's output through a pipe must not wait for it. Workers send their results and
+    errors back through the pool, not to the terminal."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    streams = (0, 1, 2)
+    try:
+        saved = [os.dup(fd) for fd in streams]
+    except OSError:  # a closed standard stream: nothing to keep from the server
         forkserver.ensure_running()
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in streams:
+            os.dup2(null, fd)
+        forkserver.ensure_running()  # inherits the null device, as the streams are now
+    finally:
+        for fd, copy in zip(streams, saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(null)

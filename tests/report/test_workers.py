@@ -2,8 +2,10 @@
 yet with the caller's data, environment and working folder."""
 
 import os
+from pathlib import Path
 
 import jax
+import pytest
 
 from optbench.report import workers
 
@@ -24,3 +26,39 @@ def test_workers_from_the_fork_server_see_the_callers_data_environment_and_folde
         *seen, parent = executor.submit(_what_a_worker_sees, "OPTBENCH_WORKER_PROBE").result()
     assert parent != os.getpid()  # not forked from here
     assert seen == [data, "set after the server started", str(tmp_path)]
+
+
+def _raise(message: str) -> None:
+    raise ValueError(message)
+
+
+def test_a_workers_error_reaches_the_caller():
+    jax.devices()
+    with workers.pool(1, None) as executor:
+        with pytest.raises(ValueError, match="drawn wrong"):
+            executor.submit(_raise, "drawn wrong").result()
+
+
+def _fork_servers_of(pid: int) -> list[Path]:
+    """The /proc folders of ``pid``'s children that are fork servers."""
+    found = []
+    for process in Path("/proc").iterdir():
+        try:
+            parent = int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (process / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+        if parent == pid and b"multiprocessing.forkserver" in command:
+            found.append(process)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads Linux's /proc")
+def test_the_fork_server_holds_none_of_this_process_output():
+    """It ends a moment after this process; a pipe reading our output must not wait for it."""
+    workers.start_early()
+    servers = _fork_servers_of(os.getpid())
+    assert servers
+    for server in servers:
+        for fd in (0, 1, 2):
+            assert os.readlink(server / "fd" / str(fd)) == os.devnull
