@@ -25,12 +25,15 @@ from optbench.analysis import (
     write_tables,
 )
 from optbench.engine.sweep import float32_warning
-from optbench.report import figures, page, style
+from optbench.report import comparisons, figures, page, style
 from optbench.report.data import ReportData
 from optbench.report.workers import held_data, pool
 from optbench.store import REPORT, write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
+# the figure job that takes longest (2 of the default report's 11 s): parallel workers
+# start it first, so that it does not run alone at the end; the page keeps its order
+LONGEST = (comparisons.across_tasks,)
 T = TypeVar("T")
 
 
@@ -154,10 +157,13 @@ def draw_all(data: ReportData, folder: Path, options: Options, workers: int,
         return [told(k, run(j, data, folder, options))
                 for k, j in enumerate(todo, 1)], meanwhile()
     data.convergence  # noqa: B018  (computed once, before the workers get the data)
+    longest_first = sorted(todo, key=lambda j: j.index < 0
+                           or figures.FIGURES[j.index][1] not in LONGEST)
     with pool(workers, data) as executor:
-        futures = [executor.submit(_run_in_worker, j, folder, options) for j in todo]
+        futures = {j: executor.submit(_run_in_worker, j, folder, options)
+                   for j in longest_first}
         extra = meanwhile()
-        return [told(k, f.result()) for k, f in enumerate(futures, 1)], extra
+        return [told(k, futures[j].result()) for k, j in enumerate(todo, 1)], extra
 
 
 def sections(done: list[Done], data: ReportData) -> list[page.Section]:

@@ -117,8 +117,10 @@ def test_page_states_what_was_run_and_warns_of_divergence(surface_results, surfa
     assert "learning_rate=" in text
 
 
-def test_data_task_draws_training_curves_and_skips_surface_figures(data_results):
+def test_data_task_draws_training_curves_and_skips_surface_figures(data_results, tmp_path):
     index = write_report(data_results, workers=2)  # the parallel path; PNG only by default
+    serial = write_report(data_results, tmp_path / "serial", workers=1)
+    assert parse(index).links == parse(serial).links  # the jobs' order is the page's
     folder = index.parent
     assert_valid_images(folder, ["training-curves", "generalization-gap", "lr-sensitivity",
                                  "ecdf", "success-heatmap"])
