@@ -22,23 +22,26 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from jax.nn import initializers
 
 from optbench.nn.errors import NNError
+from optbench.nn.functional import drawn_flat
 
-INITIALIZERS = {
-    "zeros": initializers.zeros,
-    "uniform": initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-    "lecun_normal": initializers.lecun_normal(),
-    "lecun_uniform": initializers.lecun_uniform(),
-    "xavier_normal": initializers.glorot_normal(),
-    "xavier_uniform": initializers.glorot_uniform(),
-    "he_normal": initializers.he_normal(),
-    "he_uniform": initializers.he_uniform(),
+# jax.nn.initializers' presets, as their variance_scaling(scale, mode, distribution)
+SCALING = {
+    "uniform": (1 / 3, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "xavier_normal": (1.0, "fan_avg", "truncated_normal"),
+    "xavier_uniform": (1.0, "fan_avg", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
 }
-NAMES = tuple(INITIALIZERS)  # the names a config may choose
+NAMES = ("zeros", *SCALING)  # the names a config may choose
 _TRUNCATED = re.compile(r"truncated_normal\(([0-9.eE+-]+)\)")
 
 
@@ -53,16 +56,36 @@ def truncated_stddev(name: str) -> float | None:
 
 
 def check(name: str, path: str = "initializer") -> str:
-    if name not in INITIALIZERS and truncated_stddev(name) is None:
+    if name not in NAMES and truncated_stddev(name) is None:
         raise NNError(f"{path}: unknown initializer {name!r}; allowed {', '.join(NAMES)} "
                       "or truncated_normal(σ)")
     return name
 
 
 def get(name: str) -> jax.nn.initializers.Initializer:
+    """``name``'s ``jax.nn`` initializer, drawn flat (:func:`~optbench.nn.functional.
+    drawn_flat`): the same numbers as the preset's for every shape, compiled faster."""
     sigma = truncated_stddev(check(name))
-    # jax's truncated_normal: a standard normal cut at ±2, times σ (TensorFlow 1's)
-    return initializers.truncated_normal(sigma) if sigma else INITIALIZERS[name]
+    if name == "zeros":
+        return initializers.zeros
+
+    def draw(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        if sigma:  # jax's truncated_normal: a standard normal cut at ±2, times σ (TF 1's)
+            flat = initializers.truncated_normal(sigma)
+        else:  # the preset's variance on an (n, 1) column whose fan-in is 1
+            scale, mode, distribution = SCALING[name]
+            fan_in, fan_out = fans(shape)
+            flat = _as_column(initializers.variance_scaling(
+                scale / (fan_in if mode == "fan_in" else (fan_in + fan_out) / 2), "fan_in",
+                distribution, in_axis=-1, out_axis=-2))
+        return drawn_flat(lambda n: flat(key, n, dtype), shape)
+
+    return draw
+
+
+def _as_column(initializer: jax.nn.initializers.Initializer) -> Callable:
+    """``initializer`` over a flat shape ``(n,)``, drawn as an ``(n, 1)`` column."""
+    return lambda key, shape, dtype: initializer(key, (*shape, 1), dtype).reshape(shape)
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:

@@ -71,9 +71,13 @@ class Transformer:
         d, hidden = self.d_model, MLP_RATIO * self.d_model
         residual = INIT_STDDEV / math.sqrt(2 * self.layers)
 
+        def normal(shape, stddev=INIT_STDDEV):
+            key = next(keys)
+            return stddev * functional.drawn_flat(
+                lambda flat: jax.random.normal(key, flat, dtype), shape)
+
         def dense(n_in, n_out, stddev=INIT_STDDEV):
-            return {"w": stddev * jax.random.normal(next(keys), (n_in, n_out), dtype),
-                    "b": jnp.zeros((n_out,), dtype)}
+            return {"w": normal((n_in, n_out), stddev), "b": jnp.zeros((n_out,), dtype)}
 
         def norm():
             return {"scale": jnp.ones((d,), dtype), "bias": jnp.zeros((d,), dtype)}
@@ -83,8 +87,8 @@ class Transformer:
                         "norm2": norm(),
                         "mlp": {"up": dense(d, hidden), "down": dense(hidden, d, residual)}}
                        for _ in range(self.layers))
-        embed = INIT_STDDEV * jax.random.normal(next(keys), (self.vocab, d), dtype)
-        position = INIT_STDDEV * jax.random.normal(next(keys), (self.seq_len, d), dtype)
+        embed = normal((self.vocab, d))
+        position = normal((self.seq_len, d))
         return {"embed": embed, "position": position, "blocks": blocks,
                 "norm": norm(), "head": dense(d, self.vocab)}
 

@@ -123,6 +123,17 @@ def test_inverted_dropout_keeps_the_expectation(rate):
                                   x)
 
 
+def test_a_flat_draw_gives_the_numbers_of_the_shaped_one():
+    key = jax.random.key(3)
+    for shape in [(5,), (4, 6), (2, 3, 4, 5)]:
+        np.testing.assert_array_equal(
+            functional.drawn_flat(lambda flat: jax.random.normal(key, flat), shape),
+            jax.random.normal(key, shape))
+        np.testing.assert_array_equal(
+            functional.dropout(jnp.ones(shape), 0.3, key, train=True) != 0,
+            jax.random.bernoulli(key, 0.7, shape))
+
+
 def test_pooling_below_one_is_an_error_before_compiling():
     with pytest.raises(NNError,
                        match=r"layer 8 \(pool\).*\(1, 1\) gives output \(0, 0\), below 1"):
