@@ -25,7 +25,6 @@ import re
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 from jax.nn import initializers
 
 from optbench.nn.errors import NNError
@@ -69,7 +68,7 @@ def get(name: str) -> jax.nn.initializers.Initializer:
     if name == "zeros":
         return initializers.zeros
 
-    def draw(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    def draw(key: jax.Array, shape: tuple[int, ...], dtype=None) -> jax.Array:
         if sigma:  # jax's truncated_normal: a standard normal cut at ±2, times σ (TF 1's)
             flat = initializers.truncated_normal(sigma)
         else:  # the preset's variance on an (n, 1) column whose fan-in is 1

@@ -31,8 +31,9 @@ from optbench.report.workers import held_data, pool
 from optbench.store import REPORT, write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
-# the figure job that takes longest (2 of the default report's 11 s): parallel workers
-# start it first, so that it does not run alone at the end; the page keeps its order
+# the figure job that takes longest (2 of the default report's 11 s) unless the trajectories
+# are animated: parallel workers start it first, so that it does not run alone at the end;
+# the page keeps its order
 LONGEST = (comparisons.across_tasks,)
 T = TypeVar("T")
 
@@ -157,8 +158,8 @@ def draw_all(data: ReportData, folder: Path, options: Options, workers: int,
         return [told(k, run(j, data, folder, options))
                 for k, j in enumerate(todo, 1)], meanwhile()
     data.convergence  # noqa: B018  (computed once, before the workers get the data)
-    longest_first = sorted(todo, key=lambda j: j.index < 0
-                           or figures.FIGURES[j.index][1] not in LONGEST)
+    longest_first = todo if options.animate else sorted(  # animated: the trajectories
+        todo, key=lambda j: j.index < 0 or figures.FIGURES[j.index][1] not in LONGEST)
     with pool(workers, data) as executor:
         futures = {j: executor.submit(_run_in_worker, j, folder, options)
                    for j in longest_first}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
@@ -34,8 +35,8 @@ def can_fork() -> bool:
 @contextlib.contextmanager
 def pool(workers: int, data: Any) -> Iterator[ProcessPoolExecutor]:
     """``workers`` processes, each holding ``data`` (:func:`held_data`). Forked ones inherit
-    it; others get a copy, with this process's environment variables and working folder, not
-    the ones the fork server had when it started."""
+    it; the others get it pickled once, and this process's environment variables, not the
+    ones the fork server had when it started."""
     where = context()
     forked = where.get_start_method() == "fork"
     if forked:
@@ -43,26 +44,28 @@ def pool(workers: int, data: Any) -> Iterator[ProcessPoolExecutor]:
     try:
         with ProcessPoolExecutor(workers, mp_context=where,
                                  initializer=None if forked else _hold,
-                                 initargs=() if forked else (data, dict(os.environ),
-                                                             os.getcwd())) as executor:
+                                 initargs=() if forked else (pickle.dumps(data),
+                                                             dict(os.environ))) as executor:
             yield executor
     finally:
         _HELD.clear()
 
 
 def held_data() -> Any:
-    """In a worker, the ``data`` of the :func:`pool` it belongs to."""
+    """In a worker, the ``data`` of the :func:`pool` it belongs to; unpickled here, in a job,
+    so that an error doing so reaches the caller with its cause."""
+    if "data" not in _HELD:
+        _HELD["data"] = pickle.loads(_HELD.pop("pickled"))
     return _HELD["data"]
 
 
 _HELD: dict[str, Any] = {}
 
 
-def _hold(data: Any, environ: dict[str, str], cwd: str) -> None:
+def _hold(pickled: bytes, environ: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(environ)
-    os.chdir(cwd)
-    _HELD["data"] = data
+    _HELD["pickled"] = pickled
 
 
 def context() -> BaseContext:
@@ -83,25 +86,33 @@ def start_early() -> None:
     The server's standard streams are the null device: it ends a moment after this process
     (when it has finished importing, and then its own exit), and whatever reads this
     process's output through a pipe must not wait for it. Workers send their results and
-    errors back through the pool, not to the terminal."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    errors back through the pool; warnings they print are not shown."""
+    global _started
+    if _started or "forkserver" not in multiprocessing.get_all_start_methods():
         return
+    import fcntl
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-    streams = (0, 1, 2)
+    copies = {}  # the open standard streams, kept meanwhile above them (a closed one stays so)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            copies[fd] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    null = os.open(os.devnull, os.O_RDWR)  # may take a closed stream's number
     try:
-        saved = [os.dup(fd) for fd in streams]
-    except OSError:  # a closed standard stream: nothing to keep from the server
-        forkserver.ensure_running()
-        return
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        for fd in streams:
+        for fd in (0, 1, 2):
             os.dup2(null, fd)
         forkserver.ensure_running()  # inherits the null device, as the streams are now
+        _started = True
     finally:
-        for fd, copy in zip(streams, saved, strict=True):
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(null)
+        for fd in (0, 1, 2):
+            if fd in copies:
+                os.dup2(copies[fd], fd)
+                os.close(copies[fd])
+            else:
+                os.close(fd)
+        if null > 2:
+            os.close(null)
+
+
+_started = False  # whether start_early started the server in this process

@@ -39,6 +39,22 @@ def test_a_workers_error_reaches_the_caller():
             executor.submit(_raise, "drawn wrong").result()
 
 
+def _cannot_rebuild():
+    raise ValueError("this data cannot be rebuilt here")
+
+
+class _Unrebuildable:
+    def __reduce__(self):
+        return _cannot_rebuild, ()
+
+
+def test_a_worker_that_cannot_take_the_data_says_why():
+    jax.devices()
+    with workers.pool(1, _Unrebuildable()) as executor:
+        with pytest.raises(ValueError, match="cannot be rebuilt here"):
+            executor.submit(workers.held_data).result()
+
+
 def _fork_servers_of(pid: int) -> list[Path]:
     """The /proc folders of ``pid``'s children that are fork servers."""
     found = []
