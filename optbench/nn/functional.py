@@ -33,6 +33,7 @@ def drawn_flat(draw: Callable[[tuple[int, ...]], jax.Array], shape: Sequence[int
     flat; an MNIST-1D MLP's whole program compiles in 3 s instead of 5."""
     return draw((math.prod(shape),)).reshape(shape)
 
+
 _CONV_DIMS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
 # how convolutions are differentiated (see derivative_form): its environment variable, values
 DERIVATIVES_ENV = "OPTBENCH_CONV_DERIVATIVES"
