@@ -9,9 +9,8 @@ import pytest
 
 from optbench.report import workers
 
-
-def _what_a_worker_sees(name: str) -> tuple:
-    return workers.held_data(), os.environ.get(name), os.getcwd(), os.getppid()
+# what the workers run is named by module (pickled by reference), and this test module is not
+# importable in another process: stdlib functions and optbench's only
 
 
 def test_workers_from_the_fork_server_see_the_callers_data_environment_and_folder(
@@ -23,29 +22,25 @@ def test_workers_from_the_fork_server_see_the_callers_data_environment_and_folde
     monkeypatch.chdir(tmp_path)
     data = {"runs": [1, 2, 3]}
     with workers.pool(2, data) as executor:
-        *seen, parent = executor.submit(_what_a_worker_sees, "OPTBENCH_WORKER_PROBE").result()
-    assert parent != os.getpid()  # not forked from here
-    assert seen == [data, "set after the server started", str(tmp_path)]
-
-
-def _raise(message: str) -> None:
-    raise ValueError(message)
+        seen = [executor.submit(*call).result() for call in [
+            (workers.held_data,), (os.getenv, "OPTBENCH_WORKER_PROBE"), (os.getcwd,),
+            (os.getppid,)]]
+    assert seen[-1] != os.getpid()  # not forked from here
+    assert seen[:-1] == [data, "set after the server started", str(tmp_path)]
 
 
 def test_a_workers_error_reaches_the_caller():
     jax.devices()
     with workers.pool(1, None) as executor:
         with pytest.raises(ValueError, match="drawn wrong"):
-            executor.submit(_raise, "drawn wrong").result()
-
-
-def _cannot_rebuild():
-    raise ValueError("this data cannot be rebuilt here")
+            executor.submit(int, "drawn wrong").result()
 
 
 class _Unrebuildable:
+    """Pickled as a call that fails where it is unpickled."""
+
     def __reduce__(self):
-        return _cannot_rebuild, ()
+        return int, ("cannot be rebuilt here",)
 
 
 def test_a_worker_that_cannot_take_the_data_says_why():
