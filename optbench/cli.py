@@ -237,7 +237,8 @@ def _sweep_and_report(config, args: argparse.Namespace, report: bool = False,
     if report and one_process:
         from optbench.report.workers import start_early
 
-        start_early()  # the figure workers' imports, while the sweep runs (process 0 draws)
+        with contextlib.suppress(OSError):  # only a head start: the report tries again
+            start_early()  # the figure workers' imports, while the sweep runs
 
     def sweep(yes: bool):
         return run_sweep(config, out or args.out, force=args.force, yes=yes, quiet=args.quiet,

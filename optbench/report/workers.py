@@ -11,9 +11,11 @@ the sweep. This module imports nothing heavy, so that starting early costs the c
 from __future__ import annotations
 
 import contextlib
+import errno
 import multiprocessing
 import os
 import pickle
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
@@ -80,39 +82,43 @@ def context() -> BaseContext:
 
 
 def start_early() -> None:
-    """Start the fork server now (once), so that the report a sweep draws at its end finds
-    its workers' imports done; a no-op where there is no fork server.
+    """Start the fork server now, so that the report a sweep draws at its end finds its
+    workers' imports done; a no-op where there is no fork server, or where it runs.
 
     The server's standard streams are the null device: it ends a moment after this process
     (when it has finished importing, and then its own exit), and whatever reads this
     process's output through a pipe must not wait for it. Workers send their results and
-    errors back through the pool; warnings they print are not shown."""
-    global _started
-    if _started or "forkserver" not in multiprocessing.get_all_start_methods():
+    errors back through the pool; warnings they print are not shown. Meanwhile, for a few
+    system calls, what other threads write to this process's streams is lost."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return
     import fcntl
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-    copies = {}  # the open standard streams, kept meanwhile above them (a closed one stays so)
-    for fd in (0, 1, 2):
-        with contextlib.suppress(OSError):
-            copies[fd] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-    null = os.open(os.devnull, os.O_RDWR)  # may take a closed stream's number
-    try:
+    with _STREAMS:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        copies = {}  # the open standard streams, kept meanwhile above them
         for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        forkserver.ensure_running()  # inherits the null device, as the streams are now
-        _started = True
-    finally:
-        for fd in (0, 1, 2):
-            if fd in copies:
-                os.dup2(copies[fd], fd)
-                os.close(copies[fd])
-            else:
-                os.close(fd)
-        if null > 2:
-            os.close(null)
+            try:
+                copies[fd] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            except OSError as error:  # a closed one is closed again afterwards
+                if error.errno != errno.EBADF:
+                    raise
+        null = os.open(os.devnull, os.O_RDWR)  # may take a closed stream's number
+        os.set_inheritable(null, True)  # the server's, where it is one of its streams
+        try:
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            forkserver.ensure_running()  # returns at once where the server runs
+        finally:
+            for fd in (0, 1, 2):
+                if fd in copies:
+                    os.dup2(copies[fd], fd)
+                    os.close(copies[fd])
+                else:
+                    os.close(fd)
+            if null > 2:
+                os.close(null)
 
 
-_started = False  # whether start_early started the server in this process
+_STREAMS = threading.Lock()  # one thread at a time moves this process's standard streams

@@ -1,7 +1,10 @@
 """The report's figure workers: from a fork server once JAX has started (a sweep's process),
 yet with the caller's data, environment and working folder."""
 
+import ast
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -50,26 +53,34 @@ def test_a_worker_that_cannot_take_the_data_says_why():
             executor.submit(workers.held_data).result()
 
 
-def _fork_servers_of(pid: int) -> list[Path]:
-    """The /proc folders of ``pid``'s children that are fork servers."""
-    found = []
-    for process in Path("/proc").iterdir():
-        try:
-            parent = int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (process / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
-            continue
-        if parent == pid and b"multiprocessing.forkserver" in command:
-            found.append(process)
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads Linux's /proc")
-def test_the_fork_server_holds_none_of_this_process_output():
-    """It ends a moment after this process; a pipe reading our output must not wait for it."""
-    workers.start_early()
-    servers = _fork_servers_of(os.getpid())
-    assert servers
-    for server in servers:
-        for fd in (0, 1, 2):
-            assert os.readlink(server / "fd" / str(fd)) == os.devnull
+@pytest.mark.parametrize("closed", ["", "<&-", "2>&-", "<&- 2>&-", ">&-"])
+def test_the_fork_server_holds_none_of_the_callers_streams(closed, tmp_path):
+    """It ends a moment after the caller; a pipe reading the caller's output must not wait
+    for it. Its streams are the null device, even where the caller's are closed, and the
+    caller's are as they were."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from optbench.report import workers\n"
+        "def streams(pid):\n"
+        "    return [os.readlink(f'/proc/{pid}/fd/{fd}') if Path(f'/proc/{pid}/fd/{fd}')"
+        ".exists() else 'closed' for fd in (0, 1, 2)]\n"
+        "def children(pid):\n"
+        "    return [p.name for p in Path('/proc').iterdir() if p.name.isdigit()"
+        " and (p / 'stat').is_file()"
+        " and (p / 'stat').read_text().rsplit(')', 1)[1].split()[1] == str(pid)"
+        " and b'forkserver' in (p / 'cmdline').read_bytes()]\n"
+        "if __name__ == '__main__':  # the fork server imports this script too\n"
+        "    before = streams(os.getpid())\n"
+        "    workers.start_early()\n"
+        "    report = {'before': before, 'after': streams(os.getpid()),"
+        " 'servers': [streams(pid) for pid in children(os.getpid())]}\n"
+        "    Path(sys.argv[1]).write_text(repr(report))\n")
+    out = tmp_path / "report.txt"
+    subprocess.run(["bash", "-c", f'exec "$0" "$1" "$2" {closed}', sys.executable, script,
+                    out], check=True, timeout=120)
+    report = ast.literal_eval(out.read_text())
+    assert report["after"] == report["before"]
+    assert report["servers"] == [[os.devnull] * 3]
