@@ -83,7 +83,7 @@ def context() -> BaseContext:
 
 def start_early() -> None:
     """Start the fork server now, so that the report a sweep draws at its end finds its
-    workers' imports done; a no-op where there is no fork server, or where it runs.
+    workers' imports done (at once where it runs already; nothing where there is none).
 
     The server's standard streams are the null device: it ends a moment after this process
     (when it has finished importing, and then its own exit), and whatever reads this
