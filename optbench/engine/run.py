@@ -5,6 +5,9 @@ function that performs one run for all steps: a ``lax.scan`` over the record int
 ``lax.fori_loop`` over its steps, so the step body is traced once whatever the schedule.
 :func:`run_block` ``vmap``s it over the run axis, ``jit``s it, and feeds it the runs in chunks
 of equal shape; with several devices (or processes) the run axis is sharded over a 1-D mesh.
+A run starts from its :class:`Start` (initial parameters and random keys, from its seed and
+start index), drawn by the task's own small program (:func:`start_program`), which every
+optimizer on the task shares.
 
 Everything that is data is an argument of the program, not a constant in it: the task's
 :meth:`~optbench.tasks.base.Task.args` (datasets, ``f_min``, the noise scale, which surface),
@@ -20,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
@@ -159,10 +162,39 @@ def _records_path(params: Any) -> bool:
     return len(leaves) == 1 and leaves[0].ndim == 1 and leaves[0].size <= TRAJECTORY_MAX_DIM
 
 
+class Start(NamedTuple):
+    """Where a run starts: its initial parameters (in the run's dtype) and the keys of its
+    random draws (mini-batches or gradient noise; curvature estimates, or None)."""
+
+    params: Any
+    step_key: jax.Array
+    curvature_key: jax.Array | None
+
+
+def start_of(program: Program, dtype: Any, seed: jax.Array, start_index: jax.Array,
+             task_args: Any) -> Start:
+    """A run's :class:`Start`, from its seed and start index alone: the same for every
+    optimizer on the task, so that same-seed runs start alike and draw the same batches."""
+    init_key, step_key = jax.random.split(jax.random.key(seed))
+    params = jax.tree.map(lambda a: jnp.asarray(a, dtype),
+                          program.init(task_args, init_key, start_index))
+    curvature_key = None if _curvature(program) is None else jax.random.fold_in(init_key, 1)
+    return Start(params, jax.random.fold_in(step_key, start_index), curvature_key)
+
+
+def start_program(program: Program, dtype: Any):
+    """The jitted ``(seeds, start_indices, task_args) -> Start`` of a block's runs: its own
+    program, shared by every optimizer on the task, so that the random draws of a start (a
+    third of a surface program's compile time) are compiled once per task, not per block."""
+    return jax.jit(jax.vmap(lambda seed, index, args: start_of(program, dtype, seed, index,
+                                                               args), in_axes=(0, 0, None)))
+
+
 def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
              keep_params: bool = False, keep_path: bool = False,
              scoring: str = "step", branching: str = "step") -> Callable[..., Outcome]:
-    """``run(hparams, seed, start_index, task_args, schedule) -> Outcome``: one run, pure.
+    """``run(hparams, start, task_args, schedule) -> Outcome``: one run from its
+    :class:`Start`, pure.
 
     ``program`` is the task's compiled part (:meth:`~optbench.tasks.base.Task.program`), the
     only task code traced. ``schedule`` holds the record steps (int32, from 0 to the last
@@ -197,16 +229,12 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
     def cast(tree):
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
 
-    def run(hparams, seed, start_index, task_args, schedule) -> Outcome:
+    def run(hparams, start: Start, task_args, schedule) -> Outcome:
         record_steps, targets = schedule["record_steps"], schedule["targets"]
         threshold = schedule["threshold"]
         hparams = cast(hparams)
-        init_key, step_key = jax.random.split(jax.random.key(seed))
-        step_key = jax.random.fold_in(step_key, start_index)
-        params = cast(program.init(task_args, init_key, start_index))
+        params, step_key, curvature_key = start
         path = _records_path(params)
-
-        curvature_key = jax.random.fold_in(init_key, 1)
 
         def measure(params, state, vectors, step) -> tuple[dict, dict, Any]:
             """The task's metrics, its curvature metrics (if it measures any; they never
@@ -316,11 +344,11 @@ def _chosen_per_run(optimizer: PureOptimizer, program: Program, rules: tuple,
     """The run of ``runs[rule * len(programs) + surface]``, chosen once (``runs`` are rules x
     programs, row-major)."""
 
-    def run(hparams, seed, start_index, task_args, schedule) -> Outcome:
+    def run(hparams, start, task_args, schedule) -> Outcome:
         rule = optimizer.member_index(hparams) if len(rules) > 1 else 0
         member = program.member_index(task_args) if len(programs) > 1 else 0
-        return jax.lax.switch(rule * len(programs) + member, runs, hparams, seed, start_index,
-                              task_args, schedule)
+        return jax.lax.switch(rule * len(programs) + member, runs, hparams, start, task_args,
+                              schedule)
 
     return run
 
@@ -348,17 +376,20 @@ class BlockResult:
 @dataclass
 class ProgramCache:
     """Compiled programs of this process, keyed by structure (see :func:`program_key`),
-    each with the largest chunk size that fits the memory budget it was compiled under."""
+    each with the largest chunk size that fits the memory budget it was compiled under,
+    and the start programs of the tasks (see :func:`start_program` and :func:`start_key`)."""
 
-    programs: dict[Hashable, tuple[Any, int]]
-    compiled: int = 0  # how many programs this process compiled (a cache miss each)
+    programs: dict[Hashable, tuple[Any, int]] = field(default_factory=dict)
+    starts: dict[Hashable, Any] = field(default_factory=dict)
+    compiled: int = 0  # how many block programs this process compiled (a cache miss each)
 
     def clear(self) -> None:
         self.programs.clear()
+        self.starts.clear()
         self.compiled = 0
 
 
-PROGRAMS = ProgramCache({})
+PROGRAMS = ProgramCache()
 
 
 def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
@@ -369,11 +400,18 @@ def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
     """What the compiled program depends on: the update rule, the task's program (the only
     task code traced, so equal programs trace alike), the shapes of every argument and which
     hyperparameters vary. Not: values of data."""
+    return (optimizer, *start_key(program, dtype, task_args, chunk, devices),
+            tuple(sorted(varying)), tuple(sorted(fixed)), n_records, n_targets, keep_params,
+            keep_path, matmul_precision, scoring, branching)
+
+
+def start_key(program: Program, dtype: Any, task_args: Any, chunk: int, devices: tuple
+              ) -> Hashable:
+    """What a task's start program (and every block program) depends on: the task's program,
+    the dtype, the shapes of its data, the chunk and the devices."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
-    return (optimizer, type(program), program, np.dtype(dtype).str,
-            tuple(sorted(varying)), tuple(sorted(fixed)), jax.tree.structure(task_args), shapes,
-            n_records, n_targets, chunk, devices, keep_params, keep_path, matmul_precision,
-            scoring, branching)
+    return (type(program), program, np.dtype(dtype).str, jax.tree.structure(task_args), shapes,
+            chunk, devices)
 
 
 def cast_floats(tree: Any, dtype: Any) -> Any:
@@ -535,18 +573,26 @@ def run_block(
 
         started = time.perf_counter()
         reused = True
+        device_ids = tuple(d.id for d in devices)
         while True:  # at most a few rounds: until the compiled program's memory fits
+            example_varying, *example_starts = _put(
+                _runs_slice(varying, seeds, start_indices, 0, size), runs_sharding)
+            key = start_key(program, dtype, task_args, size, device_ids)
+            if key not in PROGRAMS.starts:
+                reused = False
+                PROGRAMS.starts[key] = start_program(program, dtype).lower(
+                    *example_starts, shared[1]).compile()
+            starts = PROGRAMS.starts[key]
             key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
-                              tuple(d.id for d in devices), keep_params, keep_path,
+                              device_ids, keep_params, keep_path,
                               settings.matmul_precision, settings.scoring, settings.branching)
             if key not in PROGRAMS.programs:
                 reused = False
                 batched = batched_run(optimizer, program, dtype, keep_params, keep_path,
                                       settings.scoring, settings.branching)
-                example = _put(_runs_slice(varying, seeds, start_indices, 0, size),
-                               runs_sharding)
-                compiled = batched.lower(*example, *shared).compile()
+                compiled = batched.lower(example_varying, starts(*example_starts, shared[1]),
+                                         *shared).compile()
                 PROGRAMS.compiled += 1
                 smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices))
                 PROGRAMS.programs[key] = compiled, smaller
@@ -561,8 +607,10 @@ def run_block(
             progress(0)
         for first in range(0, n_runs, size):
             started = time.perf_counter()  # the chunk's run alone: no compile, no callback
-            inputs = _put(_runs_slice(varying, seeds, start_indices, first, size), runs_sharding)
-            outputs.append(_fetch(compiled(*inputs, *shared)))  # leaves the device at once
+            chunk, *chunk_starts = _put(_runs_slice(varying, seeds, start_indices, first, size),
+                                        runs_sharding)
+            start = starts(*chunk_starts, shared[1])
+            outputs.append(_fetch(compiled(chunk, start, *shared)))  # leaves the device at once
             run_seconds += time.perf_counter() - started
             if progress is not None:
                 progress(min(size, n_runs - first) * settings.steps)
@@ -606,13 +654,13 @@ def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> i
 def batched_run(optimizer: PureOptimizer, program: Program, dtype: Any,
                 keep_params: bool = False, keep_path: bool = False, scoring: str = "step",
                 branching: str = "step"):
-    """The jitted program of a block: ``(varying, seeds, start_indices, fixed, task_args,
-    schedule) -> Outcome``, vmapped over the runs of ``varying``, ``seeds`` and
-    ``start_indices``; ``fixed`` hyperparameters, the task's data and the schedule are
-    shared by all runs."""
+    """The jitted program of a block: ``(varying, start, fixed, task_args, schedule) ->
+    Outcome``, vmapped over the runs of ``varying`` and ``start`` (a batched
+    :class:`Start`, from :func:`start_program`); ``fixed`` hyperparameters, the task's data
+    and the schedule are shared by all runs."""
     run = make_run(optimizer, program, dtype, keep_params, keep_path, scoring, branching)
-    return jax.jit(jax.vmap(lambda v, s, i, f, a, sch: run({**f, **v}, s, i, a, sch),
-                            in_axes=(0, 0, 0, None, None, None)))
+    return jax.jit(jax.vmap(lambda v, start, f, a, sch: run({**f, **v}, start, a, sch),
+                            in_axes=(0, 0, None, None, None)))
 
 
 def _runs_slice(varying: dict, seeds: np.ndarray, start_indices: np.ndarray, first: int,

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.engine import params as kept
+from optbench.engine.run import start_of
 from optbench.report import slices
 from optbench.store import block_key
 
@@ -61,12 +62,9 @@ def segment_losses(program: Any, args: Any, start: Any, end: Any, alphas: jax.Ar
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def initial_params(program: Any, args: Any, seed: int, start: int, dtype: Any) -> Any:
-    """A run's initial parameters θ₀ as the engine draws them (``make_run`` in
-    :mod:`optbench.engine.run`): from the first half of the seed's key and the start index,
-    cast to the sweep's dtype. The same for every optimizer on the task."""
-    init_key, _ = jax.random.split(jax.random.key(seed))
-    params = program.init(args, init_key, start)
-    return jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+    """A run's initial parameters θ₀ as the engine draws them, cast to the sweep's dtype:
+    the same for every optimizer on the task."""
+    return start_of(program, dtype, seed, start, args).params
 
 
 @dataclass

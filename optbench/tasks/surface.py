@@ -9,7 +9,8 @@ Resolution: the value returned with each gradient is the exact objective, so sur
 scored at every step (``per_step_metric``). The noise scale, ``f_min``, the domain, the starts
 and *which* surface runs are program arguments: the surfaces of one dimension in a sweep form a
 family that one program serves, switching on the surface's index (an unbatched ``lax.switch``,
-so only the chosen branch runs).
+so only the chosen branch runs). A family none of whose surfaces has noise compiles no noise
+code at all.
 """
 
 from __future__ import annotations
@@ -148,14 +149,20 @@ class SurfaceProgram:
             args["index"], branches, params)
         return f - args["f_min"]
 
+    @property
+    def _noise_cases(self) -> tuple[bool, ...]:
+        return (False, True) if self.noisy is None else (self.noisy,)
+
     def members(self) -> tuple[SurfaceProgram, ...]:
         """One program per surface of the family and noise (each computing only its own
         surface, drawing noise or not), for the engine to choose among once per run
         (``member_index``) instead of in every step."""
         return tuple(replace(self, family=(identity,), noisy=noisy)
-                     for identity in self.family for noisy in (False, True))
+                     for identity in self.family for noisy in self._noise_cases)
 
     def member_index(self, args) -> jax.Array:
+        if self.noisy is not None:
+            return args["index"]
         return 2 * args["index"] + (args["noise"] > 0)
 
     def train_loss(self, args, params: jax.Array) -> jax.Array:
@@ -218,6 +225,7 @@ class SurfaceTask:
     label: str = ""
     family: tuple[landscapes.Landscape, ...] = ()
     curvature: Curvature | None = None
+    noisy_family: bool = False  # whether any surface of the family gets gradient noise
 
     @property
     def name(self) -> str:
@@ -238,8 +246,12 @@ class SurfaceTask:
         return self.n_random_starts if self.starts is None else len(self.starts)
 
     def program(self, gradient_source: str) -> SurfaceProgram:
+        """The family's program: one that draws no noise where no surface of the family has
+        any (the noise branch costs about a third of a surface program's compile time and a
+        conditional in every step), else one whose noise scale is data."""
+        noisy = None if self.noise > 0 or self.noisy_family else False
         return SurfaceProgram(tuple(_identity(s) for s in self.family or (self.surface,)),
-                              self.curvature)
+                              self.curvature, noisy)
 
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
         low, high = self.surface.domain
@@ -267,14 +279,14 @@ class SurfaceTask:
                 "dim": self.dim, "noise": self.noise, "batch_size": self.batch_size}
 
 
-def task_of(config: SurfaceConfig, family: tuple[landscapes.Landscape, ...] = ()
-            ) -> SurfaceTask:
+def task_of(config: SurfaceConfig, family: tuple[landscapes.Landscape, ...] = (),
+            noisy_family: bool = False) -> SurfaceTask:
     surface = landscapes.get(config.landscape, config.dim, **config.params)
     starts = None if config.start == "random" else np.asarray(
         [surface.start] if config.start == "default" else config.start, float)
     return SurfaceTask(surface, starts=starts, n_random_starts=config.starts,
                        noise=config.noise, batch_size=config.batch_size, label=config.name,
-                       family=family,
+                       family=family, noisy_family=noisy_family,
                        curvature=curvature_of(config.sharpness, config.hessian_trace))
 
 
@@ -282,10 +294,13 @@ def build(configs: Sequence[SurfaceConfig]) -> list[SurfaceTask]:
     """The surfaces of each dimension form one family, so they share compiled programs."""
     surfaces = [landscapes.get(c.landscape, c.dim, **c.params) for c in configs]
     families: dict[int, dict[tuple, landscapes.Landscape]] = {}
-    for surface in surfaces:
+    noisy: set[int] = set()
+    for config, surface in zip(configs, surfaces, strict=True):
         families.setdefault(surface.dim, {}).setdefault(_identity(surface), surface)
-    return [task_of(c, tuple(families[s.dim].values())) for c, s in zip(configs, surfaces,
-                                                                         strict=True)]
+        if config.noise > 0:
+            noisy.add(surface.dim)
+    return [task_of(c, tuple(families[s.dim].values()), s.dim in noisy)
+            for c, s in zip(configs, surfaces, strict=True)]
 
 
 SURFACE = registry.register(registry.TaskKind(

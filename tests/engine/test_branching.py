@@ -11,7 +11,7 @@ import pytest
 
 from optbench.config import parse
 from optbench.engine.bundle import Rules
-from optbench.engine.run import batched_run
+from optbench.engine.run import batched_run, start_program
 from optbench.engine.sweep import branching_on, run_sweep
 from optbench.optimizers.schedule import LR_DECAY, decayed
 from optbench.tasks import registry
@@ -43,32 +43,31 @@ def test_choosing_once_per_run_gives_the_numbers_of_choosing_every_step(tmp_path
         pd.testing.assert_frame_equal(a, b, rtol=1e-12)
 
 
-def _conds_in_loops(jaxpr, in_loop=False) -> tuple[int, int]:
-    """How many ``cond`` (switch) equations ``jaxpr`` holds outside and inside loops."""
+def _in_loops(jaxpr, primitive="cond", in_loop=False) -> tuple[int, int]:
+    """How many ``primitive`` equations (``cond``: also a switch) ``jaxpr`` holds outside
+    and inside loops."""
     outside = inside = 0
     for eqn in jaxpr.eqns:
         loop = in_loop or eqn.primitive.name in ("while", "scan")
-        if eqn.primitive.name == "cond":
+        if eqn.primitive.name == primitive:
             outside, inside = outside + (not in_loop), inside + in_loop
         for value in eqn.params.values():
             for sub in value if isinstance(value, tuple | list) else (value,):
                 inner = getattr(sub, "jaxpr", sub)
                 if hasattr(inner, "eqns"):
-                    o, i = _conds_in_loops(inner, loop)
+                    o, i = _in_loops(inner, primitive, loop)
                     outside, inside = outside + o, inside + i
     return outside, inside
 
 
-@pytest.mark.parametrize(("branching", "decay"), [("step", False), ("run", False),
-                                                  ("run", True)])
-def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching, decay):
-    """Also for a bundle under a step-size decay (which wraps each of its rules)."""
-    tasks = registry.build([registry.parse(t, f"tasks[{i}]") for i, t in enumerate(TASKS)])
-    program = tasks[0].program("any")
+def _step_loop_jaxpr(branching, decay=False, tasks=TASKS):
+    """The jaxpr of the first task's bundled program (its family's)."""
+    built = registry.build([registry.parse(t, f"tasks[{i}]") for i, t in enumerate(tasks)])
+    program = built[0].program("any")
     assert len(program.family) == 2
-    config = parse({"name": "b", "tasks": TASKS, "optimizers": OPTIMIZERS})
+    config = parse({"name": "b", "tasks": tasks, "optimizers": OPTIMIZERS})
     rule, hparams = Rules.of(config.optimizers).select(
-        "adam", {"learning_rate": np.full(2, 1e-3)}, tasks[0], list(OPTIMIZERS))
+        "adam", {"learning_rate": np.full(2, 1e-3)}, built[0], list(OPTIMIZERS))
     fixed = {k: np.float32(v[0]) for k, v in hparams.items() if k != "learning_rate"}
     if decay:
         rule, fixed = decayed(rule), {**fixed, LR_DECAY: np.float32(0.5)}
@@ -76,15 +75,31 @@ def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching, decay
                 "targets": np.ones(2, np.float32), "threshold": np.float32(1e6)}
     args = jax.tree.map(lambda a: np.asarray(a, np.float32)
                         if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
-                        tasks[0].args("any"))
-    jaxpr = jax.make_jaxpr(batched_run(rule, program, np.float32, branching=branching))(
-        {"learning_rate": np.ones(2, np.float32)}, np.zeros(2, np.uint32),
-        np.zeros(2, np.int32), fixed, args, schedule)
-    outside, inside = _conds_in_loops(jaxpr.jaxpr)
+                        built[0].args("any"))
+    start = start_program(program, np.float32)(np.zeros(2, np.uint32), np.zeros(2, np.int32),
+                                               args)
+    return jax.make_jaxpr(batched_run(rule, program, np.float32, branching=branching))(
+        {"learning_rate": np.ones(2, np.float32)}, start, fixed, args, schedule).jaxpr
+
+
+@pytest.mark.parametrize(("branching", "decay"), [("step", False), ("run", False),
+                                                  ("run", True)])
+def test_the_step_loop_holds_no_switch_when_chosen_once_per_run(branching, decay):
+    """Also for a bundle under a step-size decay (which wraps each of its rules)."""
+    outside, inside = _in_loops(_step_loop_jaxpr(branching, decay))
     if branching == "run":
         assert (outside, inside) == (1, 0)  # one switch, around the loops
     else:
         assert inside >= 3  # the rule, the surface and the noise, in every step
+
+
+def test_a_family_without_noise_compiles_no_noise_branch():
+    quiet = [{**task, "noise": 0.0} for task in TASKS]
+    _, noisy_conds = _in_loops(_step_loop_jaxpr("step"))
+    assert _in_loops(_step_loop_jaxpr("step", tasks=quiet)) == (0, noisy_conds - 1)
+    # chosen per run: one loop per rule and surface, none of them drawing noise
+    assert _in_loops(_step_loop_jaxpr("run", tasks=quiet), "random_bits")[1] == 0
+    assert _in_loops(_step_loop_jaxpr("run"), "random_bits")[1] > 0
 
 
 def test_auto_chooses_per_run_on_accelerators_only():

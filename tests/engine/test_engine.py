@@ -109,6 +109,19 @@ def test_same_seed_same_numbers_and_other_seed_other_start():
     assert not np.array_equal(first.outcome.trajectory[0, 0], first.outcome.trajectory[1, 0])
 
 
+def test_each_start_of_a_seed_draws_its_own_noise():
+    """Two starts at the same point, one seed: each (seed, start) pair draws its own noise."""
+    spec = optimizers.get("sgd")
+    task = surface_task(landscape="sphere", dim=2, noise=1.0, start=[[1.0, 1.0]] * 2)
+    settings = RunSettings(steps=20, record_every=5, targets=(1e-2,), divergence_threshold=1e6)
+    hparams = {k: np.full(3, v) for k, v in spec.defaults.items()} | {
+        "learning_rate": np.full(3, 0.1)}
+    curve = run_block(spec.pure, spec.gradient, task, settings, hparams, np.zeros(3, int),
+                      np.array([0, 1, 1])).outcome.curve
+    assert curve[0, 0] == curve[1, 0] and not np.array_equal(curve[0], curve[1])
+    np.testing.assert_array_equal(curve[1], curve[2])
+
+
 def test_gradient_noise_separates_gd_sgd_and_minibatch():
     task = surface_task(landscape="sphere", dim=3, noise=1.0, batch_size=16)
     keys = jax.random.split(jax.random.key(0), 400)

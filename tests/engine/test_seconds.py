@@ -42,7 +42,7 @@ def _slow_compiles(monkeypatch):
         return compile_(self, *args, **kwargs)
 
     monkeypatch.setattr(jax.stages.Lowered, "compile", slow)
-    monkeypatch.setattr(engine, "PROGRAMS", engine.ProgramCache({}))
+    monkeypatch.setattr(engine, "PROGRAMS", engine.ProgramCache())
     return jumps
 
 

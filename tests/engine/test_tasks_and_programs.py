@@ -16,6 +16,7 @@ from optbench.engine.run import (
     batched_run,
     record_schedule,
     run_block,
+    start_program,
 )
 from optbench.engine.sweep import run_sweep
 from optbench.tasks import deepobs, registry
@@ -53,11 +54,13 @@ def test_the_dataset_is_an_argument_not_a_constant_of_the_program():
         args = task.args("any")
         schedule = {"record_steps": np.arange(0, 11, 5, dtype=np.int32),
                     "targets": np.ones(2, np.float32), "threshold": np.float32(1e6)}
-        lowered = batched_run(spec.pure, task.program("any"), np.float32).lower(
-            {"learning_rate": np.ones(2, np.float32)}, np.zeros(2, np.uint32),
-            np.zeros(2, np.int32), {k: np.float32(v) for k, v in spec.defaults.items()
-                                    if k != "learning_rate"},
-            data_task_args(args), schedule)
+        program, args = task.program("any"), data_task_args(args)
+        start = start_program(program, np.float32)(np.zeros(2, np.uint32),
+                                                   np.zeros(2, np.int32), args)
+        lowered = batched_run(spec.pure, program, np.float32).lower(
+            {"learning_rate": np.ones(2, np.float32)}, start,
+            {k: np.float32(v) for k, v in spec.defaults.items() if k != "learning_rate"},
+            args, schedule)
         sizes[n] = len(lowered.as_text())
     # 4096 x 3 float32 numbers as a constant would add ~100 kB of text; shapes add a few chars
     assert abs(sizes[4096] - sizes[16]) < 200, sizes
