@@ -104,19 +104,36 @@ def test_summarize_sums_the_blocks():
                                        "run s (blocks)": 0.75, "programs compiled": 2}
 
 
-def test_compile_runs_with_an_empty_then_a_filled_cache(tmp_path):
+def _tiny_config(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text('name = "tiny"\nsteps = 10\nseeds = 1\n'
                       '[[tasks]]\nlandscape = "sphere"\ndim = 2\n'
                       '[optimizers.gd]\nlearning_rate = 0.1\n'
                       '[optimizers.adam]\nlearning_rate = 0.1\n')
-    report = compile.bench_compile(CPU, config=str(config), branchings=("run",))
-    table = report.table.set_index("run")
-    assert list(table.index) == ["empty cache", "filled cache"]
+    return str(config)
+
+
+def test_compile_runs_with_an_empty_then_a_filled_cache_then_xlas_options(tmp_path):
+    report = compile.bench_compile(CPU, config=_tiny_config(tmp_path), branchings=("run",))
+    table = report.table
+    assert table[["run", "compiler options"]].values.tolist() == [
+        ["empty cache", compile.ENGINE_OPTIONS], ["filled cache", compile.ENGINE_OPTIONS],
+        ["empty cache", compile.XLA_DEFAULTS]]
     assert (table["branching"] == "run").all() and (table["blocks"] == 2).all()
     assert (table["programs compiled"] >= 1).all()
-    assert table.loc["empty cache", "persistent-cache hits"] == 0
-    assert table.loc["filled cache", "persistent-cache hits"] >= 1
+    assert table["persistent-cache hits"].tolist()[::2] == [0, 0]
+    assert table["persistent-cache hits"][1] >= 1
+
+
+def test_xlas_default_options_compile_other_programs(tmp_path):
+    """The engine's compiler options reach XLA: a cache filled with them holds nothing for
+    a sweep compiled with XLA's defaults."""
+    config, cache = _tiny_config(tmp_path), tmp_path / "cache"
+    cache.mkdir()
+    compile.run_child(config, tmp_path / "engine", cache, "step")
+    again = compile.run_child(config, tmp_path / "again", cache, "step")
+    defaults = compile.run_child(config, tmp_path / "xla", cache, "step", compile.XLA_DEFAULTS)
+    assert again["persistent-cache hits"] >= 1 and defaults["persistent-cache hits"] == 0
 
 
 def test_commands_times_each_command_against_its_target(monkeypatch):

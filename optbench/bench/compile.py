@@ -8,7 +8,10 @@ loop, see :func:`optbench.engine.run.make_run`). For each, the table shows the w
 seconds of the whole process (start, imports, sweep, tables), the compile and run seconds
 summed over the blocks (from the results' ``meta.json``), the programs the engine compiled
 (``engine.run.PROGRAMS.compiled``, a compile call each; with a filled cache XLA loads them
-instead of compiling) and the persistent-cache hits JAX reported.
+instead of compiling) and the persistent-cache hits JAX reported. One more run, with an empty
+cache, compiles with XLA's default options instead of the engine's
+(:data:`optbench.engine.run.COMPILER_OPTIONS`), so that their effect is measured in the
+same run.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from optbench.errors import OptbenchError
 
 CACHE_HITS_EVENT = "/jax/compilation_cache/cache_hits"
 MEASURED_BRANCHINGS = ("step", "run")
+ENGINE_OPTIONS, XLA_DEFAULTS = "engine's", "XLA's defaults"  # the compiler options measured
 
 
 class ChildFailed(OptbenchError):
@@ -46,13 +50,15 @@ def summarize(meta: dict) -> dict[str, float]:
             "programs compiled": meta.get("programs_compiled", float("nan"))}
 
 
-def run_child(config: str | None, out: Path, cache: Path, branching: str = "auto"
-              ) -> dict[str, float]:
+def run_child(config: str | None, out: Path, cache: Path, branching: str = "auto",
+              options: str = ENGINE_OPTIONS) -> dict[str, float]:
     """The default sweep (or ``optbench sweep CONFIG``) in a new process with its compile
-    cache in ``cache``: its wall seconds and the summary of what it stored."""
+    cache in ``cache`` and the compiler ``options`` (:data:`ENGINE_OPTIONS` or
+    :data:`XLA_DEFAULTS`): its wall seconds and the summary of what it stored."""
     env = {**os.environ, "OPTBENCH_COMPILE_CACHE": str(cache)}
     config = str(Path(config).resolve()) if config else ""
-    command = [sys.executable, "-m", "optbench.bench.compile", str(out), branching, config]
+    command = [sys.executable, "-m", "optbench.bench.compile", str(out), branching, options,
+               config]
     started = time.perf_counter()
     # from the cache's folder, not the caller's: a checkout's optbench/ folder must not
     # shadow the installed package
@@ -81,7 +87,14 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
             for label in ("empty cache", "filled cache"):
                 out = Path(tmp) / f"{branching}-{label.replace(' ', '-')}"
                 rows.append({"run": label, "branching": branching,
+                             "compiler options": ENGINE_OPTIONS,
                              **run_child(config, out, cache, branching)})
+        cache = Path(tmp) / "compile-cache-xla-defaults"
+        cache.mkdir()
+        rows.append({"run": "empty cache", "branching": branchings[0],
+                     "compiler options": XLA_DEFAULTS,
+                     **run_child(config, Path(tmp) / "xla-defaults", cache, branchings[0],
+                                 XLA_DEFAULTS)})
     what = config or "the default sweep (optbench sweep --example default)"
     notes = [f"{what}, each run in a new process into a new folder, OPTBENCH_COMPILE_CACHE at "
              "a folder that starts empty. 'wall s' counts the whole process (start, imports, "
@@ -89,15 +102,21 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
              "filled cache answers by loading. branching: where a block whose optimizers "
              "share one program (a bundle) chooses its rule and surface, 'step' inside every "
              "step (a CPU's default), 'run' once per run around the step loop (an "
-             "accelerator's)."]
+             "accelerator's). compiler options: the engine's (on a CPU, LLVM's optimization "
+             "level 1) or XLA's defaults (level 2), which the engine used before."]
     return Report("compile", f"{what}: empty vs filled compile cache", pd.DataFrame(rows), notes)
 
 
-def _child(out: str, branching: str, config: str = "") -> int:
+def _child(out: str, branching: str, options: str, config: str = "") -> int:
     """Run the sweep into ``out/results`` (as ``optbench sweep`` does, without printing its
-    table) with ``branching``, and count JAX's persistent-cache hits."""
+    table) with ``branching`` and the compiler ``options``, and count JAX's persistent-cache
+    hits."""
     import optbench
     from optbench.config import example, load
+    from optbench.engine import run
+
+    if options == XLA_DEFAULTS:
+        run.COMPILER_OPTIONS = {}
 
     hits = []
     jax.monitoring.register_event_listener(

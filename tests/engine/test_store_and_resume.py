@@ -65,6 +65,7 @@ def test_runs_table_is_tidy(swept):
                                     for b in blocks)
     assert {"jax", "optax", "optbench", "device_kind", "device_count", "config_hash",
             "started", "finished"} <= set(meta)
+    assert meta["compiler_options"] == {"xla_backend_optimization_level": 1}  # on a CPU
     # sgd sees the noise (one sample), gd does not: on a noisy task their results differ
     sphere = runs[runs.task == "sphere-3d"]
     assert not np.allclose(sphere[sphere.optimizer == "gd"]["final"],
