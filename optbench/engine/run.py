@@ -401,22 +401,23 @@ def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
                 varying: dict, fixed: dict, task_args: Any, n_records: int, n_targets: int,
                 chunk: int, devices: tuple, keep_params: bool, keep_path: bool = False,
                 matmul_precision: str = "highest", scoring: str = "step",
-                branching: str = "step") -> Hashable:
+                branching: str = "step", options: tuple = ()) -> Hashable:
     """What the compiled program depends on: the update rule, the task's program (the only
     task code traced, so equal programs trace alike), the shapes of every argument and which
     hyperparameters vary. Not: values of data."""
-    return (optimizer, *start_key(program, dtype, task_args, chunk, devices),
+    return (optimizer, *start_key(program, dtype, task_args, chunk, devices, options),
             tuple(sorted(varying)), tuple(sorted(fixed)), n_records, n_targets, keep_params,
             keep_path, matmul_precision, scoring, branching)
 
 
-def start_key(program: Program, dtype: Any, task_args: Any, chunk: int, devices: tuple
-              ) -> Hashable:
+def start_key(program: Program, dtype: Any, task_args: Any, chunk: int, devices: tuple,
+              options: tuple = ()) -> Hashable:
     """What a task's start program (and every block program) depends on: the task's program,
-    the dtype, the shapes of its data, the chunk and the devices."""
+    the dtype, the shapes of its data, the chunk, the devices and the compiler options (as
+    sorted items)."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
     return (type(program), program, np.dtype(dtype).str, jax.tree.structure(task_args), shapes,
-            chunk, devices)
+            chunk, devices, options)
 
 
 def cast_floats(tree: Any, dtype: Any) -> Any:
@@ -580,10 +581,11 @@ def run_block(
         reused = True
         device_ids = tuple(d.id for d in devices)
         options = COMPILER_OPTIONS.get(devices[0].platform)
+        options_key = tuple(sorted((options or {}).items()))
         while True:  # at most a few rounds: until the compiled program's memory fits
             example_varying, *example_starts = _put(
                 _runs_slice(varying, seeds, start_indices, 0, size), runs_sharding)
-            key = start_key(program, dtype, task_args, size, device_ids)
+            key = start_key(program, dtype, task_args, size, device_ids, options_key)
             if key not in PROGRAMS.starts:
                 reused = False
                 PROGRAMS.starts[key] = start_program(program, dtype).lower(
@@ -592,7 +594,8 @@ def run_block(
             key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
                               device_ids, keep_params, keep_path,
-                              settings.matmul_precision, settings.scoring, settings.branching)
+                              settings.matmul_precision, settings.scoring, settings.branching,
+                              options_key)
             if key not in PROGRAMS.programs:
                 reused = False
                 batched = batched_run(optimizer, program, dtype, keep_params, keep_path,

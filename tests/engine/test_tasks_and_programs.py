@@ -167,6 +167,19 @@ def test_blocks_that_differ_only_in_grid_size_share_one_program_and_keep_their_n
         pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
 
 
+def test_programs_compiled_with_other_compiler_options_are_not_reused(monkeypatch):
+    from optbench.engine import run
+
+    block = dict(name="gd", seeds=(0,))
+    PROGRAMS.clear()
+    _regression_block(**block)
+    _regression_block(**block)
+    assert PROGRAMS.compiled == 1
+    monkeypatch.setattr(run, "COMPILER_OPTIONS", {})
+    _regression_block(**block)
+    assert PROGRAMS.compiled == 2 and len(PROGRAMS.starts) == 2
+
+
 def test_a_larger_tasks_small_block_is_padded_at_most_twice_its_runs(tmp_path):
     """Padding is free on a tiny task but costs real work on a network: there a block of 1
     setting beside one of 8 runs its own 2 runs (its own program), not 16."""
