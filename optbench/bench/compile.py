@@ -7,8 +7,9 @@ folder), then with that cache filled by the first run; and all that once with ea
 loop, see :func:`optbench.engine.run.make_run`). For each, the table shows the wall
 seconds of the whole process (start, imports, sweep, tables), the compile and run seconds
 summed over the blocks (from the results' ``meta.json``), the programs the engine compiled
-(``engine.run.PROGRAMS.compiled``, a compile call each; with a filled cache XLA loads them
-instead of compiling) and the persistent-cache hits JAX reported. One more run, with an empty
+(``engine.run.PROGRAMS.compiled``, a compile call each, the blocks' programs only: each
+task's small start program is not counted; with a filled cache XLA loads them instead of
+compiling) and the persistent-cache hits JAX reported. One more run, with an empty
 cache, compiles with XLA's default options instead of the engine's
 (:data:`optbench.engine.run.COMPILER_OPTIONS`), so that their effect is measured in the
 same run.

@@ -48,6 +48,12 @@ TEST_PREFIX = "test_"  # metrics of a held-out test split: recorded, never score
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
 
 
+def compiler_options(platform: str) -> dict[str, Any]:
+    """The options the engine compiles with on ``platform`` (read when asked, so that a
+    benchmark that changes :data:`COMPILER_OPTIONS` is recorded as it ran)."""
+    return dict(COMPILER_OPTIONS.get(platform, {}))
+
+
 class DataTooLarge(OptbenchError):
     """A task's data (or one run's curvature measurement) does not fit the sweep's memory
     budget."""
@@ -405,19 +411,20 @@ def program_key(optimizer: PureOptimizer, program: Program, dtype: Any,
     """What the compiled program depends on: the update rule, the task's program (the only
     task code traced, so equal programs trace alike), the shapes of every argument and which
     hyperparameters vary. Not: values of data."""
-    return (optimizer, *start_key(program, dtype, task_args, chunk, devices, options),
+    return (optimizer, *start_key(program, dtype, task_args, chunk, devices, matmul_precision,
+                                  options),
             tuple(sorted(varying)), tuple(sorted(fixed)), n_records, n_targets, keep_params,
-            keep_path, matmul_precision, scoring, branching)
+            keep_path, scoring, branching)
 
 
 def start_key(program: Program, dtype: Any, task_args: Any, chunk: int, devices: tuple,
-              options: tuple = ()) -> Hashable:
+              matmul_precision: str = "highest", options: tuple = ()) -> Hashable:
     """What a task's start program (and every block program) depends on: the task's program,
-    the dtype, the shapes of its data, the chunk, the devices and the compiler options (as
-    sorted items)."""
+    the dtype, the shapes of its data, the chunk, the devices, the matmul precision and the
+    compiler options (as sorted items)."""
     shapes = tuple((np.shape(a), np.result_type(a).str) for a in jax.tree.leaves(task_args))
     return (type(program), program, np.dtype(dtype).str, jax.tree.structure(task_args), shapes,
-            chunk, devices, options)
+            chunk, devices, matmul_precision, options)
 
 
 def cast_floats(tree: Any, dtype: Any) -> Any:
@@ -580,12 +587,13 @@ def run_block(
         started = time.perf_counter()
         reused = True
         device_ids = tuple(d.id for d in devices)
-        options = COMPILER_OPTIONS.get(devices[0].platform)
-        options_key = tuple(sorted((options or {}).items()))
+        options = compiler_options(devices[0].platform)
+        options_key = tuple(sorted(options.items()))
         while True:  # at most a few rounds: until the compiled program's memory fits
             example_varying, *example_starts = _put(
                 _runs_slice(varying, seeds, start_indices, 0, size), runs_sharding)
-            key = start_key(program, dtype, task_args, size, device_ids, options_key)
+            key = start_key(program, dtype, task_args, size, device_ids,
+                            settings.matmul_precision, options_key)
             if key not in PROGRAMS.starts:
                 reused = False
                 PROGRAMS.starts[key] = start_program(program, dtype).lower(

@@ -34,13 +34,13 @@ from optbench.config import OptimizerConfig, SweepConfig, parse
 from optbench.engine import params as kept
 from optbench.engine.bundle import Rules
 from optbench.engine.run import (
-    COMPILER_OPTIONS,
     PROGRAMS,
     BlockResult,
     RunAxis,
     RunSettings,
     cast_floats,
     check_data_fits,
+    compiler_options,
     parameter_count,
     run_block,
     use_compilation_cache,
@@ -348,7 +348,7 @@ def run_sweep(
     if writer:
         store = ResultStore.open(directory, config, force=force, meta={
             **_versions(), "device_kind": devices[0].device_kind, "device_count": len(devices),
-            "compiler_options": COMPILER_OPTIONS.get(devices[0].platform, {}),
+            "compiler_options": compiler_options(devices[0].platform),
             "process_count": jax.process_count(), "git_commit": _git_commit(),
             "reference": reference, "started": _now(), "planned_blocks": keys,
             "hyperparameters": {o.label: {**hyperparameters(o.optimizer), LR_DECAY: 0.0}

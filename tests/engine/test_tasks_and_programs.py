@@ -36,12 +36,13 @@ def _settings(steps=60, **kwargs):
                        targets=(1.0, 0.1), divergence_threshold=1e6, float64=True, **kwargs)
 
 
-def _regression_block(name="minibatch", lrs=(0.05,), seeds=(0,), task=None, **kwargs):
+def _regression_block(name="minibatch", lrs=(0.05,), seeds=(0,), task=None, settings=None,
+                      **kwargs):
     spec = optimizers.get(name)
     task = task or _regression()
     lr = np.repeat(np.asarray(lrs, float), len(seeds))
     hparams = {k: np.full(len(lr), v) for k, v in spec.defaults.items()} | {"learning_rate": lr}
-    result = run_block(spec.pure, spec.gradient, task, _settings(), hparams,
+    result = run_block(spec.pure, spec.gradient, task, settings or _settings(), hparams,
                        np.tile(seeds, len(lrs)), np.zeros(len(lr), int), **kwargs)
     return task, result.outcome
 
@@ -178,6 +179,26 @@ def test_programs_compiled_with_other_compiler_options_are_not_reused(monkeypatc
     monkeypatch.setattr(run, "COMPILER_OPTIONS", {})
     _regression_block(**block)
     assert PROGRAMS.compiled == 2 and len(PROGRAMS.starts) == 2
+
+
+def test_start_programs_are_not_shared_across_matmul_precisions():
+    PROGRAMS.clear()
+    for precision in ("highest", "highest", "default"):
+        _regression_block(name="gd", settings=_settings(matmul_precision=precision))
+    assert len(PROGRAMS.starts) == 2 and PROGRAMS.compiled == 2
+
+
+def test_a_sweep_records_the_compiler_options_it_ran_with(tmp_path, monkeypatch):
+    from optbench.engine import run
+
+    config = _sweep_config("options", {"gd": {}}, [{"landscape": "sphere", "dim": 2}], steps=5)
+    meta = tmp_path / "engine" / "meta.json"
+    run_sweep(config, meta.parent, quiet=True)
+    assert json.loads(meta.read_text())["compiler_options"] == run.COMPILER_OPTIONS["cpu"]
+    monkeypatch.setattr(run, "COMPILER_OPTIONS", {})
+    meta = tmp_path / "xla" / "meta.json"
+    run_sweep(config, meta.parent, quiet=True)
+    assert json.loads(meta.read_text())["compiler_options"] == {}
 
 
 def test_a_larger_tasks_small_block_is_padded_at_most_twice_its_runs(tmp_path):
