@@ -42,9 +42,9 @@ TRAJECTORY_MAX_DIM = 3  # parameter paths are recorded for flat parameters of th
 NEVER = -1  # hit_step / divergence_step of something that did not happen
 TEST_PREFIX = "test_"  # metrics of a held-out test split: recorded, never scored
 # XLA's options for the engine's programs, per platform. On CPU, LLVM's optimization level 1
-# rather than the default 2: the default sweep's programs compile 15-30 % faster and run as
-# fast (their loops are calls and small fusions; `optbench bench compile`), with results
-# that agree to rounding.
+# rather than the default 2: a block's program compiles 10-30 % faster and runs as fast (its
+# loops are calls and small fusions), and the default sweep compiles a third faster
+# (`optbench bench compile` measures both), with results that agree to rounding.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
 
 
@@ -195,8 +195,9 @@ def start_of(program: Program, dtype: Any, seed: jax.Array, start_index: jax.Arr
 
 def start_program(program: Program, dtype: Any):
     """The jitted ``(seeds, start_indices, task_args) -> Start`` of a block's runs: its own
-    program, shared by every optimizer on the task, so that the random draws of a start (a
-    third of a surface program's compile time) are compiled once per task, not per block."""
+    program, shared by every optimizer on the task, so that the random draws of a start
+    (about half of a noise-free surface program's compile time) are compiled once per task,
+    not per block."""
     return jax.jit(jax.vmap(lambda seed, index, args: start_of(program, dtype, seed, index,
                                                                args), in_axes=(0, 0, None)))
 
