@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from optbench import aggregate
 from optbench.report import style
@@ -29,22 +29,6 @@ BLANK = dict(ha="center", va="center", fontsize=9, color="grey", wrap=True)
 def _number(value: float, _position=None) -> str:
     """A tick label as a plain number (``2``, ``0.5``, ``1e+03``)."""
     return f"{value:g}"
-
-
-def _log_y(ax: plt.Axes) -> None:
-    """A log y axis labelled at its decades, or, where it spans too few of them to show two,
-    at 2 and 5 times them too, so that every log axis has numbers."""
-    style.log_axis(ax, "y")
-    low, high = np.log10(ax.get_ylim())
-    if np.floor(high) - np.ceil(low) >= 1:
-        return
-    shown = (2, 5) if high - low > 0.5 else range(2, 10)
-
-    def label(value: float, _position=None) -> str:
-        mantissa = round(value / 10 ** np.floor(np.log10(value)))
-        return f"{value:.1g}" if mantissa in shown else ""
-
-    ax.yaxis.set_minor_formatter(FuncFormatter(label))
 
 
 def _blank(ax: plt.Axes, why: str) -> None:
@@ -108,12 +92,12 @@ def tuning_budget(data: ReportData) -> list[Drawn]:
                         transform=ax.transAxes, ha="right", va="top", fontsize=8,
                         color="grey")
             if not maximize:
-                _log_y(ax)
+                style.log_axis(ax, "y")
         if log_x:
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FuncFormatter(_number))
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            style.no_minor_ticks(ax.xaxis)
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("settings tried, k" + (" (log)" if log_x else ""))
@@ -193,7 +177,7 @@ def performance_profile(data: ReportData, unit: str = "steps") -> list[Drawn]:
                     label=f"{optimizer} (score {scores[(metric, optimizer)]:.2f})")
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(FuncFormatter(_number))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        style.no_minor_ticks(ax.xaxis)
         ax.set_xlim(1, right)
         ax.set_ylim(-0.05, 1.05)  # room for the wide lines at 0 and 1
         ax.axvline(aggregate.TAU_MAX, color="grey", linewidth=0.6, linestyle=":")

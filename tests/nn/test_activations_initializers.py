@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from optbench.engine.run import compiler_options
 from optbench.nn import activations, initializers, models
 from optbench.nn.errors import NNError
 
@@ -84,16 +85,23 @@ JAX_PRESETS = {
 @pytest.mark.parametrize("name", list(JAX_PRESETS))
 def test_initializers_draw_the_numbers_of_the_jax_nn_presets(name):
     """Drawn flat (faster to compile), they give the presets' numbers bit for bit, for
-    dense and conv kernels, in float32 and float64 and vmapped over runs' keys."""
+    dense and conv kernels, in float32 and float64, vmapped over runs' keys and compiled as
+    the engine compiles them (all in one program: op by op takes seconds)."""
     assert set(JAX_PRESETS) == {*initializers.NAMES, "truncated_normal(0.05)"} - {"zeros"}
     keys = jax.random.split(jax.random.key(7), 3)
+    cases = [(shape, dtype) for shape in [(7, 5), (3, 4, 6), (3, 3, 2, 5)]
+             for dtype in (jnp.float32, jnp.float64)]
+
+    def draws(keys):
+        return [[jax.vmap(functools.partial(f, shape=shape, dtype=dtype))(keys)
+                 for f in (initializers.get(name), JAX_PRESETS[name])]
+                for shape, dtype in cases]
+
     with jax.enable_x64(True):
-        for shape in [(7, 5), (3, 4, 6), (3, 3, 2, 5)]:
-            for dtype in (jnp.float32, jnp.float64):
-                ours, theirs = (jax.vmap(functools.partial(f, shape=shape, dtype=dtype))(keys)
-                                for f in (initializers.get(name), JAX_PRESETS[name]))
-                assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
-                np.testing.assert_array_equal(ours, theirs)
+        drawn = jax.jit(draws).lower(keys).compile(compiler_options("cpu"))(keys)
+    for (shape, dtype), (ours, theirs) in zip(cases, drawn, strict=True):
+        assert ours.dtype == theirs.dtype == dtype and ours.shape == theirs.shape == (3, *shape)
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_zero_init_keeps_hidden_units_identical():
