@@ -302,3 +302,29 @@ def test_help_and_a_bad_option_load_neither_jax_nor_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_the_command_exits_only_once_nothing_is_left_to_finish(thread):
+    """``optbench`` skips the interpreter's teardown, but only after its buffered output, its
+    exit handlers and any other thread are done: its exit code and all it printed arrive."""
+    code = textwrap.dedent(f"""
+        import atexit, threading, time
+        from optbench import cli
+
+        def main():
+            atexit.register(print, "exit handler ran")
+            if {thread}:
+                threading.Thread(target=lambda: (time.sleep(0.5), print("thread done"))).start()
+            print("still buffered", end="")  # a pipe is block-buffered: not written yet
+            return 3
+
+        cli.main = main
+        cli.console()
+        """)
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=buffered, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout.startswith("still buffered") and "exit handler ran" in done.stdout
+    assert ("thread done" in done.stdout) == thread
