@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -248,6 +249,12 @@ def test_animation_behind_a_flag(surface_copy):
     index = write_report(surface_copy, animate=True, workers=1)
     with Image.open(index.parent / "animation-rosenbrock-2d.gif") as gif:
         assert gif.n_frames > 1
+        below_title = []  # the paths grow: the first and last frames differ below the title
+        for frame in (0, gif.n_frames - 1):
+            gif.seek(frame)
+            image = np.asarray(gif.convert("RGB"))
+            below_title.append(image[image.shape[0] // 8:])
+        assert (below_title[0] != below_title[1]).any(-1).mean() > 0.001
     assert "animation-rosenbrock-2d.gif" in parse(index).links
 
 
