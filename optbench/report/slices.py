@@ -38,6 +38,7 @@ RADIUS = 1.0  # alpha, beta in [-RADIUS, RADIUS], in units of the normalized dir
 DIRECTION_SEED = 0
 
 
+@jax.jit  # op by op, each leaf's shape would compile its own random draws: seconds
 def filter_normalized(key: jax.Array, params: Any) -> Any:
     """A random direction shaped like ``params``, each output unit scaled to its norm in
     ``params``; zero on 1-D leaves (biases)."""
@@ -153,8 +154,9 @@ def build_task(config: dict, task: str):
 @dataclass(frozen=True)
 class Evaluator:
     """What evaluates a task's losses at stored parameters, rebuilt from the stored config:
-    its full-batch program, its data in the sweep's float dtype (as the engine casts it), an
-    example of its parameters, whether the sweep ran in float64 and its matmul precision."""
+    its full-batch program, its data in the sweep's float dtype (as the engine casts it), the
+    structure and shapes of its parameters, whether the sweep ran in float64 and its matmul
+    precision."""
 
     program: Any
     args: Any
@@ -178,7 +180,7 @@ def evaluator(config: dict, task: str) -> Evaluator:
                         if np.issubdtype(np.asarray(a).dtype, np.floating) else a,
                         built.args("full batch"))
     program = built.program("full batch")
-    like = program.init(args, jax.random.key(0), jnp.int32(0))
+    like = jax.eval_shape(program.init, args, jax.random.key(0), jnp.int32(0))  # no draws
     return Evaluator(program, args, like, dtype, float64,
                      config.get("matmul_precision", "highest"))
 
