@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from optbench.engine.run import compiler_options
 from optbench.nn import functional, models
 from optbench.nn.errors import NNError
 
@@ -124,14 +125,21 @@ def test_inverted_dropout_keeps_the_expectation(rate):
 
 
 def test_a_flat_draw_gives_the_numbers_of_the_shaped_one():
+    """As the engine draws them: compiled (all in one program: op by op takes seconds)."""
+    shapes = [(5,), (4, 6), (2, 3, 4, 5)]
+
+    def draws(key):
+        return [((functional.drawn_flat(lambda flat: jax.random.normal(key, flat), shape),
+                  jax.random.normal(key, shape)),
+                 (functional.dropout(jnp.ones(shape), 0.3, key, train=True) != 0,
+                  jax.random.bernoulli(key, 0.7, shape))) for shape in shapes]
+
     key = jax.random.key(3)
-    for shape in [(5,), (4, 6), (2, 3, 4, 5)]:
-        np.testing.assert_array_equal(
-            functional.drawn_flat(lambda flat: jax.random.normal(key, flat), shape),
-            jax.random.normal(key, shape))
-        np.testing.assert_array_equal(
-            functional.dropout(jnp.ones(shape), 0.3, key, train=True) != 0,
-            jax.random.bernoulli(key, 0.7, shape))
+    for shape, pairs in zip(shapes, jax.jit(draws).lower(key).compile(
+            compiler_options("cpu"))(key), strict=True):
+        for ours, theirs in pairs:
+            assert ours.shape == theirs.shape == shape
+            np.testing.assert_array_equal(ours, theirs)
 
 
 def test_pooling_below_one_is_an_error_before_compiling():
