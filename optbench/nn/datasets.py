@@ -21,6 +21,7 @@ test split is only reported:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import pickle
@@ -66,13 +67,22 @@ def hold_out(x: np.ndarray, y: np.ndarray, size: float | int, stratify: bool = T
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_kept, x_held, y_kept, y_held)``: ``size`` examples (a count, or a share) held
     out with :data:`SPLIT_SEED`, stratified by ``y`` where every class can be split."""
+    kept, held = held_out_indices(y, size, stratify)
+    return x[kept], x[held], y[kept], y[held]
+
+
+def held_out_indices(y: np.ndarray, size: float | int, stratify: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The indices :func:`hold_out` keeps and holds out (in its order)."""
     from sklearn.model_selection import train_test_split
 
+    index = np.arange(len(y))
     try:
-        return train_test_split(x, y, test_size=size, random_state=SPLIT_SEED,
-                                stratify=y if stratify else None)
+        kept, held = train_test_split(index, test_size=size, random_state=SPLIT_SEED,
+                                      stratify=y if stratify else None)
     except ValueError:  # too few examples of a class (tiny files) to stratify
-        return train_test_split(x, y, test_size=size, random_state=SPLIT_SEED)
+        kept, held = train_test_split(index, test_size=size, random_state=SPLIT_SEED)
+    return kept, held
 
 
 def cache_folder() -> Path:
@@ -85,7 +95,8 @@ def cache_folder() -> Path:
 
 
 def mnist1d() -> Dataset:
-    """MNIST-1D (Greydanus 2020) from its procedural generator, cached as ``mnist1d.npz``."""
+    """MNIST-1D (Greydanus 2020) from its procedural generator, cached as ``mnist1d.npz``
+    (its validation split beside it)."""
     path = cache_folder() / "mnist1d.npz"
     if not path.exists():
         try:
@@ -99,10 +110,37 @@ def mnist1d() -> Dataset:
         np.savez(tmp, x=data["x"], y=data["y"], x_test=data["x_test"], y_test=data["y_test"])
         os.replace(tmp, path)
     with np.load(path) as f:
-        x, x_valid, y, y_valid = hold_out(f["x"].astype(np.float32), f["y"].astype(np.int32),
-                                          MNIST1D_VALID)
-        return Dataset("mnist1d", x, y, x_valid, y_valid, f["x_test"].astype(np.float32),
-                       f["y_test"].astype(np.int32), "classification", 10)
+        x, y = f["x"].astype(np.float32), f["y"].astype(np.int32)
+        x_test, y_test = f["x_test"].astype(np.float32), f["y_test"].astype(np.int32)
+    kept, held = _mnist1d_split(y)
+    return Dataset("mnist1d", x[kept], y[kept], x[held], y[held], x_test, y_test,
+                   "classification", 10)
+
+
+def _mnist1d_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D's :func:`held_out_indices`, kept in the cache folder under a digest of all
+    they depend on (the labels, the seed, the size, scikit-learn's version): computing them
+    imports scikit-learn, 0.9 s of every process that trains on MNIST-1D."""
+    import hashlib
+    from importlib.metadata import version
+
+    depends = f"{SPLIT_SEED} {MNIST1D_VALID} {version('scikit-learn')}".encode()
+    digest = hashlib.sha256(depends + y.astype(np.int64).tobytes()).hexdigest()[:16]
+    path = cache_folder() / f"mnist1d-split-{digest}.npz"
+    try:
+        with np.load(path) as f:
+            return f["kept"], f["held"]
+    except Exception:  # absent or damaged: computed (and kept) again
+        pass
+    kept, held = held_out_indices(y, MNIST1D_VALID)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, kept=kept, held=held)
+        os.replace(tmp, path)
+    except OSError:  # a cache only: an unwritable folder computes them every time
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return kept, held
 
 
 def _sklearn(loader: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,9 @@
 """Offline datasets: the IDX reader, the scikit-learn splits, MNIST-1D's generator."""
 
 import gzip
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -112,3 +115,30 @@ def test_mnist1d_is_generated_offline_and_cached(tmp_path, monkeypatch):
     assert set(np.unique(data.y_train)) == set(range(10))
     assert (tmp_path / "mnist1d.npz").exists()
     np.testing.assert_array_equal(datasets.mnist1d().x_test, data.x_test)
+
+
+def test_mnist1d_keeps_its_validation_split_and_recomputes_a_stale_or_damaged_one(
+        tmp_path, monkeypatch):
+    """The split is hold_out's, kept beside the data so that a later process need not import
+    scikit-learn; a damaged copy is computed again, and another seed gets its own."""
+    monkeypatch.setenv("OPTBENCH_DATASET_CACHE", str(tmp_path))
+    data = datasets.mnist1d()
+    with np.load(tmp_path / "mnist1d.npz") as f:
+        x, y = f["x"].astype(np.float32), f["y"].astype(np.int32)
+    expected = datasets.hold_out(x, y, datasets.MNIST1D_VALID)
+    for got, want in zip((data.x_train, data.x_valid, data.y_train, data.y_valid), expected,
+                         strict=True):
+        np.testing.assert_array_equal(got, want)
+    (kept,) = tmp_path.glob("mnist1d-split-*.npz")
+    code = ("import sys\nfrom optbench.nn import datasets\ndatasets.mnist1d()\n"
+            "print('sklearn' in sys.modules)")
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "OPTBENCH_DATASET_CACHE": str(tmp_path)})
+    assert fresh.stdout.strip() == "False"  # read back, not computed
+    kept.write_bytes(b"damaged")
+    np.testing.assert_array_equal(datasets.mnist1d().x_valid, data.x_valid)
+    monkeypatch.setattr(datasets, "SPLIT_SEED", 1)
+    other = datasets.mnist1d()
+    assert len(list(tmp_path.glob("mnist1d-split-*.npz"))) == 2
+    np.testing.assert_array_equal(other.x_valid, datasets.hold_out(x, y, 400)[1])
+    assert not np.array_equal(other.x_valid, data.x_valid)
