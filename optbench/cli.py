@@ -556,9 +556,10 @@ def console() -> None:
         sys.exit(code)  # Python waits for them, as ever
     atexit._run_exitfuncs()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe: Python's own exit reports it
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with that descriptor closed
+                stream.flush()
+    except (OSError, ValueError):  # a closed pipe or file: Python's own exit reports it
         sys.exit(code)
     os._exit(code)
 

@@ -309,7 +309,7 @@ def test_the_command_exits_only_once_nothing_is_left_to_finish(thread):
     """``optbench`` skips the interpreter's teardown, but only after its buffered output, its
     exit handlers and any other thread are done: its exit code and all it printed arrive."""
     code = textwrap.dedent(f"""
-        import atexit, threading, time
+        import atexit, sys, threading, time
         from optbench import cli
 
         def main():
@@ -317,6 +317,7 @@ def test_the_command_exits_only_once_nothing_is_left_to_finish(thread):
             if {thread}:
                 threading.Thread(target=lambda: (time.sleep(0.5), print("thread done"))).start()
             print("still buffered", end="")  # a pipe is block-buffered: not written yet
+            print("an unfinished line", end="", file=sys.stderr)  # stderr: line-buffered
             return 3
 
         cli.main = main
@@ -325,6 +326,9 @@ def test_the_command_exits_only_once_nothing_is_left_to_finish(thread):
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=buffered, timeout=60)
-    assert done.returncode == 3
+    assert done.returncode == 3 and done.stderr == "an unfinished line"
     assert done.stdout.startswith("still buffered") and "exit handler ran" in done.stdout
     assert ("thread done" in done.stdout) == thread
+    closed = subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" >&- 2>&-', code],
+                            env=buffered, timeout=60)
+    assert closed.returncode == 3  # no output to flush where the streams are closed

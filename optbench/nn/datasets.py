@@ -119,12 +119,18 @@ def mnist1d() -> Dataset:
 
 def _mnist1d_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MNIST-1D's :func:`held_out_indices`, kept in the cache folder under a digest of all
-    they depend on (the labels, the seed, the size, scikit-learn's version): computing them
-    imports scikit-learn, 0.9 s of every process that trains on MNIST-1D."""
+    they depend on (the labels, the seed, the size, scikit-learn's version and that
+    function's source): computing them imports scikit-learn, 0.9 s of every process that
+    trains on MNIST-1D."""
     import hashlib
+    import inspect
     from importlib.metadata import version
 
-    depends = f"{SPLIT_SEED} {MNIST1D_VALID} {version('scikit-learn')}".encode()
+    try:
+        source = inspect.getsource(held_out_indices)
+    except OSError:  # no source to read (a frozen install): nothing to key a kept split on
+        return held_out_indices(y, MNIST1D_VALID)
+    depends = f"{SPLIT_SEED} {MNIST1D_VALID} {version('scikit-learn')} {source}".encode()
     digest = hashlib.sha256(depends + y.astype(np.int64).tobytes()).hexdigest()[:16]
     path = cache_folder() / f"mnist1d-split-{digest}.npz"
     try:

@@ -176,11 +176,7 @@ def apply() -> None:
     """seaborn's paper-like theme, readable when printed."""
     sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.1,
                   rc={"svg.fonttype": "none", "axes.titlesize": "medium",
-                      "figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False,
-                      # titles at a fixed height: placing them measures every tick label
-                      # of every panel (a quarter of a report's drawing), and no panel has
-                      # labels above it
-                      "axes.titley": 1.0})
+                      "figure.dpi": DPI, "savefig.dpi": DPI, "legend.frameon": False})
 
 
 def save(figure: plt.Figure, stem: Path, vector: bool = True) -> list[Path]:

@@ -98,7 +98,7 @@ def test_initializers_draw_the_numbers_of_the_jax_nn_presets(name):
                 for shape, dtype in cases]
 
     with jax.enable_x64(True):
-        drawn = jax.jit(draws).lower(keys).compile(compiler_options("cpu"))(keys)
+        drawn = jax.jit(draws).lower(keys).compile(compiler_options(jax.default_backend()))(keys)
     for (shape, dtype), (ours, theirs) in zip(cases, drawn, strict=True):
         assert ours.dtype == theirs.dtype == dtype and ours.shape == theirs.shape == (3, *shape)
         np.testing.assert_array_equal(ours, theirs)
