@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +26,39 @@ from optbench.analysis import (
     write_tables,
 )
 from optbench.engine.sweep import float32_warning
-from optbench.report import comparisons, figures, page, style
+from optbench.report import page
 from optbench.report.data import ReportData
 from optbench.report.workers import held_data, pool
 from optbench.store import REPORT, write_atomic
 
 TRAJECTORIES = "Trajectories on contours"
+FIGURES_MODULE = "optbench.report.figures"
+# (section title, figure function), in the page's order; trajectories come first, separately.
+# The functions are named (pkgutil.resolve_name), so that listing the jobs imports nothing
+# that draws: the workers draw while the process that lists them writes the page's text.
+FIGURES = [
+    ("Convergence curves", f"{FIGURES_MODULE}:convergence"),
+    ("Training curves (network tasks)", f"{FIGURES_MODULE}:training_curves"),
+    ("Learning-rate sensitivity", f"{FIGURES_MODULE}:lr_sensitivity"),
+    ("Data profile (ECDF)", f"{FIGURES_MODULE}:ecdf"),
+    ("Success heatmap", f"{FIGURES_MODULE}:success_heatmap"),
+    ("Comparison with optax", f"{FIGURES_MODULE}:optax_comparison"),
+    ("Loss-landscape slices", f"{FIGURES_MODULE}:landscape_slices"),
+    ("Training paths (PCA)", f"{FIGURES_MODULE}:training_paths"),
+    ("Linear interpolation", f"{FIGURES_MODULE}:interpolations"),
+    ("Per-layer gradient norms", f"{FIGURES_MODULE}:gradient_norms"),
+    ("Sharpness", f"{FIGURES_MODULE}:sharpness"),
+    ("Initialization × activation", f"{FIGURES_MODULE}:init_activation"),
+    ("Train/test gap", f"{FIGURES_MODULE}:generalization_gap"),
+    ("GD vs SGD vs mini-batch", f"{FIGURES_MODULE}:gradient_sources"),
+    ("Tuning budget", "optbench.report.comparisons:tuning_budget"),
+    ("Across tasks: performance profiles and aggregate scores",
+     "optbench.report.comparisons:across_tasks"),
+]
 # the figure job that takes longest (2 of the default report's 11 s) unless the trajectories
 # are animated: parallel workers start it first, so that it does not run alone at the end;
 # the page keeps its order
-LONGEST = (comparisons.across_tasks,)
+LONGEST = ("optbench.report.comparisons:across_tasks",)
 T = TypeVar("T")
 
 
@@ -43,7 +67,7 @@ class Job:
     """One figure job: a FIGURES entry (by index) or a surface's trajectories."""
 
     section: str
-    index: int = -1  # into figures.FIGURES
+    index: int = -1  # into FIGURES
     task: str = ""  # for trajectories
 
 
@@ -58,7 +82,7 @@ class Done:
 def jobs(data: ReportData) -> list[Job]:
     surfaces = [t for t in data.tasks if _is_2d_surface(data, t)]
     return ([Job(TRAJECTORIES, task=t) for t in surfaces]
-            + [Job(title, index=i) for i, (title, _) in enumerate(figures.FIGURES)])
+            + [Job(title, index=i) for i, (title, _) in enumerate(FIGURES)])
 
 
 def _is_2d_surface(data: ReportData, task: str) -> bool:
@@ -86,6 +110,8 @@ class Options:
 
 def run(job: Job, data: ReportData, folder: Path, options: Options) -> Done:
     """Draw one job's figures into ``folder``."""
+    from optbench.report import figures, style
+
     style.apply()
     if job.section == TRAJECTORIES:
         from optbench.report import surfaces
@@ -108,7 +134,8 @@ def run(job: Job, data: ReportData, folder: Path, options: Options) -> Done:
                 "Every optimizer's bold path from the panels above, growing record by "
                 "record.")))
         return Done(job.section, shown)
-    title, draw = figures.FIGURES[job.index]
+    title, name = FIGURES[job.index]
+    draw = pkgutil.resolve_name(name)
     try:
         drawn = (draw(data, options.target) if draw is figures.success_heatmap
                  else draw(data))
@@ -159,7 +186,7 @@ def draw_all(data: ReportData, folder: Path, options: Options, workers: int,
                 for k, j in enumerate(todo, 1)], meanwhile()
     data.convergence  # noqa: B018  (computed once, before the workers get the data)
     longest_first = todo if options.animate else sorted(  # animated: the trajectories
-        todo, key=lambda j: j.index < 0 or figures.FIGURES[j.index][1] not in LONGEST)
+        todo, key=lambda j: j.index < 0 or FIGURES[j.index][1] not in LONGEST)
     with pool(workers, data) as executor:
         futures = {j: executor.submit(_run_in_worker, j, folder, options)
                    for j in longest_first}

@@ -2,13 +2,10 @@
 tuning-budget curves per task, and per metric group performance profiles and aggregate
 scores with interval estimates.
 
-:mod:`optbench.report.figures` lists these in its FIGURES and defines the ``Drawn`` and
-``Skip`` they return and raise, so they are imported here where used, not at the top.
+:mod:`optbench.report.figures` defines the ``Drawn`` and ``Skip`` they return and raise.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,9 +15,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from optbench import aggregate
 from optbench.report import style
 from optbench.report.data import ReportData
-
-if TYPE_CHECKING:
-    from optbench.report.figures import Drawn
+from optbench.report.figures import Drawn, Skip, _handles
 
 LOG_X_FROM = 12  # settings: a tuning-budget axis longer than this is drawn log-x
 BLANK = dict(ha="center", va="center", fontsize=9, color="grey", wrap=True)
@@ -58,8 +53,6 @@ def _ordered_tasks(data: ReportData, frame: pd.DataFrame) -> list[tuple[str, str
 def tuning_budget(data: ReportData) -> list[Drawn]:
     """Dodge et al. (2019): the expected best validation score against the number of
     hyperparameter settings tried, per task, one line and band per optimizer."""
-    from optbench.report.figures import Drawn, Skip, _handles
-
     if data.runs.empty:
         raise Skip("no finished blocks")
     curves = aggregate.tuning_curves(data.runs, data.plans[0])
@@ -148,8 +141,6 @@ PROFILES = {  # unit -> the figure's name, title, and what its ERT is
 def performance_profile(data: ReportData, unit: str = "steps") -> list[Drawn]:
     """Dolan & Moré (2002): per metric group, the fraction of tasks on which each optimizer's
     ERT, in steps or seconds (``unit``), is within a factor tau of the task's best."""
-    from optbench.report.figures import Drawn, Skip
-
     if data.runs.empty:
         raise Skip("no finished blocks")
     name, title, ert = PROFILES[unit]
@@ -213,8 +204,6 @@ def aggregate_scores(data: ReportData) -> list[Drawn]:
     """rliable (Agarwal et al. 2021): per metric group, each optimizer's IQM of normalized
     scores and the probability of improvement of each pair, with stratified-bootstrap 95 %
     intervals."""
-    from optbench.report.figures import Drawn, Skip
-
     if data.runs.empty:
         raise Skip("no finished blocks")
     scores = aggregate.normalized_scores(data.runs, *data.plans)

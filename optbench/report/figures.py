@@ -4,7 +4,6 @@ what is plotted and how settings were picked."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -14,7 +13,7 @@ import seaborn as sns
 
 from optbench.analysis import reference_deviation
 from optbench.engine import params as kept
-from optbench.report import comparisons, interpolation, slices, style
+from optbench.report import interpolation, slices, style
 from optbench.report.data import ReportData, quartiles
 from optbench.store import target_column
 
@@ -939,26 +938,3 @@ def _stability_threshold(run: pd.Series) -> float | None:
     if run["method"] == "momentum":
         return 2 * (1 + float(run["momentum"])) / eta
     return None
-
-
-Draw = Callable[[ReportData], list[Drawn]]
-
-# (section title, figure function), in the page's order; trajectories come first, separately
-FIGURES: list[tuple[str, Draw]] = [
-    ("Convergence curves", convergence),
-    ("Training curves (network tasks)", training_curves),
-    ("Learning-rate sensitivity", lr_sensitivity),
-    ("Data profile (ECDF)", ecdf),
-    ("Success heatmap", success_heatmap),
-    ("Comparison with optax", optax_comparison),
-    ("Loss-landscape slices", landscape_slices),
-    ("Training paths (PCA)", training_paths),
-    ("Linear interpolation", interpolations),
-    ("Per-layer gradient norms", gradient_norms),
-    ("Sharpness", sharpness),
-    ("Initialization × activation", init_activation),
-    ("Train/test gap", generalization_gap),
-    ("GD vs SGD vs mini-batch", gradient_sources),
-    ("Tuning budget", comparisons.tuning_budget),
-    ("Across tasks: performance profiles and aggregate scores", comparisons.across_tasks),
-]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import multiprocessing
 import os
 import pickle
@@ -21,8 +22,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Any
 
-# what the workers' figures are drawn with; '__main__' as spawn would (a script's landscapes)
-PRELOAD = ["__main__", "optbench.report.build", "optbench.report.surfaces"]
+# what every figure job draws with: forked workers inherit it (imported once, before forking)
+FIGURE_MODULES = ("optbench.report.figures", "optbench.report.comparisons")
+# what the fork server's workers draw with; '__main__' as spawn would (a script's landscapes)
+PRELOAD = ["__main__", "optbench.report.build", *FIGURE_MODULES, "optbench.report.surfaces"]
 
 
 def can_fork() -> bool:
@@ -37,11 +40,14 @@ def can_fork() -> bool:
 @contextlib.contextmanager
 def pool(workers: int, data: Any) -> Iterator[ProcessPoolExecutor]:
     """``workers`` processes, each holding ``data`` (:func:`held_data`). Forked ones inherit
-    it; the others get it pickled once, and this process's environment variables, not the
-    ones the fork server had when it started."""
+    it, and the figure modules, imported here once rather than by each of them; the others
+    get it pickled once, and this process's environment variables, not the ones the fork
+    server had when it started."""
     where = context()
     forked = where.get_start_method() == "fork"
     if forked:
+        for module in FIGURE_MODULES:
+            importlib.import_module(module)
         _HELD["data"] = data  # the workers inherit it as they are forked
     try:
         with ProcessPoolExecutor(workers, mp_context=where,
