@@ -11,7 +11,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
-from optbench.report import build, figures, surfaces
+from optbench.report import build, figures, surfaces, workers
 from optbench.report.data import ReportData, load
 from tests.report.figure_checks import labelled_ticks, log_axes, panels, texts
 
@@ -253,4 +253,9 @@ def test_listing_the_figure_jobs_imports_nothing_that_draws():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
-    assert all(callable(pkgutil.resolve_name(name)) for _, name in build.FIGURES)
+    names = {name for _, name in build.FIGURES}
+    assert all(callable(pkgutil.resolve_name(name)) for name in names)
+    assert set(build.LONGEST) <= names  # started first: by the names the jobs carry
+    # every figure's module is imported before forking, and preloaded by the fork server
+    assert {name.split(":")[0] for name in names} <= set(workers.FIGURE_MODULES)
+    assert set(workers.FIGURE_MODULES) <= set(workers.PRELOAD)
