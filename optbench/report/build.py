@@ -55,9 +55,9 @@ FIGURES = [
     ("Across tasks: performance profiles and aggregate scores",
      "optbench.report.comparisons:across_tasks"),
 ]
-# the figure job that takes longest (2 of the default report's 11 s) unless the trajectories
-# are animated: parallel workers start it first, so that it does not run alone at the end;
-# the page keeps its order
+# the figure job that takes longest (1.3 of the default report's 7 s of jobs) unless the
+# trajectories are animated: parallel workers start it first, so that it does not run alone
+# at the end; the page keeps its order
 LONGEST = ("optbench.report.comparisons:across_tasks",)
 T = TypeVar("T")
 
