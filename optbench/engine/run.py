@@ -584,6 +584,7 @@ def run_block(
         runs_sharding = NamedSharding(mesh, PartitionSpec("runs"))
         replicated = NamedSharding(mesh, PartitionSpec())
         shared = _put((fixed, task_args, schedule), replicated)
+        placed_args = shared[1]  # the task's data, as the start program takes it
 
         started = time.perf_counter()
         reused = True
@@ -598,7 +599,7 @@ def run_block(
             if key not in PROGRAMS.starts:
                 reused = False
                 PROGRAMS.starts[key] = start_program(program, dtype).lower(
-                    *example_starts, shared[1]).compile(options)
+                    *example_starts, placed_args).compile(options)
             starts = PROGRAMS.starts[key]
             key = program_key(optimizer, program, dtype, varying, fixed,
                               task_args, len(record_steps), len(settings.targets), size,
@@ -609,7 +610,7 @@ def run_block(
                 reused = False
                 batched = batched_run(optimizer, program, dtype, keep_params, keep_path,
                                       settings.scoring, settings.branching)
-                compiled = batched.lower(example_varying, starts(*example_starts, shared[1]),
+                compiled = batched.lower(example_varying, starts(*example_starts, placed_args),
                                          *shared).compile(options)
                 PROGRAMS.compiled += 1
                 smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices))
@@ -627,7 +628,7 @@ def run_block(
             started = time.perf_counter()  # the chunk's run alone: no compile, no callback
             chunk, *chunk_starts = _put(_runs_slice(varying, seeds, start_indices, first, size),
                                         runs_sharding)
-            start = starts(*chunk_starts, shared[1])
+            start = starts(*chunk_starts, placed_args)
             outputs.append(_fetch(compiled(chunk, start, *shared)))  # leaves the device at once
             run_seconds += time.perf_counter() - started
             if progress is not None:

@@ -198,8 +198,8 @@ def animate(data: ReportData, task: str, grid: Contours, stem: Path, frames: int
     """An animated GIF of every optimizer's bold path growing over the steps.
 
     The contours, axes and legend are drawn once; each frame restores them and draws only
-    the paths and the title over them (matplotlib's blitting), 10 times faster than
-    redrawing the whole figure per frame."""
+    the paths, the title and the minimizers' stars over them (matplotlib's blitting): 1 s
+    per surface, where redrawing the whole figure per frame took 5.5 s."""
     by_optimizer = paths(data, task)
     names = [o for o in data.optimizers if by_optimizer.get(o)]
     look = style.looks(data.optimizers)
