@@ -234,8 +234,11 @@ def _sweep_and_report(config, args: argparse.Namespace, report: bool = False,
 
     from optbench.analysis import write_finished_tables
     from optbench.engine import SweepTooLarge, run_sweep
+    from optbench.engine.distributed import use_every_core
 
     one_process = not (getattr(args, "distributed", False) or getattr(args, "coordinator", None))
+    if one_process:
+        use_every_core()
     if report and one_process:
         from optbench.report.workers import start_early
 
@@ -384,8 +387,10 @@ def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
+    from optbench.engine.distributed import use_every_core
     from optbench.gallery import cli
 
+    use_every_core()
     return cli.main(args.names, args.out, list_only=args.list, draw=not args.no_figures,
                     quiet=args.quiet)
 

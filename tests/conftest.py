@@ -2,7 +2,9 @@
 workers: generated datasets, and compiled programs (JAX's persistent cache, so that a
 program compiled by one test, worker or subprocess is loaded by the next). Derived results
 are not kept (``OPTBENCH_MEMO=off``): every test computes its tables, whatever another test
-changed (tests/test_memo.py turns it on)."""
+changed (tests/test_memo.py turns it on). Every process has one CPU device, as JAX's default
+(the suite's workers share the cores already; tests/engine/test_distributed.py checks the
+command's own count)."""
 
 import os
 
@@ -17,5 +19,6 @@ def _private_shared_caches(tmp_path_factory):
     patch.setenv("XDG_CACHE_HOME", str(shared / "cache"))
     patch.setenv("OPTBENCH_COMPILE_CACHE", str(shared / "cache" / "xla"))
     patch.setenv("OPTBENCH_MEMO", "off")
+    patch.setenv("JAX_NUM_CPU_DEVICES", "1")
     yield
     patch.undo()

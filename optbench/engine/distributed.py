@@ -1,21 +1,36 @@
-"""One sweep across several processes, on JAX's own multi-controller runtime.
+"""Where a sweep's runs go: over a CPU's cores in one process, or across several processes
+on JAX's own multi-controller runtime.
 
-The same ``optbench sweep`` command is started once per process (by SLURM's ``srun``, by
-``mpirun``, or by hand with ``--coordinator HOST:PORT --num-processes N --process-id I``).
-Every process builds the same blocks; each block's run axis is sharded over the global mesh
-of all processes' devices, the results are gathered, and only process 0 writes the store.
+In one process, :func:`use_every_core` gives JAX one CPU device per core, so that each
+block's run axis is sharded over the cores (JAX's default is one CPU device, which runs a
+block's runs on about one core).
+
+Across processes, the same ``optbench sweep`` command is started once per process (by
+SLURM's ``srun``, by ``mpirun``, or by hand with ``--coordinator HOST:PORT --num-processes N
+--process-id I``). Every process builds the same blocks; each block's run axis is sharded
+over the global mesh of all processes' devices, the results are gathered, and only process 0
+writes the store; each process keeps JAX's default devices.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import time
+from collections.abc import Mapping
 
 import jax
 
 from optbench.errors import OptbenchError
 
 DEFAULT_TIMEOUT_SECONDS = 60
+# At most this many CPU devices: a block of the default sweep has 16 runs, and every device
+# holds its own copy of the task's data.
+MAX_CPU_DEVICES = 8
+# Where a user chooses the CPU device count themselves, in JAX's own ways.
+CPU_DEVICES_VARIABLE = "JAX_NUM_CPU_DEVICES"
+CPU_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 
 
 class DistributedError(OptbenchError):
@@ -70,3 +85,24 @@ def _wait_for(coordinator: str, timeout: float) -> None:
                                        f"{timeout:g} s ({error.strerror or error}); is process 0 "
                                        "running there?") from None
             time.sleep(0.2)
+
+
+def cpu_device_count(environ: Mapping[str, str], cores: int) -> int | None:
+    """The CPU devices a one-process sweep asks JAX for: one per core, at most
+    :data:`MAX_CPU_DEVICES`; None where ``environ`` chooses the count already (JAX's
+    ``JAX_NUM_CPU_DEVICES``, or ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``)."""
+    if CPU_DEVICES_VARIABLE in environ or CPU_DEVICES_FLAG in environ.get("XLA_FLAGS", ""):
+        return None
+    return max(1, min(cores, MAX_CPU_DEVICES))
+
+
+def use_every_core() -> None:
+    """Give JAX's CPU backend :func:`cpu_device_count` devices, for the cores this process may
+    use. Blocks then run on all of them; their results equal one device's (the runs are
+    independent), and ``meta.json`` records the count. Call it before anything touches a
+    device: a backend already started keeps the devices it has."""
+    count = cpu_device_count(os.environ, len(os.sched_getaffinity(0))
+                             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if count is not None:
+        with contextlib.suppress(RuntimeError):  # started already: JAX refuses the change
+            jax.config.update("jax_num_cpu_devices", count)

@@ -526,10 +526,10 @@ def check_data_fits(task: Task, task_args: Any, max_memory_mb: float) -> int:
 
 
 def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:
-    """The most runs per chunk that fit ``max_memory_mb``, a multiple of ``n_devices``."""
-    fit = max(1, int(max_memory_mb * 2**20) // per_run)
-    size = min(n_runs, fit)
-    return max(n_devices, size // n_devices * n_devices)
+    """Runs per chunk: all ``n_runs``, padded up to a multiple of ``n_devices``, or the most
+    that fit ``max_memory_mb``, rounded down to one (and at least ``n_devices``)."""
+    fit = int(max_memory_mb * 2**20) // per_run // n_devices * n_devices
+    return max(n_devices, min(-(-n_runs // n_devices) * n_devices, fit))
 
 
 def run_block(
@@ -559,9 +559,8 @@ def run_block(
     """
     with jax.enable_x64(settings.float64), jax.default_matmul_precision(
             settings.matmul_precision):
-        devices = list(devices or jax.devices())
-        dtype = settings.dtype
         n_runs = len(seeds)
+        dtype = settings.dtype
         task_args = cast_floats(task.args(gradient_source), dtype)
         data_bytes = check_data_fits(task, task_args, max_memory_mb)
         # Hyperparameters equal across the block stay scalars: vmapping them would make the
@@ -577,7 +576,9 @@ def run_block(
         per_run = bytes_per_run(optimizer, program, task_args, dtype,
                                 len(record_steps), {**fixed, **{k: v[0] for k, v in
                                                                 varying.items()}}, keep_path)
-        budget = max_memory_mb * 2**20 - data_bytes
+        devices = _devices_for(list(devices or jax.devices()), max(n_runs, axis.runs),
+                               max_memory_mb * 2**20 // (data_bytes + per_run))
+        budget = max_memory_mb * 2**20 - data_bytes * len(devices)  # a copy on every device
         _check_curvature_fits(task, program, per_run, budget, max_memory_mb, data_bytes)
         size = chunk_size_for(max(n_runs, axis.runs), per_run, budget / 2**20, len(devices))
         mesh = Mesh(np.asarray(devices), ("runs",))
@@ -655,13 +656,22 @@ def _check_curvature_fits(task: Task, program: Program, per_run: int, budget: fl
         "max_memory_mb or drop sharpness")
 
 
+def _devices_for(devices: list, runs: int, fit: int) -> list:
+    """The devices a block of ``runs`` runs is spread over, in one process: no more than it
+    has runs (a device given only padding would take cores from the real runs on a CPU), nor
+    than the memory budget ``fit``s, each with its copy of the data and one run. A mesh
+    across processes needs every process's devices."""
+    return devices if jax.process_count() > 1 else devices[:max(1, min(runs, int(fit)))]
+
+
 def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> int:
     """A chunk size whose program fits ``budget`` bytes, from the compiled program's own
-    memory analysis where the backend gives one (the estimate chose ``size``)."""
+    memory analysis where the backend gives one (the estimate chose ``size``). The analysis
+    is of one device's share; ``budget`` is the whole chunk's, over all its devices."""
     try:
         stats = compiled.memory_analysis()
-        used = (stats.temp_size_in_bytes + stats.argument_size_in_bytes
-                + stats.output_size_in_bytes)
+        used = n_devices * (stats.temp_size_in_bytes + stats.argument_size_in_bytes
+                            + stats.output_size_in_bytes)
     except (AttributeError, NotImplementedError, RuntimeError):  # not every backend has it
         return size
     if used <= budget or size <= n_devices:

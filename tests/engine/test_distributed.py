@@ -1,4 +1,5 @@
-"""One sweep over two processes (jax.distributed on localhost) equals the same sweep in one."""
+"""One sweep over two processes (jax.distributed on localhost) equals the same sweep in one
+process, which has a CPU device per core."""
 
 import os
 import socket
@@ -7,6 +8,12 @@ import sys
 
 import pandas as pd
 
+from optbench.engine.distributed import (
+    CPU_DEVICES_FLAG,
+    CPU_DEVICES_VARIABLE,
+    MAX_CPU_DEVICES,
+    cpu_device_count,
+)
 from tests.engine.helpers import without_timing
 
 CONFIG = """
@@ -28,6 +35,7 @@ learning_rate = [0.001, 0.01]
 """
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "OPTBENCH_COMPILE_CACHE": "off"}
+ENV.pop(CPU_DEVICES_VARIABLE, None)  # the command's own choice of CPU devices
 # the subprocesses run in tmp_path, not the checkout, so that they import the installed optbench
 
 
@@ -59,7 +67,18 @@ def test_two_processes_write_the_same_results_as_one(tmp_path):
     double = without_timing(pd.read_parquet(tmp_path / "two" / "runs.parquet"))
     pd.testing.assert_frame_equal(single, double, rtol=1e-12)
     meta = pd.read_json(tmp_path / "two" / "meta.json", typ="series")
-    assert meta["process_count"] == 2 and meta["device_count"] == 2
+    assert meta["process_count"] == 2 and meta["device_count"] == 2  # JAX's one CPU device each
+    # one process has a CPU device per core, up to the limit
+    meta = pd.read_json(tmp_path / "one" / "meta.json", typ="series")
+    assert meta["device_count"] == min(len(os.sched_getaffinity(0)), MAX_CPU_DEVICES)
+
+
+def test_one_cpu_device_per_core_unless_the_user_chose():
+    assert [cpu_device_count({}, cores) for cores in (1, 2, 3, 64)] == [1, 2, 3, MAX_CPU_DEVICES]
+    assert cpu_device_count({CPU_DEVICES_VARIABLE: "1"}, 4) is None
+    assert cpu_device_count({"XLA_FLAGS": f"--xla_cpu_use_thunk_runtime=true {CPU_DEVICES_FLAG}=3"},
+                            4) is None
+    assert cpu_device_count({"XLA_FLAGS": "--xla_cpu_use_thunk_runtime=true"}, 4) == 4
 
 
 def test_a_coordinator_out_of_reach_is_a_one_line_error_and_writes_nothing(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optbench import optimizers
-from optbench.engine.run import RunSettings, run_block
+from optbench.engine.run import RunSettings, _devices_for, chunk_size_for, run_block
 from tests.engine.helpers import surface_task
 
 
@@ -142,7 +142,7 @@ def test_gradient_noise_separates_gd_sgd_and_minibatch():
 SHARDED = textwrap.dedent("""
     import json, jax, numpy as np
     from optbench import optimizers
-    from optbench.engine.run import RunSettings, run_block
+    from optbench.engine.run import RunSettings, _devices_for, chunk_size_for, run_block
     from optbench.tasks import registry
     spec = optimizers.get("adam")
     task, = registry.build([registry.parse({"landscape": "rosenbrock", "dim": 2,
@@ -153,7 +153,11 @@ SHARDED = textwrap.dedent("""
     args = (spec.pure, spec.gradient, task, settings, hp, np.tile([0, 1, 2], 5), np.zeros(15, int))
     one = run_block(*args, devices=jax.devices()[:1])
     four = run_block(*args)
+    alone = run_block(*args[:4], {k: v[:1] for k, v in hp.items()}, args[5][:1], args[6][:1])
     print(json.dumps({"devices": four.n_devices, "chunk": four.chunk_size,
+                      "alone": [alone.n_devices, alone.chunk_size],
+                      "alone_equal": bool(np.array_equal(alone.outcome.curve[0],
+                                                         one.outcome.curve[0])),
                       "max_rel": max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
                                      for a, b in zip(jax.tree.leaves(one.outcome),
                                                      jax.tree.leaves(four.outcome))
@@ -163,8 +167,7 @@ SHARDED = textwrap.dedent("""
 
 
 def test_sharded_over_four_devices_equals_one_device(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"}
     # outside the checkout, so that the child imports the installed package
     out = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=300)
@@ -172,6 +175,24 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4 and report["chunk"] % 4 == 0
     assert report["equal_flags"] and report["max_rel"] <= 1e-12
+    assert report["alone"] == [1, 1] and report["alone_equal"]  # one run: one device, no padding
+
+
+def test_a_block_has_no_more_devices_than_runs_or_than_memory_for_its_data():
+    devices = ["cpu0", "cpu1", "cpu2", "cpu3"]
+    assert _devices_for(devices, runs=16, fit=100) == devices
+    assert _devices_for(devices, runs=2, fit=100) == devices[:2]
+    assert _devices_for(devices, runs=16, fit=3) == devices[:3]
+    assert _devices_for(devices, runs=16, fit=0) == devices[:1]  # one run alone may still fit
+
+
+def test_a_chunk_holds_every_run_padded_to_the_devices_or_what_memory_allows():
+    mb = 2**20
+    assert chunk_size_for(16, mb, 100) == 16
+    assert chunk_size_for(16, mb, 100, n_devices=3) == 18  # one chunk, not 15 and 1 padded
+    assert chunk_size_for(16, mb, 7, n_devices=3) == 6  # the most that fit, per device alike
+    assert chunk_size_for(16, mb, 1, n_devices=3) == 3  # never fewer than one run per device
+    assert chunk_size_for(16, mb, 5) == 5
 
 
 @pytest.mark.parametrize("float64", [False, True])
