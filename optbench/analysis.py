@@ -11,8 +11,9 @@ Everything here is a pure function of stored tables; nothing re-runs.
   steps to the target for successful runs, the whole budget for the others — divided by the
   number of successful runs; inf when none succeeded.
 * **Seconds** (as AlgoPerf measures time to target): a block's runs are one compiled program
-  and share its time per step (``seconds_per_step``: run time, compilation excluded, over
-  the steps of all its runs), so every step statistic in seconds is the steps times it.
+  and share its time per step (``seconds_per_step``: run time, compilation excluded, times
+  its devices, over the steps of all its runs), so every step statistic in seconds is the
+  steps times it.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def _ends_mid_line(path: Path) -> bool:
 
 
 STEPS_TO, SECONDS_TO = "steps_to_", "seconds_to_"
-SECONDS_PER_STEP = "seconds_per_step"  # a block's run seconds / the steps of the runs it ran
+SECONDS_PER_STEP = "seconds_per_step"  # a block's run device-seconds / the steps its runs ran
 # (its runs and any padding, engine.run.RunAxis)
 
 

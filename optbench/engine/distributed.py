@@ -14,10 +14,10 @@ writes the store; each process keeps JAX's default devices.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
+import warnings
 from collections.abc import Mapping
 
 import jax
@@ -98,11 +98,26 @@ def cpu_device_count(environ: Mapping[str, str], cores: int) -> int | None:
 
 def use_every_core() -> None:
     """Give JAX's CPU backend :func:`cpu_device_count` devices, for the cores this process may
-    use. Blocks then run on all of them; their results equal one device's (the runs are
-    independent), and ``meta.json`` records the count. Call it before anything touches a
-    device: a backend already started keeps the devices it has."""
+    use. Blocks then run on all of them, with one device's results up to float rounding
+    (the runs are independent); ``meta.json`` records the count, each block's
+    ``timing.json`` the devices it used. Call it before anything touches a device: a backend
+    already started keeps the devices it has, with a warning."""
     count = cpu_device_count(os.environ, len(os.sched_getaffinity(0))
                              if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if count is not None:
-        with contextlib.suppress(RuntimeError):  # started already: JAX refuses the change
-            jax.config.update("jax_num_cpu_devices", count)
+    if count is None:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # JAX refuses the change once its backend has started
+        started = _started_cpu_devices()
+        if started not in (None, count):
+            warnings.warn(f"JAX has started already, with {started} CPU device(s): call "
+                          f"use_every_core() before JAX's first use for {count}", stacklevel=2)
+
+
+def _started_cpu_devices() -> int | None:
+    """The CPU devices of a started JAX (None where it has no CPU backend)."""
+    try:
+        return jax.device_count("cpu")
+    except RuntimeError:
+        return None

@@ -527,7 +527,8 @@ def check_data_fits(task: Task, task_args: Any, max_memory_mb: float) -> int:
 
 def chunk_size_for(n_runs: int, per_run: int, max_memory_mb: float, n_devices: int = 1) -> int:
     """Runs per chunk: all ``n_runs``, padded up to a multiple of ``n_devices``, or the most
-    that fit ``max_memory_mb``, rounded down to one (and at least ``n_devices``)."""
+    that fit ``max_memory_mb``, rounded down to a multiple of ``n_devices`` (and at least
+    ``n_devices``)."""
     fit = int(max_memory_mb * 2**20) // per_run // n_devices * n_devices
     return max(n_devices, min(-(-n_runs // n_devices) * n_devices, fit))
 
@@ -577,8 +578,9 @@ def run_block(
                                 len(record_steps), {**fixed, **{k: v[0] for k, v in
                                                                 varying.items()}}, keep_path)
         devices = _devices_for(list(devices or jax.devices()), max(n_runs, axis.runs),
-                               max_memory_mb * 2**20 // (data_bytes + per_run))
-        budget = max_memory_mb * 2**20 - data_bytes * len(devices)  # a copy on every device
+                               int(max_memory_mb * 2**20) // (data_bytes + per_run))
+        sharing = _sharing_memory(devices)
+        budget = max_memory_mb * 2**20 - data_bytes * sharing  # each holds a copy of the data
         _check_curvature_fits(task, program, per_run, budget, max_memory_mb, data_bytes)
         size = chunk_size_for(max(n_runs, axis.runs), per_run, budget / 2**20, len(devices))
         mesh = Mesh(np.asarray(devices), ("runs",))
@@ -614,7 +616,8 @@ def run_block(
                 compiled = batched.lower(example_varying, starts(*example_starts, placed_args),
                                          *shared).compile(options)
                 PROGRAMS.compiled += 1
-                smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices))
+                smaller = _fitting_chunk(compiled, size, max_memory_mb * 2**20, len(devices),
+                                         sharing)
                 PROGRAMS.programs[key] = compiled, smaller
             compiled, smaller = PROGRAMS.programs[key]
             if smaller >= size:
@@ -657,21 +660,33 @@ def _check_curvature_fits(task: Task, program: Program, per_run: int, budget: fl
 
 
 def _devices_for(devices: list, runs: int, fit: int) -> list:
-    """The devices a block of ``runs`` runs is spread over, in one process: no more than it
-    has runs (a device given only padding would take cores from the real runs on a CPU), nor
-    than the memory budget ``fit``s, each with its copy of the data and one run. A mesh
-    across processes needs every process's devices."""
-    return devices if jax.process_count() > 1 else devices[:max(1, min(runs, int(fit)))]
+    """The devices a block's run axis of ``runs`` runs is spread over, in one process: no
+    more than it has runs (a device given only padding would take cores from the real runs
+    on a CPU), nor, for CPU devices, which share the RAM, than the memory budget ``fit``s,
+    each with its copy of the data and one run. A mesh across processes needs every
+    process's devices."""
+    if jax.process_count() > 1:
+        return devices
+    devices = devices[:max(1, runs)]
+    return devices[:max(1, fit)] if devices[0].platform == "cpu" else devices
 
 
-def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int) -> int:
+def _sharing_memory(devices: list) -> int:
+    """How many of ``devices`` keep their share of a chunk, and a copy of the data, in one
+    memory: this process's CPU devices share its RAM; a GPU has its own (then 1)."""
+    return max(1, sum(d.platform == "cpu" and d.process_index == jax.process_index()
+                      for d in devices))
+
+
+def _fitting_chunk(compiled: Any, size: int, budget: float, n_devices: int,
+                   sharing: int = 1) -> int:
     """A chunk size whose program fits ``budget`` bytes, from the compiled program's own
     memory analysis where the backend gives one (the estimate chose ``size``). The analysis
-    is of one device's share; ``budget`` is the whole chunk's, over all its devices."""
+    is of one device's share; ``sharing`` devices keep theirs in one memory."""
     try:
         stats = compiled.memory_analysis()
-        used = n_devices * (stats.temp_size_in_bytes + stats.argument_size_in_bytes
-                            + stats.output_size_in_bytes)
+        used = sharing * (stats.temp_size_in_bytes + stats.argument_size_in_bytes
+                          + stats.output_size_in_bytes)
     except (AttributeError, NotImplementedError, RuntimeError):  # not every backend has it
         return size
     if used <= budget or size <= n_devices:

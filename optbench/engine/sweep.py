@@ -245,12 +245,13 @@ def run_axes(blocks: Sequence[tuple[OptimizerConfig, Task]], keys: Sequence[str]
 
 def seconds_per_step(result: BlockResult, settings: RunSettings) -> float:
     """The block's seconds per optimizer step of one run: its compiled program's run time
-    (every chunk's, compilation excluded) over the steps of all the runs it ran, padding
-    included (see :class:`RunAxis`). Its runs share the program, so a run's seconds are its
-    steps times this."""
+    (every chunk's, compilation excluded) times the devices it ran on, over the steps of all
+    the runs it ran, padding included (see :class:`RunAxis`). Its runs share the program, so
+    a run's seconds are its steps times this; counted in device-seconds, blocks spread over
+    different numbers of devices compare."""
     n_runs = len(result.outcome.final)
     ran = -(-n_runs // result.chunk_size) * result.chunk_size
-    return result.run_seconds / (ran * settings.steps)
+    return result.run_seconds * result.n_devices / (ran * settings.steps)
 
 
 def block_frames(result: BlockResult, grid: Grid, optimizer: OptimizerConfig, task: Task,
@@ -495,6 +496,7 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
                     "compile_seconds": result.compile_seconds,
                     "program_reused": result.program_reused,
                     "run_seconds": result.run_seconds, "chunk_size": result.chunk_size,
+                    "devices": result.n_devices,
                     SECONDS_PER_STEP: seconds_per_step(result, settings),
                     "optimizer_steps": len(grid) * settings.steps,
                     "steps": settings.steps, "targets": list(settings.targets),

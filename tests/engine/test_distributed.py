@@ -5,14 +5,18 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 
+import jax
 import pandas as pd
+import pytest
 
 from optbench.engine.distributed import (
     CPU_DEVICES_FLAG,
     CPU_DEVICES_VARIABLE,
     MAX_CPU_DEVICES,
     cpu_device_count,
+    use_every_core,
 )
 from tests.engine.helpers import without_timing
 
@@ -36,6 +40,8 @@ learning_rate = [0.001, 0.01]
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "OPTBENCH_COMPILE_CACHE": "off"}
 ENV.pop(CPU_DEVICES_VARIABLE, None)  # the command's own choice of CPU devices
+ENV["XLA_FLAGS"] = " ".join(f for f in ENV.get("XLA_FLAGS", "").split()
+                            if not f.startswith(CPU_DEVICES_FLAG))
 # the subprocesses run in tmp_path, not the checkout, so that they import the installed optbench
 
 
@@ -79,6 +85,18 @@ def test_one_cpu_device_per_core_unless_the_user_chose():
     assert cpu_device_count({"XLA_FLAGS": f"--xla_cpu_use_thunk_runtime=true {CPU_DEVICES_FLAG}=3"},
                             4) is None
     assert cpu_device_count({"XLA_FLAGS": "--xla_cpu_use_thunk_runtime=true"}, 4) == 4
+
+
+def test_asking_for_cores_once_jax_has_started_warns(monkeypatch):
+    jax.devices()  # started, with the suite's one CPU device
+    monkeypatch.delenv(CPU_DEVICES_VARIABLE)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    with pytest.warns(UserWarning, match="JAX has started already, with 1 CPU device"):
+        use_every_core()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        use_every_core()  # it has the one asked for
 
 
 def test_a_coordinator_out_of_reach_is_a_one_line_error_and_writes_nothing(tmp_path):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import ClassVar
 
 import jax
@@ -14,7 +15,13 @@ import numpy as np
 import pytest
 
 from optbench import optimizers
-from optbench.engine.run import RunSettings, _devices_for, chunk_size_for, run_block
+from optbench.engine.run import (
+    RunSettings,
+    _devices_for,
+    _fitting_chunk,
+    chunk_size_for,
+    run_block,
+)
 from tests.engine.helpers import surface_task
 
 
@@ -142,7 +149,7 @@ def test_gradient_noise_separates_gd_sgd_and_minibatch():
 SHARDED = textwrap.dedent("""
     import json, jax, numpy as np
     from optbench import optimizers
-    from optbench.engine.run import RunSettings, _devices_for, chunk_size_for, run_block
+    from optbench.engine.run import RunSettings, run_block
     from optbench.tasks import registry
     spec = optimizers.get("adam")
     task, = registry.build([registry.parse({"landscape": "rosenbrock", "dim": 2,
@@ -154,8 +161,10 @@ SHARDED = textwrap.dedent("""
     one = run_block(*args, devices=jax.devices()[:1])
     four = run_block(*args)
     alone = run_block(*args[:4], {k: v[:1] for k, v in hp.items()}, args[5][:1], args[6][:1])
+    tight = [run_block(*args, devices=jax.devices()[:n], max_memory_mb=0.01).chunk_size
+             for n in (1, 4)]  # a budget one device fills with about half the runs
     print(json.dumps({"devices": four.n_devices, "chunk": four.chunk_size,
-                      "alone": [alone.n_devices, alone.chunk_size],
+                      "alone": [alone.n_devices, alone.chunk_size], "tight": tight,
                       "alone_equal": bool(np.array_equal(alone.outcome.curve[0],
                                                          one.outcome.curve[0])),
                       "max_rel": max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
@@ -176,14 +185,30 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
     assert report["devices"] == 4 and report["chunk"] % 4 == 0
     assert report["equal_flags"] and report["max_rel"] <= 1e-12
     assert report["alone"] == [1, 1] and report["alone_equal"]  # one run: one device, no padding
+    one_device, four_devices = report["tight"]  # CPU devices share the RAM the budget is of
+    assert one_device < 15 and four_devices <= one_device
 
 
-def test_a_block_has_no_more_devices_than_runs_or_than_memory_for_its_data():
-    devices = ["cpu0", "cpu1", "cpu2", "cpu3"]
-    assert _devices_for(devices, runs=16, fit=100) == devices
-    assert _devices_for(devices, runs=2, fit=100) == devices[:2]
-    assert _devices_for(devices, runs=16, fit=3) == devices[:3]
-    assert _devices_for(devices, runs=16, fit=0) == devices[:1]  # one run alone may still fit
+def test_a_block_has_no_more_devices_than_runs_or_than_the_ram_holds_with_its_data():
+    cpus = [SimpleNamespace(platform="cpu", process_index=0) for _ in range(4)]
+    assert _devices_for(cpus, runs=16, fit=100) == cpus
+    assert _devices_for(cpus, runs=2, fit=100) == cpus[:2]
+    assert _devices_for(cpus, runs=16, fit=3) == cpus[:3]
+    assert _devices_for(cpus, runs=16, fit=0) == cpus[:1]  # one run alone may still fit
+    gpus = [SimpleNamespace(platform="gpu", process_index=0) for _ in range(4)]
+    assert _devices_for(gpus, runs=16, fit=1) == gpus  # each has its own memory
+    assert _devices_for(gpus, runs=2, fit=1) == gpus[:2]
+
+
+def test_a_compiled_chunk_is_shrunk_to_fit_the_ram_its_devices_share():
+    """The compiled program's analysis is one device's share: CPU devices that keep their
+    shares in one RAM add up against the budget; devices with their own memory do not."""
+    share = SimpleNamespace(temp_size_in_bytes=200, argument_size_in_bytes=80,
+                            output_size_in_bytes=20)
+    compiled = SimpleNamespace(memory_analysis=lambda: share)  # 300 bytes per device
+    assert _fitting_chunk(compiled, 16, budget=1000, n_devices=4, sharing=1) == 16
+    smaller = _fitting_chunk(compiled, 16, budget=1000, n_devices=4, sharing=4)
+    assert smaller % 4 == 0 and 4 <= smaller < 16
 
 
 def test_a_chunk_holds_every_run_padded_to_the_devices_or_what_memory_allows():

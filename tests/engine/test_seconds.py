@@ -16,6 +16,7 @@ from optbench import optimizers
 from optbench.analysis import markdown, tables_for
 from optbench.engine import run as engine
 from optbench.engine.run import RunSettings, run_block
+from optbench.engine.sweep import seconds_per_step
 from optbench.store import ResultStore
 from tests.engine.helpers import surface_task
 
@@ -73,6 +74,18 @@ def test_a_blocks_run_time_sums_its_chunks_without_compilation_or_progress(
     assert 0 < result.run_seconds < COMPILE_SECONDS
 
 
+def test_a_block_on_several_devices_counts_device_seconds():
+    """Blocks spread over different numbers of devices (a small one on fewer) compare: each
+    counts its run time on every device it used."""
+    settings = RunSettings(steps=100, record_every=None, targets=(1e-3,),
+                           divergence_threshold=1e6)
+    outcome = types.SimpleNamespace(final=np.zeros(6))
+    one, two = (engine.BlockResult(outcome, 0.0, 1.2, chunk_size=8, n_devices=n)
+                for n in (1, 2))
+    assert seconds_per_step(one, settings) == pytest.approx(1.2 / (8 * 100))  # padding ran too
+    assert seconds_per_step(two, settings) == pytest.approx(2 * 1.2 / (8 * 100))
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
@@ -93,7 +106,8 @@ def test_seconds_to_target_are_steps_times_the_blocks_seconds_per_step(swept):
         per_step = mine["seconds_per_step"].iloc[0]
         assert block["seconds_per_step"] == per_step > 0
         ran = -(-block["runs"] // block["chunk_size"]) * block["chunk_size"]
-        assert per_step * ran * block["steps"] == pytest.approx(block["run_seconds"])
+        assert per_step * ran * block["steps"] == pytest.approx(block["run_seconds"]
+                                                               * block["devices"])
         assert block["run_seconds"] < COMPILE_SECONDS
         assert block["program_reused"] or block["compile_seconds"] >= COMPILE_SECONDS
         for target in ("1", "0.001"):
