@@ -13,6 +13,7 @@ import pytest
 from optbench import bench
 from optbench.bench import commands, common, compile, sweep, update
 from optbench.cli import main
+from optbench.engine.distributed import CPU_DEVICES_VARIABLE
 
 CPU = jax.devices("cpu")[0]
 
@@ -140,19 +141,27 @@ def test_commands_times_each_command_against_its_target(monkeypatch):
     ran = []
 
     def timed(arguments, cwd, env):  # each command takes 0.5 s
-        ran.append((arguments[0], cwd.name, Path(env["XDG_CACHE_HOME"]).name))
+        ran.append((arguments[0], cwd.name, Path(env["XDG_CACHE_HOME"]).name,
+                    env.get(CPU_DEVICES_VARIABLE)))
         return 0.5
 
     monkeypatch.setattr(commands, "timed", timed)
+    monkeypatch.setattr(commands, "available_cores", lambda: 2)
+    monkeypatch.delenv(CPU_DEVICES_VARIABLE, raising=False)
     table = commands.bench_commands(CPU).table
     assert table["state"].tolist() == [
         "", "caches empty", "caches filled, a new folder", "again, into the same folder",
-        "computed", "read back", "drawn", "nothing changed"]
-    assert [command for command, _, _ in ran] == ["--help"] * 3 + [
-        "run", "run", "run", "table", "table", "report", "report"]
+        commands.ONE_DEVICE, "computed", "read back", "drawn", "nothing changed"]
+    assert [command for command, *_ in ran] == ["--help"] * 3 + [
+        "run"] * 5 + ["table", "table", "report", "report"]
     assert ran[3][1] != ran[4][1] == ran[5][1]  # the second run goes into a new folder
-    assert {cache for _, _, cache in ran} == {"cache"}  # one new cache folder throughout
-    assert table["met"].tolist() == [False] + [True] * 7  # 0.5 s against 0.3 s, then more
+    # one device: its programs compiled into one new folder, then timed into another
+    assert len({folder for _, folder, *_ in ran[3:8]}) == 4
+    assert [devices for *_, devices in ran[3:8]] == [None, None, None, "1", "1"]
+    assert {cache for _, _, cache, _ in ran} == {"cache"}  # one new cache folder throughout
+    assert table["met"].tolist() == [False] + [True] * 8  # 0.5 s against 0.3 s, then more
+    monkeypatch.setattr(commands, "available_cores", lambda: 1)
+    assert commands.ONE_DEVICE not in commands.bench_commands(CPU).table["state"].tolist()
 
 
 def test_a_command_is_timed_in_a_new_process(tmp_path):

@@ -6,7 +6,10 @@ generated datasets, derived tables; matplotlib's font cache is the user's own):
 
 - ``optbench --help``, best of 3;
 - ``optbench run`` with those caches empty, then again into a new folder with them filled,
-  and once more into that folder (whose blocks, table and report are all done);
+  and once more into that folder (whose blocks, table and report are all done); on a CPU
+  with several cores, also into a new folder on one CPU device, as before optbench gave
+  JAX one per core (:func:`optbench.engine.distributed.use_every_core`), once its programs
+  for one device are compiled (untimed) too;
 - ``optbench table DIR`` on the second run's folder: computing the table (its kept copy
   removed first), then reading back the copy that computing kept;
 - ``optbench report DIR --out NEW``: drawing it, then asking again with nothing changed.
@@ -26,11 +29,15 @@ import jax
 import pandas as pd
 
 from optbench.bench.common import Report
+from optbench.engine.distributed import CPU_DEVICES_VARIABLE, available_cores, cpu_device_count
 from optbench.errors import OptbenchError
 
 TARGETS = {"help": 0.3, "run cold": 15.0, "run warm": 8.0, "table": 1.0, "report": 3.0}
 CACHES = {"OPTBENCH_COMPILE_CACHE": "xla", "OPTBENCH_DATASET_CACHE": "datasets",
           "OPTBENCH_MEMO": "memo"}  # every cache optbench keeps, as a folder of its own
+
+
+ONE_DEVICE = "caches filled, a new folder, one CPU device (as before)"
 
 
 class CommandFailed(OptbenchError):
@@ -82,6 +89,12 @@ def bench_commands(device: jax.Device, quick: bool = False) -> Report:
             row("optbench run", state, timed(["run"], folder, env), target)
         row("optbench run", "again, into the same folder", timed(["run"], folder, env),
             "run warm")
+        if device.platform == "cpu" and (cpu_device_count(env, available_cores()) or 1) > 1:
+            one_device = {**env, CPU_DEVICES_VARIABLE: "1"}
+            for name in ("one-device-programs", "run-warm-one-device"):  # its own, then warm
+                (Path(tmp) / name).mkdir()
+                seconds = timed(["run"], Path(tmp) / name, one_device)
+            row("optbench run", ONE_DEVICE, seconds, "run warm")
         results = str(folder / "results" / "default")
         shutil.rmtree(env["OPTBENCH_MEMO"], ignore_errors=True)
         for state in ("computed", "read back"):
@@ -93,6 +106,8 @@ def bench_commands(device: jax.Device, quick: bool = False) -> Report:
              "folder with new cache folders (compiled programs, datasets, derived tables: "
              f"{', '.join(CACHES)}), so 'caches empty' is a first run; 'caches "
              "filled' reruns it into a new folder. The table and report rows read the "
-             "second run's folder; 'computed' removes the table's kept copy first."]
+             "second run's folder; 'computed' removes the table's kept copy first. 'One CPU "
+             f"device' ({CPU_DEVICES_VARIABLE}=1) is the warm run as it ran before optbench "
+             "gave JAX a CPU device per core: that change's before, in the same run."]
     return Report("commands", "the commands a user waits on, against their targets",
                   pd.DataFrame(rows), notes)
