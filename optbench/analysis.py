@@ -10,7 +10,7 @@ Everything here is a pure function of stored tables; nothing re-runs.
 * **ERT** (expected running time, as COCO defines it): the steps spent by all runs — the
   steps to the target for successful runs, the whole budget for the others — divided by the
   number of successful runs; inf when none succeeded.
-* **Seconds** (as AlgoPerf measures time to target): a block's runs are one compiled program
+* **Seconds** (time to target, after AlgoPerf): a block's runs are one compiled program
   and share its time per step (``seconds_per_step``: run time, compilation excluded, times
   its devices, over the steps of all its runs), so every step statistic in seconds is the
   steps times it.
@@ -64,9 +64,10 @@ of a search that tries 1, or all N, of the settings tried, drawn at random (Dodg
 2019): an optimizer much better at N than at 1 is hard to tune; the report draws the curve.
 
 ERT s: the ERT in seconds, the steps times the block's seconds per step ("s / step": its
-program's run time, compilation excluded, over the steps of all the runs it ran, padding
-included, which share it).
-Wall-clock on the machine that ran the sweep: not comparable across machines.
+program's run time, compilation excluded, times the devices it ran on, over the steps of all
+the runs it ran, padding included, which share it).
+Device-seconds (wall-clock on one device) on the machine that ran the sweep: not comparable
+across machines.
 
 compile s: the seconds to compile a block's program; "shared": the block ran a program
 compiled for an earlier one (blocks that differ only in data share one)."""

@@ -142,8 +142,8 @@ def shared_program_time(table: pd.DataFrame, machine: str | None) -> list[str]:
     out = ["times in seconds are each block's seconds per step times the steps: all runs of "
            "a block are one compiled program, so they share its per-step time (its run time, "
            "compilation excluded, times its devices, over the steps of all its runs, which "
-           f"depends on how many runs it batches); wall-clock on {where}, not comparable "
-           "across machines"]
+           f"depends on how many runs it batches); device-seconds on {where}, not "
+           "comparable across machines"]
     brief = table[table["wall_s"] < BRIEF_RUN_SECONDS]
     if len(brief):
         out.append(f"{len(brief)} of {len(table)} blocks ran for less than "

@@ -151,7 +151,7 @@ def test_commands_times_each_command_against_its_target(monkeypatch):
     table = commands.bench_commands(CPU).table
     assert table["state"].tolist() == [
         "", "caches empty", "caches filled, a new folder", "again, into the same folder",
-        commands.ONE_DEVICE, "computed", "read back", "drawn", "nothing changed"]
+        commands.ONE_DEVICE_STATE, "computed", "read back", "drawn", "nothing changed"]
     assert [command for command, *_ in ran] == ["--help"] * 3 + [
         "run"] * 5 + ["table", "table", "report", "report"]
     assert ran[3][1] != ran[4][1] == ran[5][1]  # the second run goes into a new folder
@@ -161,7 +161,7 @@ def test_commands_times_each_command_against_its_target(monkeypatch):
     assert {cache for _, _, cache, _ in ran} == {"cache"}  # one new cache folder throughout
     assert table["met"].tolist() == [False] + [True] * 8  # 0.5 s against 0.3 s, then more
     monkeypatch.setattr(commands, "available_cores", lambda: 1)
-    assert commands.ONE_DEVICE not in commands.bench_commands(CPU).table["state"].tolist()
+    assert commands.ONE_DEVICE_STATE not in commands.bench_commands(CPU).table["state"].tolist()
 
 
 def test_a_command_is_timed_in_a_new_process(tmp_path):

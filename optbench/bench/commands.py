@@ -29,15 +29,16 @@ import jax
 import pandas as pd
 
 from optbench.bench.common import Report
-from optbench.engine.distributed import CPU_DEVICES_VARIABLE, available_cores, cpu_device_count
+from optbench.engine.distributed import CPU_DEVICES_VARIABLE, cpu_device_count
 from optbench.errors import OptbenchError
+from optbench.machine import available_cores
 
 TARGETS = {"help": 0.3, "run cold": 15.0, "run warm": 8.0, "table": 1.0, "report": 3.0}
 CACHES = {"OPTBENCH_COMPILE_CACHE": "xla", "OPTBENCH_DATASET_CACHE": "datasets",
           "OPTBENCH_MEMO": "memo"}  # every cache optbench keeps, as a folder of its own
 
 
-ONE_DEVICE = "caches filled, a new folder, one CPU device (as before)"
+ONE_DEVICE_STATE = "caches filled, a new folder, one CPU device (as before)"
 
 
 class CommandFailed(OptbenchError):
@@ -94,7 +95,7 @@ def bench_commands(device: jax.Device, quick: bool = False) -> Report:
             for name in ("one-device-programs", "run-warm-one-device"):  # its own, then warm
                 (Path(tmp) / name).mkdir()
                 seconds = timed(["run"], Path(tmp) / name, one_device)
-            row("optbench run", ONE_DEVICE, seconds, "run warm")
+            row("optbench run", ONE_DEVICE_STATE, seconds, "run warm")
         results = str(folder / "results" / "default")
         shutil.rmtree(env["OPTBENCH_MEMO"], ignore_errors=True)
         for state in ("computed", "read back"):

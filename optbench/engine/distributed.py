@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import jax
 
 from optbench.errors import OptbenchError
+from optbench.machine import available_cores
 
 DEFAULT_TIMEOUT_SECONDS = 60
 # At most this many CPU devices: a block of the default sweep has 16 runs, and every device
@@ -96,19 +97,12 @@ def cpu_device_count(environ: Mapping[str, str], cores: int) -> int | None:
     return max(1, min(cores, MAX_CPU_DEVICES))
 
 
-def available_cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def use_every_core() -> None:
     """Give JAX's CPU backend :func:`cpu_device_count` devices, for the cores this process may
-    use. Blocks then run on all of them, with one device's results up to float rounding
-    (the runs are independent); ``meta.json`` records the count, each block's
-    ``timing.json`` the devices it used. Call it before anything touches a device: a backend
-    already started keeps the devices it has, with a warning."""
+    use (:func:`optbench.machine.available_cores`). A block then runs on as many as its
+    runs and memory allow, with one device's results up to float rounding (the runs are
+    independent); its ``timing.json`` records the devices it used. Call it before anything
+    touches a device: a backend already started keeps the devices it has, with a warning."""
     count = cpu_device_count(os.environ, available_cores())
     if count is None:
         return

@@ -659,16 +659,16 @@ def _check_curvature_fits(task: Task, program: Program, per_run: int, budget: fl
         "max_memory_mb or drop sharpness")
 
 
-def _devices_for(devices: list, runs: int, fit: int) -> list:
+def _devices_for(devices: list, runs: int, memory_holds: int) -> list:
     """The devices a block's run axis of ``runs`` runs is spread over, in one process: no
     more than it has runs (a device given only padding would take cores from the real runs
-    on a CPU), nor, for CPU devices, which share the RAM, than the memory budget ``fit``s,
-    each with its copy of the data and one run. A mesh across processes needs every
-    process's devices."""
+    on a CPU), nor, for CPU devices, which share the RAM, than the memory budget holds, each
+    with its copy of the data and one run. A mesh across processes needs every process's
+    devices."""
     if jax.process_count() > 1:
         return devices
     devices = devices[:max(1, runs)]
-    return devices[:max(1, fit)] if devices[0].platform == "cpu" else devices
+    return devices[:max(1, memory_holds)] if devices[0].platform == "cpu" else devices
 
 
 def _sharing_memory(devices: list) -> int:

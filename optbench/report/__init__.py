@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optbench.errors import OptbenchError
+from optbench.machine import available_cores
 from optbench.memo import Unkeyable, code_digest, sources_unchanged, versions
 from optbench.report.data import ReportData, load, read_meta
 from optbench.store import REPORT, ResultStore, file_digest
@@ -143,7 +144,7 @@ def _up_to_date(out: Path, inputs: str) -> bool:
 
 
 def _workers(workers: int | None) -> int:
-    return workers if workers is not None else min(4, os.cpu_count() or 1)
+    return workers if workers is not None else min(4, available_cores())
 
 
 def _staging(out: Path) -> Path:

@@ -135,7 +135,7 @@ PROFILES = {  # unit -> the figure's name, title, and what its ERT is
                 "ERT in seconds (AlgoPerf's time to target: the ERT in steps times the "
                 "block's seconds per step, its compiled program's run time, compilation "
                 "excluded, times its devices, over the steps of all its runs, which share it; "
-                "wall-clock on this machine, not comparable across machines)")}
+                "device-seconds on this machine, not comparable across machines)")}
 
 
 def performance_profile(data: ReportData, unit: str = "steps") -> list[Drawn]:

@@ -11,6 +11,7 @@ import jax
 import pandas as pd
 import pytest
 
+from optbench.engine import distributed
 from optbench.engine.distributed import (
     CPU_DEVICES_FLAG,
     CPU_DEVICES_VARIABLE,
@@ -18,6 +19,7 @@ from optbench.engine.distributed import (
     cpu_device_count,
     use_every_core,
 )
+from optbench.machine import available_cores
 from tests.engine.helpers import without_timing
 
 CONFIG = """
@@ -76,7 +78,7 @@ def test_two_processes_write_the_same_results_as_one(tmp_path):
     assert meta["process_count"] == 2 and meta["device_count"] == 2  # JAX's one CPU device each
     # one process has a CPU device per core, up to the limit
     meta = pd.read_json(tmp_path / "one" / "meta.json", typ="series")
-    assert meta["device_count"] == min(len(os.sched_getaffinity(0)), MAX_CPU_DEVICES)
+    assert meta["device_count"] == min(available_cores(), MAX_CPU_DEVICES)
 
 
 def test_one_cpu_device_per_core_unless_the_user_chose():
@@ -90,10 +92,10 @@ def test_one_cpu_device_per_core_unless_the_user_chose():
 def test_asking_for_cores_once_jax_has_started_warns(monkeypatch):
     jax.devices()  # started, with the suite's one CPU device
     monkeypatch.delenv(CPU_DEVICES_VARIABLE)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(distributed, "available_cores", lambda: 3)
     with pytest.warns(UserWarning, match="JAX has started already, with 1 CPU device"):
         use_every_core()
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(distributed, "available_cores", lambda: 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         use_every_core()  # it has the one asked for

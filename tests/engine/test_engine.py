@@ -19,6 +19,7 @@ from optbench.engine.run import (
     RunSettings,
     _devices_for,
     _fitting_chunk,
+    _sharing_memory,
     chunk_size_for,
     run_block,
 )
@@ -161,10 +162,8 @@ SHARDED = textwrap.dedent("""
     one = run_block(*args, devices=jax.devices()[:1])
     four = run_block(*args)
     alone = run_block(*args[:4], {k: v[:1] for k, v in hp.items()}, args[5][:1], args[6][:1])
-    tight = [run_block(*args, devices=jax.devices()[:n], max_memory_mb=0.01).chunk_size
-             for n in (1, 4)]  # a budget one device fills with about half the runs
     print(json.dumps({"devices": four.n_devices, "chunk": four.chunk_size,
-                      "alone": [alone.n_devices, alone.chunk_size], "tight": tight,
+                      "alone": [alone.n_devices, alone.chunk_size],
                       "alone_equal": bool(np.array_equal(alone.outcome.curve[0],
                                                          one.outcome.curve[0])),
                       "max_rel": max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
@@ -185,19 +184,25 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
     assert report["devices"] == 4 and report["chunk"] % 4 == 0
     assert report["equal_flags"] and report["max_rel"] <= 1e-12
     assert report["alone"] == [1, 1] and report["alone_equal"]  # one run: one device, no padding
-    one_device, four_devices = report["tight"]  # CPU devices share the RAM the budget is of
-    assert one_device < 15 and four_devices <= one_device
 
 
 def test_a_block_has_no_more_devices_than_runs_or_than_the_ram_holds_with_its_data():
     cpus = [SimpleNamespace(platform="cpu", process_index=0) for _ in range(4)]
-    assert _devices_for(cpus, runs=16, fit=100) == cpus
-    assert _devices_for(cpus, runs=2, fit=100) == cpus[:2]
-    assert _devices_for(cpus, runs=16, fit=3) == cpus[:3]
-    assert _devices_for(cpus, runs=16, fit=0) == cpus[:1]  # one run alone may still fit
+    assert _devices_for(cpus, runs=16, memory_holds=100) == cpus
+    assert _devices_for(cpus, runs=2, memory_holds=100) == cpus[:2]
+    assert _devices_for(cpus, runs=16, memory_holds=3) == cpus[:3]
+    assert _devices_for(cpus, runs=16, memory_holds=0) == cpus[:1]  # one run may still fit
     gpus = [SimpleNamespace(platform="gpu", process_index=0) for _ in range(4)]
-    assert _devices_for(gpus, runs=16, fit=1) == gpus  # each has its own memory
-    assert _devices_for(gpus, runs=2, fit=1) == gpus[:2]
+    assert _devices_for(gpus, runs=16, memory_holds=1) == gpus  # each has its own memory
+    assert _devices_for(gpus, runs=2, memory_holds=1) == gpus[:2]
+
+
+def test_the_cpu_devices_of_this_process_share_one_memory():
+    cpu, gpu = (SimpleNamespace(platform=p, process_index=0) for p in ("cpu", "gpu"))
+    elsewhere = SimpleNamespace(platform="cpu", process_index=1)  # another process's RAM
+    assert _sharing_memory([cpu] * 4) == 4
+    assert _sharing_memory([cpu, cpu, elsewhere, elsewhere]) == 2
+    assert _sharing_memory([gpu] * 4) == 1
 
 
 def test_a_compiled_chunk_is_shrunk_to_fit_the_ram_its_devices_share():
