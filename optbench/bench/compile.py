@@ -109,12 +109,15 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
 
 
 def _child(out: str, branching: str, options: str, config: str = "") -> int:
-    """Run the sweep into ``out/results`` (as ``optbench sweep`` does, without printing its
-    table) with ``branching`` and the compiler ``options``, and count JAX's persistent-cache
-    hits."""
+    """Run the sweep into ``out/results`` (as ``optbench sweep`` does, on its CPU devices,
+    without printing its table) with ``branching`` and the compiler ``options``, and count
+    JAX's persistent-cache hits."""
     import optbench
     from optbench.config import example, load
     from optbench.engine import run
+    from optbench.engine.distributed import use_every_core
+
+    use_every_core()
 
     if options == XLA_DEFAULTS:
         run.COMPILER_OPTIONS = {}
