@@ -97,7 +97,8 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
                      **run_child(config, Path(tmp) / "xla-defaults", cache, branchings[0],
                                  XLA_DEFAULTS)})
     what = config or "the default sweep (optbench sweep --example default)"
-    notes = [f"{what}, each run in a new process into a new folder, OPTBENCH_COMPILE_CACHE at "
+    notes = [f"{what}, each run in a new process into a new folder (on a CPU, on one "
+             "device per core, at most 8, as optbench sweep runs), OPTBENCH_COMPILE_CACHE at "
              "a folder that starts empty. 'wall s' counts the whole process (start, imports, "
              "sweep, tables); 'programs compiled' counts the engine's compile calls, which a "
              "filled cache answers by loading. branching: where a block whose optimizers "
