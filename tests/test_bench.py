@@ -95,6 +95,28 @@ def test_sweep_compares_every_variant_with_the_engine(monkeypatch):
             "(a'') engine, 2 rules bundled, chosen per run"} <= set(table.index)
     assert (table["optimizer-steps/s"] > 0).all() and (table["compile s"] >= 0).all()
     assert "(a') optbench engine, scoring = record" in report.text()
+    record, bare = (table.loc[v] for v in ("(a') optbench engine, scoring = record",
+                                           "(b') bare optax vmap/scan, no recording"))
+    assert (f"(a') runs at {bare['run s'] / record['run s']:.2f}x the speed of (b')"
+            in report.text())
+
+
+def test_targets_read_met_or_missed_in_their_direction():
+    assert common.against(2.0, 2.0, at_most=True) == "target ≤ 2: met"
+    assert common.against(2.1, 2.0, at_most=True) == "target ≤ 2: missed"
+    assert common.against(0.8, 0.8, at_most=False) == "target ≥ 0.8: met"
+    assert common.against(0.39, 0.8, at_most=False) == "target ≥ 0.8: missed"
+
+
+def test_record_mode_is_measured_against_the_bare_loop():
+    record = sweep.Timing("(a')", run_seconds=0.05, compile_seconds=3.0, steps=1)
+    bare = sweep.Timing("(b')", run_seconds=0.02, compile_seconds=1.0, steps=1)
+    assert sweep.record_mode_note(record, bare) == (
+        "scoring = \"record\": (a') runs at 0.40x the speed of (b') (target ≥ 0.8: missed) "
+        "and compiles in 3.00x its time (target ≤ 2: missed).")
+    fast = sweep.Timing("(a')", run_seconds=0.022, compile_seconds=1.5, steps=1)
+    assert "0.91x the speed of (b') (target ≥ 0.8: met)" in sweep.record_mode_note(fast, bare)
+    assert "1.50x its time (target ≤ 2: met)" in sweep.record_mode_note(fast, bare)
 
 
 def test_summarize_sums_the_blocks():
@@ -124,6 +146,10 @@ def test_compile_runs_with_an_empty_then_a_filled_cache_then_xlas_options(tmp_pa
     assert (table["programs compiled"] >= 1).all()
     assert table["persistent-cache hits"].tolist()[::2] == [0, 0]
     assert table["persistent-cache hits"][1] >= 1
+    # blocks that differ only in grid size share their program (one here: the surfaces too)
+    assert report.figures == {"grid-size programs compiled": 1}
+    assert ("with an empty cache, compiled 1 program(s) (target ≤ 2: met)"
+            in report.text())
 
 
 def test_xlas_default_options_compile_other_programs(tmp_path):

@@ -107,6 +107,14 @@ def memory_bandwidth(device: jax.Device, n: int, repeats: int = 5) -> float:
     return 3 * 4 * n / best_seconds(bandwidth_probe(device, n), repeats, number=3)
 
 
+def against(measured: float, target: float, at_most: bool) -> str:
+    """``measured`` against its ``target`` as a note reads it: "target ≤ 2: met" where the
+    measure must stay at or under the target (``at_most``), "target ≥ 0.8: missed" where it
+    must reach it."""
+    met = measured <= target if at_most else measured >= target
+    return f"target {'≤' if at_most else '≥'} {target:g}: {'met' if met else 'missed'}"
+
+
 @dataclass
 class Report:
     """One benchmark's result: a title, its table, notes (skips and their reasons, how it

@@ -27,14 +27,32 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 import pandas as pd
 
-from optbench.bench.common import Report
+from optbench.bench.common import Report, against
 from optbench.errors import OptbenchError
 
 CACHE_HITS_EVENT = "/jax/compilation_cache/cache_hits"
 MEASURED_BRANCHINGS = ("step", "run")
 ENGINE_OPTIONS, XLA_DEFAULTS = "engine's", "XLA's defaults"  # the compiler options measured
+
+
+# the issue's check of programs shared across grid sizes: four optimizers whose grids have
+# 1, 2, 3 and 5 settings, on two 2-D surfaces, compile at most SHARED_PROGRAMS_TARGET programs
+GRID_SIZES = {"gd": 1, "momentum": 2, "adam": 3, "rmsprop": 5}
+GRID_SIZE_SURFACES = ("rosenbrock", "himmelblau")
+SHARED_PROGRAMS_TARGET = 2
+
+
+def grid_sizes_config() -> str:
+    """The TOML of that check's sweep: each optimizer's learning rates a log grid of its
+    size, 100 steps, one seed."""
+    tasks = "".join(f'[[tasks]]\nlandscape = "{name}"\ndim = 2\n' for name in GRID_SIZE_SURFACES)
+    grids = "".join(f"[optimizers.{name}]\nlearning_rate = "
+                    f"{[float(f'{r:.3g}') for r in np.geomspace(1e-4, 1e-2, size)]}\n"
+                    for name, size in GRID_SIZES.items())
+    return f'name = "grid-sizes"\nsteps = 100\nseeds = 1\n{tasks}{grids}'
 
 
 class ChildFailed(OptbenchError):
@@ -74,9 +92,11 @@ def run_child(config: str | None, out: Path, cache: Path, branching: str = "auto
 
 
 def bench_compile(device: jax.Device, quick: bool = False, config: str | None = None,
-                  branchings: tuple[str, ...] = MEASURED_BRANCHINGS) -> Report:
+                  branchings: tuple[str, ...] = MEASURED_BRANCHINGS,
+                  grid_sizes: bool = True) -> Report:
     """The default sweep (or ``config``, a TOML path) with an empty, then a filled cache,
-    for each of ``branchings``."""
+    for each of ``branchings``; with ``grid_sizes``, the programs that the sweep of
+    :func:`grid_sizes_config` compiles."""
     if device.platform != jax.devices()[0].platform:
         raise OptbenchError(f"bench compile runs the sweep on JAX's default device "
                             f"({jax.devices()[0].platform}), not {device.platform}")
@@ -96,6 +116,7 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
                      "compiler options": XLA_DEFAULTS,
                      **run_child(config, Path(tmp) / "xla-defaults", cache, branchings[0],
                                  XLA_DEFAULTS)})
+        shared = programs_across_grid_sizes(Path(tmp) / "grid-sizes") if grid_sizes else None
     what = config or "the default sweep (optbench sweep --example default)"
     notes = [f"{what}, each run in a new process into a new folder (on a CPU, on one "
              "device per core, at most 8, as optbench sweep runs), OPTBENCH_COMPILE_CACHE at "
@@ -106,7 +127,23 @@ def bench_compile(device: jax.Device, quick: bool = False, config: str | None = 
              "step (a CPU's default), 'run' once per run around the step loop (an "
              "accelerator's). compiler options: the engine's (on a CPU, LLVM's optimization "
              "level 1) or XLA's defaults (level 2), which the engine used before."]
-    return Report("compile", f"{what}: empty vs filled compile cache", pd.DataFrame(rows), notes)
+    if shared is not None:
+        sizes = ", ".join(f"{name} {size}" for name, size in GRID_SIZES.items())
+        notes.append(f"Programs shared across grid sizes: optimizers with grids of ({sizes}) "
+                     f"settings on 2-D {' and '.join(GRID_SIZE_SURFACES)}, in a new process "
+                     f"with an empty cache, compiled {shared} program(s) "
+                     f"({against(shared, SHARED_PROGRAMS_TARGET, at_most=True)}).")
+    return Report("compile", f"{what}: empty vs filled compile cache", pd.DataFrame(rows), notes,
+                  {} if shared is None else {"grid-size programs compiled": shared})
+
+
+def programs_across_grid_sizes(folder: Path) -> int:
+    """The programs the sweep of :func:`grid_sizes_config` compiles, run in a new process
+    (with ``folder``'s own, empty compile cache)."""
+    (folder / "cache").mkdir(parents=True)
+    config = folder / "grid-sizes.toml"
+    config.write_text(grid_sizes_config())
+    return int(run_child(str(config), folder, folder / "cache")["programs compiled"])
 
 
 def _child(out: str, branching: str, options: str, config: str = "") -> int:
