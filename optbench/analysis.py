@@ -56,12 +56,15 @@ vs best (paired): each optimizer against the task's best (ranked as settings are
 paired by seed and start, which share their initial parameters and batches: Wilcoxon's
 signed-rank test, Holm-corrected over the task's optimizers. "tied": p >= 0.05, no
 difference shown at that level; "worse": p < 0.05 ("better on pairs" where most pairs favour
-it though the best's median ranks first); "no seed variance": every seed ran the same (a
-fixed start, exact gradients), so there is one observation and no test.
+it though the best's median ranks first); "one observation": one independent pair, so no
+test (one seed and one start, or a fixed start and exact gradients, where every seed runs
+the same run). Where seeds run the same runs, each start counts once.
 
 expected best of 1 / N settings: the expected best score (each setting scored by its median)
-of a search that tries 1, or all N, of the settings tried, drawn at random (Dodge et al.
-2019): an optimizer much better at N than at 1 is hard to tune; the report draws the curve.
+of a search that draws 1, or N, of the N settings tried at random, with replacement (Dodge et
+al. 2019; N draws miss a given setting about a third of the time, so @N can fall short of the
+best setting tried): an optimizer much better at N than at 1 is hard to tune; the report
+draws the curve.
 
 ERT s: the ERT in seconds, the steps times the block's seconds per step ("s / step": its
 program's run time, compilation excluded, times the devices it ran on, over the steps of all
@@ -313,6 +316,15 @@ def _pair_signs(best: np.ndarray, other: np.ndarray, sign: float) -> np.ndarray:
         return np.where(best == other, 0.0, np.sign(sign * (best - other)))
 
 
+def _independent(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``pairs`` (runs by seed and start, an optimizer per column) that are
+    independent observations: all of them, unless the seed changes no run (at each start,
+    every seed ran the same run, for every column: fixed starts and exact gradients); then
+    one per start. Copies of a run tested as many would make any difference significant."""
+    per_start = pairs.groupby(level="start", sort=False)
+    return per_start.first() if (per_start.nunique() <= 1).all(axis=None) else pairs
+
+
 def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
                     steps: int | PerTask) -> pd.DataFrame:
     """Per (task, optimizer) at its chosen setting: whether it is the task's best (ranked
@@ -320,8 +332,9 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
     signed-rank test against the best over runs paired by seed and start, the pairs used,
     ``tied_with_best`` (p >= :data:`optbench.stats.ALPHA`) and ``better_on_pairs`` (most
     pairs favour it: the test is two-sided, and the best is ranked by its median first).
-    Runs without seed variance (a fixed start and exact gradients: every seed the same run)
-    are one observation, not many: no test (p NaN, ``deterministic``), tied if equal."""
+    Only independent pairs count (:func:`_independent`): where the seed changes no run, one
+    per start. A single one is one observation: no test (p NaN, ``deterministic``), tied
+    if equal."""
     rows = []
     for task, part in chosen.groupby("task", sort=False):
         as_settings = part.assign(config=part["optimizer"], optimizer="")
@@ -334,7 +347,7 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         others = [o for o in part["optimizer"].unique() if o != best]
         compared = []
         for other in others:
-            both = finals[[best, other]].dropna()
+            both = _independent(finals[[best, other]].dropna())
             a, b = both[best].to_numpy(), both[other].to_numpy()
             fixed = len(np.unique(a)) <= 1 and len(np.unique(b)) <= 1
             compared.append({
@@ -346,7 +359,8 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         for c, p in zip(tested, stats.holm([c["p"] for c in tested]), strict=True):
             c["p"] = p
         rows.append({"task": task, "optimizer": best, "best": True, "p_vs_best": np.nan,
-                     "pairs": finals[best].notna().sum(), "tied_with_best": True,
+                     "pairs": len(_independent(finals[[best]].dropna())),
+                     "tied_with_best": True,
                      "better_on_pairs": False, "deterministic": False})
         rows += [{**{k: c[k] for k in (*GROUP, "best", "pairs", "better_on_pairs",
                                        "deterministic")},
@@ -486,7 +500,7 @@ def _versus(row: pd.Series) -> str:
     verdict = ("tied" if row["tied_with_best"] else
                "better on pairs" if row["better_on_pairs"] else "worse")
     if row["deterministic"]:
-        return f"{verdict} (no seed variance)"
+        return f"{verdict} (one observation)"
     return f"{verdict} (p={row['p_vs_best']:.2g})"
 
 

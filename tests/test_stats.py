@@ -81,6 +81,31 @@ def test_runs_without_seed_variance_are_one_observation_not_many():
     assert table.loc["sgd", "tied_with_best"]
 
 
+def test_seeds_that_copy_each_start_count_each_start_once():
+    """Three fixed starts and exact gradients: each start's five seeds are one run five
+    times. Three independent pairs (Wilcoxon's smallest p is 0.25), not fifteen (0.0006):
+    tied, and the caveat says the task cannot separate them."""
+    from optbench.analysis import _versus
+    from optbench.caveats import separates_nothing
+
+    per_start = {"gd": [2.1, 1.2, 0.5], "momentum": [2e-4, 1e-4, 4e-5]}
+    chosen = pd.DataFrame([{"task": "t", "optimizer": name, "config": 0, "seed": seed,
+                            "start": start, "final": value, "best": value,
+                            "maximize": False, "diverged": False, "steps_to_0.001": np.nan}
+                           for name, values in per_start.items()
+                           for start, value in enumerate(values) for seed in range(5)])
+    table = compare_to_best(chosen, [1e-3], 100).set_index("optimizer")
+    assert table.loc["momentum", "best"] and table["pairs"].tolist() == [3, 3]
+    assert table.loc["gd", "p_vs_best"] == pytest.approx(0.25)
+    assert table.loc["gd", "tied_with_best"] and not table.loc["gd", "deterministic"]
+    assert "on 3 paired runs" in separates_nothing(table.reset_index())[0]
+    noisy = chosen.assign(final=chosen["final"] * (1 + 0.01 * chosen["seed"]))
+    assert compare_to_best(noisy, [1e-3], 100)["pairs"].tolist() == [15, 15]  # seeds differ
+    one_seed = compare_to_best(chosen[(chosen["seed"] == 0) & (chosen["start"] == 0)],
+                               [1e-3], 100)
+    assert _versus(one_seed.set_index("optimizer").loc["gd"]) == "worse (one observation)"
+
+
 def test_an_optimizer_better_on_most_pairs_is_not_called_worse():
     """The best is ranked by its median first (here a tie, kept in listing order); the
     other wins every pair that differs: the verdict says so, never "worse"."""
