@@ -29,7 +29,13 @@ import pandas as pd
 
 from optbench import render, stats
 from optbench.memo import on_disk
-from optbench.store import SECONDS_PER_STEP, ResultStore, target_column, with_seconds
+from optbench.store import (
+    SECONDS_PER_STEP,
+    STEPS_TO,
+    ResultStore,
+    target_column,
+    with_seconds,
+)
 
 GROUP = ["task", "optimizer"]
 LEGEND = """\
@@ -204,7 +210,9 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     todo: list[tuple[int, str, np.ndarray, stats.Statistic]] = []  # intervals to bootstrap
     for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
         final = group["final"]
-        interval = functools.partial(_interval, todo, len(rows))
+        results = group[["final", *(c for c in group if c.startswith((STEPS_TO, "final_")))]]
+        interval = functools.partial(_interval, todo, len(rows),
+                                     units=_independent(results, group["start"]))
         metric = group["metric"].iloc[0]  # f_gap, or e.g. valid_accuracy (maximized)
         row = {
             "task": task,
@@ -251,11 +259,12 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
 
 
 def _interval(todo: list, row: int, name: str, sample: np.ndarray | pd.Series | None,
-              statistic: stats.Statistic) -> dict:
+              statistic: stats.Statistic, units: np.ndarray) -> dict:
     """``{name}_low`` and ``{name}_high`` of row ``row``, NaN until :func:`_bootstrap` puts
-    the 95 % bootstrap interval there (NaN without data)."""
+    the 95 % bootstrap interval there (NaN without data), resampling the runs ``units``
+    marks (:func:`_independent`)."""
     if sample is not None and len(sample):
-        todo.append((row, name, np.asarray(sample, float), statistic))
+        todo.append((row, name, np.asarray(sample, float)[units], statistic))
     return {f"{name}_low": np.nan, f"{name}_high": np.nan}
 
 
@@ -316,13 +325,15 @@ def _pair_signs(best: np.ndarray, other: np.ndarray, sign: float) -> np.ndarray:
         return np.where(best == other, 0.0, np.sign(sign * (best - other)))
 
 
-def _independent(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``pairs`` (runs by seed and start, an optimizer per column) that are
-    independent observations: all of them, unless the seed changes no run (at each start,
-    every seed ran the same run, for every column: fixed starts and exact gradients); then
-    one per start. Copies of a run tested as many would make any difference significant."""
-    per_start = pairs.groupby(level="start", sort=False)
-    return per_start.first() if (per_start.nunique() <= 1).all(axis=None) else pairs
+def _independent(results: pd.DataFrame, starts: Sequence) -> np.ndarray:
+    """Which rows of ``results`` (runs, or paired runs, one result per column) are
+    independent observations: all, unless the seed changes no run (at each of ``starts``,
+    every column holds one value, NaN included: fixed starts and exact gradients, every
+    seed the same run); then the first of each start. Copies of a run counted as many
+    would narrow every interval and make any difference significant."""
+    starts = np.asarray(starts)
+    copies = (results.groupby(starts, sort=False).nunique(dropna=False) <= 1).all(axis=None)
+    return ~pd.Series(starts).duplicated().to_numpy() if copies else np.ones(len(starts), bool)
 
 
 def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
@@ -347,7 +358,8 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         others = [o for o in part["optimizer"].unique() if o != best]
         compared = []
         for other in others:
-            both = _independent(finals[[best, other]].dropna())
+            both = finals[[best, other]].dropna()
+            both = both[_independent(both, both.index.get_level_values("start"))]
             a, b = both[best].to_numpy(), both[other].to_numpy()
             fixed = len(np.unique(a)) <= 1 and len(np.unique(b)) <= 1
             compared.append({
@@ -358,8 +370,10 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         tested = [c for c in compared if not c["deterministic"]]
         for c, p in zip(tested, stats.holm([c["p"] for c in tested]), strict=True):
             c["p"] = p
+        mine = finals[[best]].dropna()
         rows.append({"task": task, "optimizer": best, "best": True, "p_vs_best": np.nan,
-                     "pairs": len(_independent(finals[[best]].dropna())),
+                     "pairs": int(_independent(mine, mine.index.get_level_values("start"))
+                                  .sum()),
                      "tied_with_best": True,
                      "better_on_pairs": False, "deterministic": False})
         rows += [{**{k: c[k] for k in (*GROUP, "best", "pairs", "better_on_pairs",

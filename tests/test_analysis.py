@@ -197,3 +197,21 @@ def test_a_minimized_network_metric_is_headed_lower_is_better():
         "valid_gap (lower is better; settings chosen on it, test_gap reported")
     assert metric_title("valid_accuracy", maximize=True).startswith(
         "valid_accuracy (higher is better")
+
+
+def test_where_seeds_copy_each_starts_run_the_intervals_resample_the_starts():
+    """Fixed starts and exact gradients: five seeds of each of 4 starts are one run five
+    times. The intervals are those of the 4 starts' runs (median and ERT alike), not of 20
+    runs that would narrow them; where the seeds differ, all 20 runs count."""
+    starts = [(1e-1, 4), (1e-3, 9), (1e-5, 20), (1e-7, 50)]  # (final, steps to 0.1) each
+    copies = _runs([(0, 0.1, final, final, hit, np.nan)
+                    for final, hit in starts for _ in range(5)])
+    copies["start"], copies["seed"] = np.repeat(range(4), 5), np.tile(range(5), 4)
+    alone = copies[copies["seed"] == 0]
+    columns = ["final_low", "final_high", "ert@0.1_low", "ert@0.1_high"]
+    got, expected = (convergence_table(r, [0.1, 1e-8], 100)[columns].iloc[0]
+                     for r in (copies, alone))
+    pd.testing.assert_series_equal(got, expected)
+    assert got["final_low"] <= 1e-5 and got["final_high"] >= 1e-3  # as wide as 4 runs say
+    noisy = copies.assign(final=copies["final"] * (1 + 1e-3 * copies["seed"]))
+    assert not convergence_table(noisy, [0.1, 1e-8], 100)[columns].iloc[0].equals(expected)
