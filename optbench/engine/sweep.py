@@ -486,6 +486,9 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
                                keep_path=config.keep_params == "best", axis=axes[key])
             frames = block_frames(result, grid, optimizer, task, settings)
             if store is not None:
+                # computed again (--rerun): the old files go first, so that an interruption
+                # leaves the block unfinished, never old runs beside new curves
+                store.discard_block(key)
                 if config.keep_params:  # before runs.parquet, which marks the block done
                     store.write(kept.name(key), kept.writer(result.outcome.params))
                 if config.keep_params == "best":

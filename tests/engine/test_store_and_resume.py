@@ -14,6 +14,7 @@ import pytest
 import optbench
 from optbench.analysis import tables_for
 from optbench.engine import SweepTooLarge, run_sweep
+from optbench.errors import Interrupted
 from optbench.store import REPORT, REPORT_MARKER, ResultStore, StoreConflict
 from tests.engine.helpers import held_sweep, without_timing
 
@@ -178,3 +179,26 @@ def test_block_keys_cannot_collide(tmp_path):
     with pytest.raises(ConfigError, match="without '__'"):
         run_sweep({**CONFIG, "optimizers": {"my__adam": {"optimizer": "adam"}}},
                   tmp_path / "out", quiet=True)
+
+
+def test_a_rerun_killed_before_a_block_is_written_leaves_it_unfinished(tmp_path, monkeypatch):
+    """--rerun recomputes finished blocks: one killed between its new curves and its runs
+    must not be taken as finished, old runs beside new curves; the next run computes it."""
+    config = {**CONFIG, "steps": 20, "tasks": CONFIG["tasks"][:1],
+              "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]}}}
+    out = run_sweep(config, tmp_path / "out", quiet=True)
+    key = ResultStore(out).planned_blocks()[0]
+    write_frame = ResultStore.write_frame
+
+    def killed_at_runs(self, name, frame):
+        if name.endswith("/runs.parquet"):
+            raise KeyboardInterrupt  # as a kill would, after curves.parquet is written
+        return write_frame(self, name, frame)
+
+    monkeypatch.setattr(ResultStore, "write_frame", killed_at_runs)
+    with pytest.raises(Interrupted, match="0 of 1 blocks are saved"):
+        run_sweep({**config, "branching": "run"}, out, quiet=True, rerun=True)
+    monkeypatch.undo()
+    assert not ResultStore(out).is_done(key)
+    run_sweep({**config, "branching": "run"}, out, quiet=True)
+    assert json.loads((out / "blocks" / key / "timing.json").read_text())["branching"] == "run"
