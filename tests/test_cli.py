@@ -157,6 +157,18 @@ def test_config_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" in debug.stderr
 
 
+def test_a_maximized_metric_without_targets_of_its_own_is_refused(tmp_path, capsys):
+    """The default targets are levels of f - f_min (0.1 ... 1e-8): a network's accuracy
+    reaches them all at step 0, so a task that maximizes must set its own."""
+    config = tmp_path / "c.toml"
+    config.write_text('steps = 2\nseeds = 1\n[[tasks]]\nlandscape = "sphere"\n'
+                      '[[tasks]]\nkind = "wine-ann"\n[optimizers.gd]\nlearning_rate = 0.1\n')
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tasks (wine-ann).targets" in err, err
+    assert "for the valid_accuracy it maximizes" in err and not (tmp_path / "out").exists()
+
+
 def test_unknown_example_and_bad_kind(tmp_path, capsys):
     assert main(["sweep", "--example", "nope"]) == 2
     assert "allowed one of adaptive-methods-multimodal" in capsys.readouterr().err

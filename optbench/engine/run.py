@@ -316,7 +316,9 @@ def make_run(optimizer: PureOptimizer, program: Program, dtype: Any,
             metrics, measured, _ = measure(params, state, vectors, 0)
             return {**metrics, **measured}
 
-        no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, dtype),
+        # what a run frozen at its first record point keeps: it has no valid point, so no
+        # values (NaN; zeros would read as the optimum)
+        no_metrics = jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, dtype),
                                   jax.eval_shape(every_metric, params, state, vectors))
         carry = _Carry(
             params=params,

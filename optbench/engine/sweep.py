@@ -30,7 +30,7 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from optbench.analysis import best_configs
-from optbench.config import OptimizerConfig, SweepConfig, parse
+from optbench.config import DEFAULT_TARGETS, OptimizerConfig, SweepConfig, parse
 from optbench.engine import params as kept
 from optbench.engine.bundle import Rules
 from optbench.engine.run import (
@@ -59,6 +59,7 @@ from optbench.store import (
 )
 from optbench.tasks import registry
 from optbench.tasks.base import Task
+from optbench.validate import ConfigError
 
 LONG_SWEEP_SECONDS = 600  # a sweep estimated longer than this needs an explicit yes
 # optimizer steps per second assumed before a block of the sweep has been timed: a 2-D surface
@@ -340,6 +341,7 @@ def run_sweep(
     check_memory(config)
     writer = jax.process_index() == 0
     tasks = {t.name: t for t in registry.build(config.tasks)}
+    _check_targets_fit(config, tasks.values())
     _warn_unresolvable_targets(config, tasks.values())
     _warn_zero_learning_rates(config)
     blocks = [(o, tasks[t.name]) for o, t in config.blocks()]
@@ -602,6 +604,16 @@ def _agree(done: list[bool]) -> list[bool]:
     if jax.process_count() == 1:
         return done
     return [bool(v) for v in multihost_utils.broadcast_one_to_all(np.asarray(done, bool))]
+
+
+def _check_targets_fit(config: SweepConfig, tasks: Iterable[Task]) -> None:
+    """Refuse a task that maximizes its metric (an accuracy, an R²) but has only the
+    default targets, levels of f - f_min: every run would reach them at its start."""
+    for task in tasks:
+        if task.maximize and tuple(config.plan(task.name).targets) == DEFAULT_TARGETS:
+            raise ConfigError(
+                f"tasks ({task.name}).targets", "none of its own, so the default 0.1 ... 1e-8",
+                f"targets of its own for the {task.metric} it maximizes, e.g. [0.5, 0.8, 0.9]")
 
 
 def _warn_unresolvable_targets(config: SweepConfig, tasks: Iterable[Task]) -> None:

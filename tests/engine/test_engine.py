@@ -40,6 +40,20 @@ def _block(name="gd", lrs=(1e-3,), seeds=(0,), landscape="ill_conditioned_quadra
     return task, settings, result
 
 
+@pytest.mark.parametrize("scoring", ["step", "record"])
+def test_a_run_bad_from_its_start_has_no_values_rather_than_the_optimums(scoring):
+    """A start beyond the divergence threshold (f - f_min about 1e8 > 1e6): the run
+    diverges at step 0 with no valid record point, so its curve is NaN, never 0 (which
+    reads as the optimum); the run beside it is not affected."""
+    _, _, far = _block(lrs=(1e-3, 1e-3), seeds=(0,), start=[1e3] * 4, scoring=scoring)
+    out = far.outcome
+    assert out.diverged.all() and (out.divergence_step == 0).all()
+    assert np.isnan(out.curve).all() and np.isnan(out.final).all()
+    assert all(np.isnan(v).all() for v in out.metrics.values())
+    _, _, near = _block(lrs=(1e-3, 1e-3), seeds=(0,), start=[1.0] * 4, scoring=scoring)
+    assert not near.outcome.diverged.any() and np.isfinite(near.outcome.curve).all()
+
+
 @pytest.mark.parametrize("record_every", [1, 2, 10])
 def test_divergence_is_flagged_and_frozen_without_touching_other_runs(record_every):
     # gradient descent on sum kappa^(i/(d-1)) x_i^2 (kappa=100) diverges for lr > 0.01

@@ -155,6 +155,7 @@ def test_gd_sgd_and_minibatch_train_on_their_own_batches(tmp_path):
     def final_losses(names, folder):
         PROGRAMS.clear()
         out = optbench.sweep({"name": folder, "steps": 6, "record_every": 3, "seeds": 1,
+                              "targets": [0.9],
                               "tasks": [{"kind": "wine-ann", "depth": 1, "width": 8}],
                               "optimizers": {n: {"learning_rate": 0.05} for n in names}},
                              results_root=tmp_path, quiet=True, yes=True, compile_cache=False)
@@ -203,6 +204,7 @@ def test_dropout_weight_scale_and_clip_are_data_one_program_for_all(tmp_path):
     def sweep(tables, folder):
         PROGRAMS.clear()
         out = optbench.sweep({"name": folder, "steps": 6, "record_every": 3, "seeds": 1,
+                              "targets": [0.9],
                               "tasks": tables,
                               "optimizers": {"minibatch": {"learning_rate": 0.1}}},
                              results_root=tmp_path, quiet=True, yes=True, compile_cache=False)
