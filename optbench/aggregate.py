@@ -35,14 +35,7 @@ import numpy as np
 import pandas as pd
 
 from optbench import stats
-from optbench.analysis import (
-    GROUP,
-    PerTask,
-    all_targets,
-    best_configs,
-    independent_runs,
-    table_targets,
-)
+from optbench.analysis import GROUP, PerTask, all_targets, best_configs, table_targets
 
 SETTING = [*GROUP, "config"]
 TAU_MAX = 4.0  # AlgoPerf integrates the profile over 1 <= tau <= 4
@@ -244,9 +237,7 @@ def normalized_scores(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     below 0 (worse than predicting the mean) is 0. A minimized one (f - f*) is min-max
     scaled on :func:`to_scale` (log10, clipped at :func:`floor`) over all runs of the task,
     every setting's: 1 at the task's lowest value, 0 at its highest finite one, so one
-    decade counts the same everywhere on a task. Diverged runs score 0. Where an
-    optimizer's seeds copy each start's run, each start counts once
-    (:func:`~optbench.analysis.independent_runs`)."""
+    decade counts the same everywhere on a task. Diverged runs score 0."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=SETTING)
     low = floor(targets)
     parts = []
@@ -263,8 +254,7 @@ def normalized_scores(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             span = worst - best if worst > best else 1.0
             score = np.where(np.isfinite(value), np.clip((worst - value) / span, 0, 1), 0.0)
             score = np.where(np.isfinite(value) & (worst <= best), 1.0, score)
-        scored = part.assign(score=score)
-        parts += [own[independent_runs(own)] for _, own in scored.groupby(GROUP, sort=False)]
+        parts.append(part.assign(score=score))
     columns = [*GROUP, "metric", "seed", "start", "score"]
     return (pd.concat(parts, ignore_index=True)[columns] if parts
             else pd.DataFrame(columns=columns))

@@ -210,7 +210,9 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     todo: list[tuple[int, str, np.ndarray, stats.Statistic]] = []  # intervals to bootstrap
     for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
         final = group["final"]
-        interval = functools.partial(_interval, todo, len(rows), units=independent_runs(group))
+        results = group[["final", *(c for c in group if c.startswith((STEPS_TO, "final_")))]]
+        interval = functools.partial(_interval, todo, len(rows),
+                                     units=_independent(results, group["start"]))
         metric = group["metric"].iloc[0]  # f_gap, or e.g. valid_accuracy (maximized)
         row = {
             "task": task,
@@ -332,13 +334,6 @@ def _independent(results: pd.DataFrame, starts: Sequence) -> np.ndarray:
     starts = np.asarray(starts)
     copies = (results.groupby(starts, sort=False).nunique(dropna=False) <= 1).all(axis=None)
     return ~pd.Series(starts).duplicated().to_numpy() if copies else np.ones(len(starts), bool)
-
-
-def independent_runs(runs: pd.DataFrame) -> np.ndarray:
-    """Which of one setting's ``runs`` are independent observations (:func:`_independent`,
-    on each run's results: its final values and steps to the targets)."""
-    results = runs[["final", *(c for c in runs if c.startswith((STEPS_TO, "final_")))]]
-    return _independent(results, runs["start"])
 
 
 def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,

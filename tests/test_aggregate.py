@@ -175,20 +175,6 @@ def test_scores_are_normalized_per_task_and_diverged_runs_score_zero():
     assert aggregate.normalized_scores(r2, [0.5], 100)["score"].tolist() == [0.4, 0.0, 0.0]
 
 
-def test_seeds_that_copy_a_start_count_once_in_the_aggregates():
-    """A fixed start and exact gradients: each setting's three seeds are one run three
-    times, and count once; counted thrice, they would narrow the stratified intervals.
-    Seeds that differ all count."""
-    copies = _runs({"sphere": {"gd": [1e-3], "adam": [1e-6]},
-                    "booth": {"gd": [1e-2], "adam": [1e-4]}})
-    scores = aggregate.normalized_scores(copies, [1e-6], 100)
-    assert sorted(zip(scores["task"], scores["optimizer"], scores["seed"], strict=True)) == [
-        ("booth", "adam", 0), ("booth", "gd", 0), ("sphere", "adam", 0), ("sphere", "gd", 0)]
-    assert aggregate.aggregate_scores(scores)["runs"].tolist() == [2, 2]
-    noisy = copies.assign(final=copies["final"] * (1 + 0.1 * copies["seed"]))
-    assert len(aggregate.normalized_scores(noisy, [1e-6], 100)) == 12
-
-
 def test_an_r2_below_zero_counts_as_zero_in_the_tuning_budget():
     runs = _runs({"diabetes": {"adam": [0.4, -3e6, 0.2]}}, "valid_r2", True)
     columns = aggregate.tuning_columns(runs, [0.5])

@@ -239,9 +239,7 @@ def aggregate_scores(data: ReportData) -> list[Drawn]:
     figure.tight_layout()
     return [Drawn("aggregate-scores", "Aggregate scores with interval estimates", (
         "rliable (Agarwal et al. 2021), per metric group (never pooled across metrics), over "
-        "the runs (seeds × starts; where the seeds copy each start's run, as with fixed "
-        "starts and exact gradients, each start once) at each optimizer's chosen setting. "
-        "Scores are "
+        "the runs (seeds × starts) at each optimizer's chosen setting. Scores are "
         "normalized per task to [0, 1], higher better: an accuracy as it is (an R² below "
         "0 counts 0); f − f_min as min–max of log10 over all the task's runs (every "
         "setting's), 1 at the lowest (values below the tightest target / 10 count as "
@@ -251,8 +249,8 @@ def aggregate_scores(data: ReportData) -> list[Drawn]:
         "a random run of Y on a task (ties count half; the Mann–Whitney statistic), "
         "averaged over the tasks both ran; above 0.5 (dotted) favours X. Bars: 95 % "
         "stratified bootstrap intervals (runs resampled within each task, 2000 "
-        "resamples); a bar of zero width means the runs agree (e.g. one start, exact "
-        "gradients)."), figure)]
+        "resamples); a bar of zero width means the runs agree (e.g. every seed from the "
+        "same start)."), figure)]
 
 
 def _intervals(ax: plt.Axes, labels: list[str], frame: pd.DataFrame, column: str,
