@@ -64,7 +64,7 @@ signed-rank test, Holm-corrected over the task's optimizers. "tied": p >= 0.05, 
 difference shown at that level; "worse": p < 0.05 ("better on pairs" where most pairs favour
 it though the best's median ranks first); "one observation": one independent pair, so no
 test (one seed and one start, or a fixed start and exact gradients, where every seed runs
-the same run). Where seeds run the same runs, each start counts once.
+the same run). Where neither optimizer's seeds change its runs, each start counts once.
 
 expected best of 1 / N settings: the expected best score (each setting scored by its median)
 of a search that draws 1, or N, of the N settings tried at random, with replacement (Dodge et
@@ -210,9 +210,7 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     todo: list[tuple[int, str, np.ndarray, stats.Statistic]] = []  # intervals to bootstrap
     for (task, optimizer), group in chosen.groupby(GROUP, sort=False):
         final = group["final"]
-        results = group[["final", *(c for c in group if c.startswith((STEPS_TO, "final_")))]]
-        interval = functools.partial(_interval, todo, len(rows),
-                                     units=_independent(results, group["start"]))
+        interval = functools.partial(_interval, todo, len(rows), units=independent_runs(group))
         metric = group["metric"].iloc[0]  # f_gap, or e.g. valid_accuracy (maximized)
         row = {
             "task": task,
@@ -262,7 +260,7 @@ def _interval(todo: list, row: int, name: str, sample: np.ndarray | pd.Series | 
               statistic: stats.Statistic, units: np.ndarray) -> dict:
     """``{name}_low`` and ``{name}_high`` of row ``row``, NaN until :func:`_bootstrap` puts
     the 95 % bootstrap interval there (NaN without data), resampling the runs ``units``
-    marks (:func:`_independent`)."""
+    marks (:func:`independent_runs`)."""
     if sample is not None and len(sample):
         todo.append((row, name, np.asarray(sample, float)[units], statistic))
     return {f"{name}_low": np.nan, f"{name}_high": np.nan}
@@ -325,15 +323,22 @@ def _pair_signs(best: np.ndarray, other: np.ndarray, sign: float) -> np.ndarray:
         return np.where(best == other, 0.0, np.sign(sign * (best - other)))
 
 
-def _independent(results: pd.DataFrame, starts: Sequence) -> np.ndarray:
-    """Which rows of ``results`` (runs, or paired runs, one result per column) are
-    independent observations: all, unless the seed changes no run (at each of ``starts``,
-    every column holds one value, NaN included: fixed starts and exact gradients, every
-    seed the same run); then the first of each start. Copies of a run counted as many
-    would narrow every interval and make any difference significant."""
-    starts = np.asarray(starts)
-    copies = (results.groupby(starts, sort=False).nunique(dropna=False) <= 1).all(axis=None)
-    return ~pd.Series(starts).duplicated().to_numpy() if copies else np.ones(len(starts), bool)
+def seed_free(runs: pd.DataFrame) -> bool:
+    """Whether the seed changes none of one setting's ``runs``: at each start, every seed's
+    results (final values, steps to the targets) are the same, NaN included, as with fixed
+    starts and exact gradients. Such copies of a run are one observation, not many."""
+    results = runs[["final", *(c for c in runs if c.startswith((STEPS_TO, "final_")))]]
+    per_start = results.groupby(runs["start"].to_numpy(), sort=False)
+    return bool((per_start.nunique(dropna=False) <= 1).all(axis=None))
+
+
+def independent_runs(runs: pd.DataFrame) -> np.ndarray:
+    """Which of one setting's ``runs`` are independent observations: all of them, or where
+    the seed changes none (:func:`seed_free`), the first of each start. Copies counted as
+    many would narrow every interval."""
+    if seed_free(runs):
+        return ~runs["start"].duplicated().to_numpy()
+    return np.ones(len(runs), bool)
 
 
 def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
@@ -343,9 +348,8 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
     signed-rank test against the best over runs paired by seed and start, the pairs used,
     ``tied_with_best`` (p >= :data:`optbench.stats.ALPHA`) and ``better_on_pairs`` (most
     pairs favour it: the test is two-sided, and the best is ranked by its median first).
-    Only independent pairs count (:func:`_independent`): where the seed changes no run, one
-    per start. A single one is one observation: no test (p NaN, ``deterministic``), tied
-    if equal."""
+    Where the seed changes the runs of neither (:func:`seed_free`), each start is one pair;
+    a single pair is one observation: no test (p NaN, ``deterministic``), tied if equal."""
     rows = []
     for task, part in chosen.groupby("task", sort=False):
         as_settings = part.assign(config=part["optimizer"], optimizer="")
@@ -356,12 +360,14 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
                                   values="final", aggfunc="first")
         sign = -1.0 if maximize else 1.0  # lower is better after the sign
         others = [o for o in part["optimizer"].unique() if o != best]
+        free = {o: seed_free(own) for o, own in part.groupby("optimizer", sort=False)}
         compared = []
         for other in others:
             both = finals[[best, other]].dropna()
-            both = both[_independent(both, both.index.get_level_values("start"))]
+            if free[best] and free[other]:
+                both = both[~both.index.get_level_values("start").duplicated()]
             a, b = both[best].to_numpy(), both[other].to_numpy()
-            fixed = len(np.unique(a)) <= 1 and len(np.unique(b)) <= 1
+            fixed = len(both) <= 1
             compared.append({
                 "task": task, "optimizer": other, "best": False, "pairs": len(both),
                 "deterministic": fixed, "equal": bool(np.array_equal(a, b)),
@@ -370,10 +376,9 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         tested = [c for c in compared if not c["deterministic"]]
         for c, p in zip(tested, stats.holm([c["p"] for c in tested]), strict=True):
             c["p"] = p
-        mine = finals[[best]].dropna()
+        alone = int(independent_runs(part[part["optimizer"] == best]).sum())
         rows.append({"task": task, "optimizer": best, "best": True, "p_vs_best": np.nan,
-                     "pairs": int(_independent(mine, mine.index.get_level_values("start"))
-                                  .sum()),
+                     "pairs": max((c["pairs"] for c in compared), default=alone),
                      "tied_with_best": True,
                      "better_on_pairs": False, "deterministic": False})
         rows += [{**{k: c[k] for k in (*GROUP, "best", "pairs", "better_on_pairs",

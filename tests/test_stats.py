@@ -106,6 +106,26 @@ def test_seeds_that_copy_each_start_count_each_start_once():
     assert _versus(one_seed.set_index("optimizer").loc["gd"]) == "worse (one observation)"
 
 
+def test_a_seed_free_optimizer_against_a_noisy_one_keeps_every_pair():
+    """One fixed start: GD's eight seeds are one run, SGD's differ. SGD's seeds are what the
+    test has: all eight pairs count, on the best's row too (the caveats read the least).
+    Runs alike at every seed on both sides at three starts are three pairs, tested: not
+    one observation."""
+    from optbench.analysis import _versus
+
+    noisy = 2e-3 + np.random.default_rng(0).normal(scale=1e-4, size=8)
+    table = compare_to_best(_chosen({"gd": [1e-3] * 8, "sgd": noisy}), [1e-3], 100)
+    assert table.set_index("optimizer").loc["gd", "best"]
+    assert table["pairs"].tolist() == [8, 8] and not table["deterministic"].any()
+    chosen = pd.DataFrame([{"task": "t", "optimizer": name, "config": 0, "seed": seed,
+                            "start": start, "final": value, "best": value,
+                            "maximize": False, "diverged": False, "steps_to_0.001": np.nan}
+                           for name, value in (("gd", 0.0), ("adam", np.inf))
+                           for start in range(3) for seed in range(5)])
+    row = compare_to_best(chosen, [1e-3], 100).set_index("optimizer").loc["adam"]
+    assert row["pairs"] == 3 and _versus(row) == "tied (p=0.25)"
+
+
 def test_an_optimizer_better_on_most_pairs_is_not_called_worse():
     """The best is ranked by its median first (here a tie, kept in listing order); the
     other wins every pair that differs: the verdict says so, never "worse"."""
