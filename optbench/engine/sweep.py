@@ -489,8 +489,11 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
             frames = block_frames(result, grid, optimizer, task, settings)
             if store is not None:
                 # computed again (--rerun): the old files go first, so that an interruption
-                # leaves the block unfinished, never old runs beside new curves
+                # leaves the block unfinished, never old runs beside new curves, and no
+                # parameters kept by an earlier run stay beside runs they are not of
                 store.discard_block(key)
+                for name in (kept.name(key), kept.path_name(key)):
+                    (store.directory / name).unlink(missing_ok=True)
                 if config.keep_params:  # before runs.parquet, which marks the block done
                     store.write(kept.name(key), kept.writer(result.outcome.params))
                 if config.keep_params == "best":

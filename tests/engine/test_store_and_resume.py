@@ -202,3 +202,14 @@ def test_a_rerun_killed_before_a_block_is_written_leaves_it_unfinished(tmp_path,
     assert not ResultStore(out).is_done(key)
     run_sweep({**config, "branching": "run"}, out, quiet=True)
     assert json.loads((out / "blocks" / key / "timing.json").read_text())["branching"] == "run"
+
+
+def test_a_rerun_without_kept_parameters_leaves_none_of_the_old_ones(tmp_path):
+    """Parameters kept by an earlier run are not those of a rerun's runs: they go."""
+    config = {**CONFIG, "steps": 20, "tasks": CONFIG["tasks"][:1],
+              "optimizers": {"gd": {"learning_rate": [1e-3, 1e-2]}}}
+    out = run_sweep({**config, "keep_params": "best"}, tmp_path / "out", quiet=True)
+    assert sorted(p.name for p in (out / "params").iterdir()) == [
+        "gd__himmelblau-2d.npz", "gd__himmelblau-2d.path.npz"]
+    run_sweep(config, out, quiet=True, rerun=True)
+    assert list((out / "params").iterdir()) == []
