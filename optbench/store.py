@@ -4,7 +4,8 @@ Layout of ``results/<sweep-name>/``::
 
     meta.json              normalized config, its hash, versions, device, timings
     manifest.jsonl         every file the sweep wrote, with its size and SHA-256 (one JSON
-                           record a line, appended before the file is renamed into place)
+                           record a line, appended before the file is renamed into place),
+                           and those it removed since (a rerun's stale kept parameters)
     blocks/<block>/        one finished (optimizer, task) block: runs, curves,
                            trajectories (parquet) and timing.json (compile and run
                            seconds, seconds per step); ``runs.parquet`` is written last,
@@ -180,7 +181,8 @@ def file_digest(path: Path) -> tuple[int, str]:
 @dataclass
 class Manifest:
     """What ``manifest.jsonl`` records: the sweep's config hash and config, and each file
-    (relative path -> size, SHA-256; the last record of a path wins)."""
+    (relative path -> size, SHA-256; the last record of a path wins, and a file removed
+    since is not listed)."""
 
     config_hash: str | None = None
     config: dict | None = None
@@ -200,6 +202,8 @@ class Manifest:
                     manifest.config_hash, manifest.config = record["sweep"], record["config"]
                 elif "file" in record:
                     manifest.files[record["file"]] = (record["size"], record["sha256"])
+                elif "removed" in record:
+                    manifest.files.pop(record["removed"], None)
             except (json.JSONDecodeError, TypeError, KeyError):
                 continue  # not a record this store wrote whole
         return manifest
@@ -495,6 +499,14 @@ class ResultStore:
             self._append({"file": name, "size": size, "sha256": sha})
 
         write_atomic(self.directory / name, write, before_rename=record)
+
+    def remove(self, name: str) -> None:
+        """Delete the file ``name`` (relative to the folder) that this store wrote, and record
+        that in the manifest, so that a check does not find it missing."""
+        path = self.directory / name
+        if path.is_file():
+            path.unlink()
+            self._append({"removed": name})
 
     def write_json(self, name: str, data: Any) -> None:
         text = dumps(data)

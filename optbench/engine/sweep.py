@@ -493,7 +493,7 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
                 # parameters kept by an earlier run stay beside runs they are not of
                 store.discard_block(key)
                 for name in (kept.name(key), kept.path_name(key)):
-                    (store.directory / name).unlink(missing_ok=True)
+                    store.remove(name)
                 if config.keep_params:  # before runs.parquet, which marks the block done
                     store.write(kept.name(key), kept.writer(result.outcome.params))
                 if config.keep_params == "best":

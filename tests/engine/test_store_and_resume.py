@@ -213,3 +213,4 @@ def test_a_rerun_without_kept_parameters_leaves_none_of_the_old_ones(tmp_path):
         "gd__himmelblau-2d.npz", "gd__himmelblau-2d.path.npz"]
     run_sweep(config, out, quiet=True, rerun=True)
     assert list((out / "params").iterdir()) == []
+    assert ResultStore(out).check().damaged == {}  # removed, as the manifest says
