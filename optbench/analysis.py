@@ -345,7 +345,8 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
                     steps: int | PerTask) -> pd.DataFrame:
     """Per (task, optimizer) at its chosen setting: whether it is the task's best (ranked
     as settings are, :func:`best_configs`), and else the Holm-adjusted p-value of Wilcoxon's
-    signed-rank test against the best over runs paired by seed and start, the pairs used,
+    signed-rank test against the best over runs paired by seed and start, the pairs used
+    (``per_start``: one per start, see below),
     ``tied_with_best`` (p >= :data:`optbench.stats.ALPHA`) and ``better_on_pairs`` (most
     pairs favour it: the test is two-sided, and the best is ranked by its median first).
     Where the seed changes the runs of neither (:func:`seed_free`), each start is one pair;
@@ -370,6 +371,7 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
             fixed = len(both) <= 1
             compared.append({
                 "task": task, "optimizer": other, "best": False, "pairs": len(both),
+                "per_start": free[best] and free[other],
                 "deterministic": fixed, "equal": bool(np.array_equal(a, b)),
                 "better_on_pairs": bool(np.mean(_pair_signs(a, b, sign)) > 0),
                 "p": np.nan if fixed else stats.paired_p_value(a, b, maximize)})
@@ -379,15 +381,15 @@ def compare_to_best(chosen: pd.DataFrame, targets: Sequence[float] | PerTask,
         alone = int(independent_runs(part[part["optimizer"] == best]).sum())
         rows.append({"task": task, "optimizer": best, "best": True, "p_vs_best": np.nan,
                      "pairs": max((c["pairs"] for c in compared), default=alone),
-                     "tied_with_best": True,
+                     "per_start": all(free.values()), "tied_with_best": True,
                      "better_on_pairs": False, "deterministic": False})
-        rows += [{**{k: c[k] for k in (*GROUP, "best", "pairs", "better_on_pairs",
-                                       "deterministic")},
+        rows += [{**{k: c[k] for k in (*GROUP, "best", "pairs", "per_start",
+                                       "better_on_pairs", "deterministic")},
                   "p_vs_best": c["p"],
                   "tied_with_best": c["equal"] if c["deterministic"] else c["p"] >= stats.ALPHA}
                  for c in compared]
-    return pd.DataFrame(rows, columns=[*GROUP, "best", "p_vs_best", "pairs", "tied_with_best",
-                                       "better_on_pairs", "deterministic"])
+    return pd.DataFrame(rows, columns=[*GROUP, "best", "p_vs_best", "pairs", "per_start",
+                                       "tied_with_best", "better_on_pairs", "deterministic"])
 
 
 def table_targets(table: pd.DataFrame) -> list[float]:

@@ -96,11 +96,14 @@ def separates_nothing(table: pd.DataFrame) -> list[str]:
     out = []
     for task, part in table.groupby("task", sort=False):
         if len(part) > 1 and part["tied_with_best"].all():
-            pairs = int(part["pairs"].min())
+            least = part.loc[part["pairs"].idxmin()]
+            pairs = int(least["pairs"])
+            more = ("give the task more starts: its seeds change none of these runs (fixed "
+                    "starts, exact gradients)" if least.get("per_start", False) else
+                    "rerun the best settings on more seeds (optbench sweep --best-of)")
             if pairs < MIN_PAIRS:
                 out.append(f"{task} cannot separate these optimizers on {pairs} paired runs: "
-                           f"Wilcoxon's test needs {MIN_PAIRS} to reach p < 0.05; rerun the "
-                           "best settings on more seeds (optbench sweep --best-of)")
+                           f"Wilcoxon's test needs {MIN_PAIRS} to reach p < 0.05; {more}")
             else:
                 out.append(f"{task} does not separate these optimizers: each is tied with "
                            f"the best (Wilcoxon, Holm-corrected, p >= 0.05, on {pairs} "
