@@ -327,9 +327,11 @@ def seed_free(runs: pd.DataFrame) -> bool:
     """Whether the seed changes none of one setting's ``runs``: at each start, every seed's
     results (final values, steps to the targets) are the same, NaN included, as with fixed
     starts and exact gradients. Such copies of a run are one observation, not many."""
-    results = runs[["final", *(c for c in runs if c.startswith((STEPS_TO, "final_")))]]
-    per_start = results.groupby(runs["start"].to_numpy(), sort=False)
-    return bool((per_start.nunique(dropna=False) <= 1).all(axis=None))
+    columns = ["final", *(c for c in runs if c.startswith((STEPS_TO, "final_")))]
+    order = np.argsort(runs["start"].to_numpy(), kind="stable")  # each start's runs together
+    values, starts = runs[columns].to_numpy(float)[order], runs["start"].to_numpy()[order]
+    alike = (values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))
+    return bool(alike[starts[1:] == starts[:-1]].all())
 
 
 def independent_runs(runs: pd.DataFrame) -> np.ndarray:
