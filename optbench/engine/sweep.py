@@ -492,8 +492,8 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
                 # leaves the block unfinished, never old runs beside new curves, and no
                 # parameters kept by an earlier run stay beside runs they are not of
                 store.discard_block(key)
-                for name in (kept.name(key), kept.path_name(key)):
-                    store.remove(name)
+                for kept_file in (kept.name(key), kept.path_name(key)):
+                    store.remove(kept_file)
                 if config.keep_params:  # before runs.parquet, which marks the block done
                     store.write(kept.name(key), kept.writer(result.outcome.params))
                 if config.keep_params == "best":
