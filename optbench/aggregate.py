@@ -35,7 +35,14 @@ import numpy as np
 import pandas as pd
 
 from optbench import stats
-from optbench.analysis import GROUP, PerTask, all_targets, best_configs, table_targets
+from optbench.analysis import (
+    GROUP,
+    PerTask,
+    all_targets,
+    best_configs,
+    seed_free,
+    table_targets,
+)
 
 SETTING = [*GROUP, "config"]
 TAU_MAX = 4.0  # AlgoPerf integrates the profile over 1 <= tau <= 4
@@ -237,7 +244,9 @@ def normalized_scores(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     below 0 (worse than predicting the mean) is 0. A minimized one (f - f*) is min-max
     scaled on :func:`to_scale` (log10, clipped at :func:`floor`) over all runs of the task,
     every setting's: 1 at the task's lowest value, 0 at its highest finite one, so one
-    decade counts the same everywhere on a task. Diverged runs score 0."""
+    decade counts the same everywhere on a task. Diverged runs score 0. ``seed_free``:
+    whether the optimizer's seeds copy each start's run on the task
+    (:func:`~optbench.analysis.seed_free`)."""
     chosen = runs.merge(best_configs(runs, targets, steps), on=SETTING)
     low = floor(targets)
     parts = []
@@ -254,8 +263,9 @@ def normalized_scores(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
             span = worst - best if worst > best else 1.0
             score = np.where(np.isfinite(value), np.clip((worst - value) / span, 0, 1), 0.0)
             score = np.where(np.isfinite(value) & (worst <= best), 1.0, score)
-        parts.append(part.assign(score=score))
-    columns = [*GROUP, "metric", "seed", "start", "score"]
+        free = {o: seed_free(own) for o, own in part.groupby("optimizer", sort=False)}
+        parts.append(part.assign(score=score, seed_free=part["optimizer"].map(free)))
+    columns = [*GROUP, "metric", "seed", "start", "seed_free", "score"]
     return (pd.concat(parts, ignore_index=True)[columns] if parts
             else pd.DataFrame(columns=columns))
 
@@ -269,8 +279,29 @@ def iqm(scores: np.ndarray, axis: int | None = -1) -> np.ndarray:
 
 def _resampled(samples: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """Each sample resampled with replacement :data:`optbench.stats.RESAMPLES` times
-    (rows): the strata of a stratified bootstrap, drawn independently."""
-    return [s[rng.integers(0, len(s), (stats.RESAMPLES, len(s)))] for s in samples]
+    (rows): the strata of a stratified bootstrap, drawn independently. A 2-D sample's rows
+    are its units (:func:`units`), resampled whole."""
+    out = []
+    for s in samples:
+        s = np.asarray(s, float).reshape(len(s), -1)
+        picked = s[rng.integers(0, len(s), (stats.RESAMPLES, len(s)))]
+        out.append(picked.reshape(stats.RESAMPLES, -1))
+    return out
+
+
+def units(scores: pd.DataFrame) -> np.ndarray:
+    """One optimizer's :func:`normalized_scores` on one task as the bootstrap resamples
+    them: a row per run or, where its seeds copy each start's run (``seed_free``), a row
+    per start holding its copies, so that copies are drawn together rather than counted as
+    independent runs (the point estimates are the same either way)."""
+    values = scores["score"].to_numpy(float)
+    if not scores["seed_free"].iloc[0]:
+        return values[:, None]
+    order = np.argsort(scores["start"].to_numpy(), kind="stable")
+    sizes = np.unique(scores["start"], return_counts=True)[1]
+    if len(set(sizes)) > 1:  # starts with different numbers of seeds: runs, as ever
+        return values[:, None]
+    return values[order].reshape(len(sizes), sizes[0])
 
 
 def _percentiles(values: np.ndarray) -> tuple[float, float]:
@@ -282,8 +313,9 @@ def _percentiles(values: np.ndarray) -> tuple[float, float]:
 
 def iqm_interval(samples: Sequence[np.ndarray]) -> tuple[float, float, float]:
     """The IQM of the pooled samples (one per task) and its 95 % stratified-bootstrap
-    interval: each task's runs resampled within the task (rliable's estimator)."""
-    point = float(iqm(np.concatenate(samples), axis=None))
+    interval: each task's runs (or units, a 2-D sample's rows) resampled within the task
+    (rliable's estimator)."""
+    point = float(iqm(np.concatenate([np.ravel(s) for s in samples]), axis=None))
     rng = np.random.default_rng(stats.SEED)
     replicates = iqm(np.concatenate(_resampled(samples, rng), axis=1), axis=1)
     return (point, *_percentiles(replicates))
@@ -300,7 +332,8 @@ def improvement_interval(pairs: Sequence[tuple[np.ndarray, np.ndarray]]
                          ) -> tuple[float, float, float]:
     """The mean over tasks of :func:`probability_of_improvement` (one (x, y) pair of run
     scores per task) and its 95 % stratified-bootstrap interval."""
-    point = float(np.mean([probability_of_improvement(x, y) for x, y in pairs]))
+    point = float(np.mean([probability_of_improvement(np.ravel(x), np.ravel(y))
+                           for x, y in pairs]))
     rng = np.random.default_rng(stats.SEED)
     replicates = np.mean([probability_of_improvement(*_resampled([x, y], rng))
                           for x, y in pairs], axis=0)
@@ -313,7 +346,7 @@ def aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     runs it pools."""
     rows = []
     for (metric, optimizer), part in scores.groupby(["metric", "optimizer"], sort=False):
-        samples = [g["score"].to_numpy(float) for _, g in part.groupby("task", sort=False)]
+        samples = [units(g) for _, g in part.groupby("task", sort=False)]
         value, low, high = iqm_interval(samples)
         rows.append({"metric": metric, "optimizer": optimizer, "iqm": value, "low": low,
                      "high": high, "tasks": len(samples), "runs": len(part)})
@@ -327,7 +360,7 @@ def improvement_probabilities(scores: pd.DataFrame) -> pd.DataFrame:
     stratified-bootstrap interval (``probability``, ``low``, ``high``, ``tasks``)."""
     rows = []
     for metric, group in scores.groupby("metric", sort=False):
-        by = {o: {t: g["score"].to_numpy(float) for t, g in part.groupby("task", sort=False)}
+        by = {o: {t: units(g) for t, g in part.groupby("task", sort=False)}
               for o, part in group.groupby("optimizer", sort=False)}
         names = list(by)
         for i, x in enumerate(names):

@@ -148,6 +148,29 @@ def test_stratified_bootstrap_resamples_runs_within_each_task():
     assert spread[1] < spread[0] < spread[2]
 
 
+def test_copies_of_a_start_are_resampled_together():
+    """Two starts, each run twenty times alike (fixed starts, exact gradients): the
+    bootstrap draws starts, so a replicate holds both, or one of them twice, and the
+    interval spans 0 to 1. Drawn as forty independent runs it would be narrower than two
+    starts allow."""
+    copies = np.repeat([[0.0], [1.0]], 20, axis=1)  # a row per start
+    assert aggregate.iqm_interval([copies]) == (0.5, 0.0, 1.0)
+    _, low, high = aggregate.iqm_interval([copies.ravel()])
+    assert 0.0 < low < high < 1.0
+    value, low, high = aggregate.improvement_interval([(copies, np.full(4, 0.5))])
+    assert (value, low, high) == (0.5, 0.0, 1.0)
+
+
+def test_scores_of_seeds_that_copy_each_start_are_grouped_by_start():
+    runs = _runs({"sphere": {"gd": [[1e-3, 1e-3, 1e-1, 1e-1]], "adam": [[1e-6, 1e-5, 1e-4,
+                                                                          1e-3]]}}, seeds=4)
+    runs["start"] = np.tile([0, 0, 1, 1], 2)  # gd: each start's two seeds alike
+    scores = aggregate.normalized_scores(runs, [1e-6], 100)
+    by = {o: aggregate.units(g) for o, g in scores.groupby("optimizer")}
+    assert by["gd"].shape == (2, 2) and by["adam"].shape == (4, 1)
+    np.testing.assert_array_equal(by["gd"][:, 0], by["gd"][:, 1])
+
+
 def test_probability_of_improvement_counts_ties_half():
     x = np.array([0.1, 0.5, 0.5, 0.9])
     assert aggregate.probability_of_improvement(x, x) == 0.5

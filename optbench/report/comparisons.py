@@ -249,7 +249,9 @@ def aggregate_scores(data: ReportData) -> list[Drawn]:
         "a random run of Y on a task (ties count half; the Mann–Whitney statistic), "
         "averaged over the tasks both ran; above 0.5 (dotted) favours X. Bars: 95 % "
         "stratified bootstrap intervals (runs resampled within each task, 2000 "
-        "resamples); a bar of zero width means the runs agree (e.g. every seed from the "
+        "resamples; where an optimizer's seeds all ran each start's run alike, as with "
+        "fixed starts and exact gradients, its starts are resampled, each with its "
+        "copies); a bar of zero width means the runs agree (e.g. every seed from the "
         "same start)."), figure)]
 
 
