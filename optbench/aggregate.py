@@ -12,7 +12,9 @@ scores with interval estimates. Pure functions of the stored tables; nothing re-
   that ratio is at most tau.
 * **Aggregate scores** (rliable, Agarwal et al. 2021): the interquartile mean (IQM) over
   tasks x runs of normalized scores and the probability of improvement P(X > Y), each with
-  a stratified bootstrap interval (runs resampled within each task). Written with numpy:
+  a stratified bootstrap interval (runs resampled within each task; an optimizer's starts,
+  each with its copies, where its seeds copy each start's run: :func:`units`). Written with
+  numpy:
   the ``rliable`` package needs ``arch`` and ``absl-py``, which optbench does not.
 
 Scores on different metrics (f - f*, accuracies, R^2) are never pooled: every aggregate is
@@ -331,7 +333,8 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def improvement_interval(pairs: Sequence[tuple[np.ndarray, np.ndarray]]
                          ) -> tuple[float, float, float]:
     """The mean over tasks of :func:`probability_of_improvement` (one (x, y) pair of run
-    scores per task) and its 95 % stratified-bootstrap interval."""
+    scores per task, each 1-D, or 2-D as :func:`units` gives them) and its 95 %
+    stratified-bootstrap interval."""
     point = float(np.mean([probability_of_improvement(np.ravel(x), np.ravel(y))
                            for x, y in pairs]))
     rng = np.random.default_rng(stats.SEED)

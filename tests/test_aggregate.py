@@ -162,13 +162,31 @@ def test_copies_of_a_start_are_resampled_together():
 
 
 def test_scores_of_seeds_that_copy_each_start_are_grouped_by_start():
-    runs = _runs({"sphere": {"gd": [[1e-3, 1e-3, 1e-1, 1e-1]], "adam": [[1e-6, 1e-5, 1e-4,
+    """Starts interleaved as seeds run them; a start missing a seed: runs, as ever."""
+    runs = _runs({"sphere": {"gd": [[1e-3, 1e-1, 1e-3, 1e-1]], "adam": [[1e-6, 1e-5, 1e-4,
                                                                           1e-3]]}}, seeds=4)
-    runs["start"] = np.tile([0, 0, 1, 1], 2)  # gd: each start's two seeds alike
+    runs["start"] = np.tile([0, 1, 0, 1], 2)  # gd: each start's two seeds alike
     scores = aggregate.normalized_scores(runs, [1e-6], 100)
     by = {o: aggregate.units(g) for o, g in scores.groupby("optimizer")}
     assert by["gd"].shape == (2, 2) and by["adam"].shape == (4, 1)
     np.testing.assert_array_equal(by["gd"][:, 0], by["gd"][:, 1])
+    assert by["gd"][0, 0] != by["gd"][1, 0]
+    assert aggregate.units(scores[scores["optimizer"] == "gd"].iloc[:3]).shape == (3, 1)
+
+
+def test_the_aggregates_resample_the_starts_of_seeds_that_copy_them():
+    """gd's two starts, each run 20 times alike, score 0 and 1; adam's runs differ: gd's
+    IQM interval and its probability of beating adam span what two starts allow."""
+    copies = [{"task": "t", "optimizer": "gd", "metric": "f_gap", "seed": seed, "start": start,
+               "seed_free": True, "score": float(start)}
+              for seed in range(20) for start in (0, 1)]
+    noisy = [{"task": "t", "optimizer": "adam", "metric": "f_gap", "seed": seed, "start": 0,
+              "seed_free": False, "score": 0.5} for seed in range(20)]
+    scores = pd.DataFrame(copies + noisy)
+    iqms = aggregate.aggregate_scores(scores).set_index("optimizer")
+    assert iqms.loc["gd", ["iqm", "low", "high"]].tolist() == [0.5, 0.0, 1.0]
+    pairs = aggregate.improvement_probabilities(scores)
+    assert pairs[["probability", "low", "high"]].values.tolist() == [[0.5, 0.0, 1.0]]
 
 
 def test_probability_of_improvement_counts_ties_half():
