@@ -489,8 +489,9 @@ def _run_blocks(todo: list, config: SweepConfig, rules: Rules, axes: Mapping[str
             frames = block_frames(result, grid, optimizer, task, settings)
             if store is not None:
                 # computed again (--rerun): the old files go first, so that an interruption
-                # leaves the block unfinished, never old runs beside new curves, and no
-                # parameters kept by an earlier run stay beside runs they are not of
+                # leaves the block unfinished (missing, until a run recomputes it), never old
+                # runs beside new curves; parameters kept by an earlier run are removed for
+                # good, as a run that keeps none will not write them again
                 store.discard_block(key)
                 for kept_file in (kept.name(key), kept.path_name(key)):
                     store.remove(kept_file)
