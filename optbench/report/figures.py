@@ -823,7 +823,8 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
     the whole training split, an SGD step one example, a mini-batch step its batch."""
     per_step = np.select([runs["method"] == "gd", runs["method"] == "sgd"],
                          [runs["n_train"], 1], runs["batch_size"])
-    runs = runs.assign(per_step=per_step)
+    # each (task, optimizer) its own: one task may run all three methods
+    per_step = pd.Series(per_step, runs.index).groupby([runs["task"], runs["optimizer"]]).first()
     look = style.looks(data.optimizers)
     figure, axes = style.grid(2 * len(datasets), cols=2, legend_rows=_rows(data))
     for k, dataset in enumerate(datasets):
@@ -832,7 +833,7 @@ def _sources_per_example(data: ReportData, runs: pd.DataFrame, datasets: list[st
         for ax, column in zip(axes[2 * k:2 * k + 2], ("train_loss", metric), strict=True):
             stats = _curve_quartiles(data, mine, column)
             for (task, optimizer), s in stats.groupby(["task", "optimizer"], sort=False):
-                seen = s["step"] * mine.loc[mine["task"] == task, "per_step"].iloc[0]
+                seen = s["step"] * per_step[task, optimizer]
                 ax.plot(seen, s["median"], color=look[optimizer].color,
                         linestyle=look[optimizer].linestyle, label=optimizer, linewidth=1.5)
                 ax.fill_between(seen, s["q25"], s["q75"], color=look[optimizer].color,
@@ -911,12 +912,15 @@ def _sharpness_figure(data: ReportData, task: str, runs: pd.DataFrame) -> Drawn:
             ax.axhline(threshold, color=colour, ls="--", lw=1)
     notes = [_coincide_note(g, None) for g in coinciding(stats, data.optimizers)]
     notes += [f"limit of {o} = {t:.3g}, above the axis" for t, _, o in lines if t > 1.5 * top]
-    high = 1.08 * max([top, *shown])
+    # from 0 (or the lowest median, where that is negative: a concave region) to the top,
+    # 8 % beyond either end that is not 0
+    peak, floor = max([0.0, top, *shown]), min(0.0, float(np.nanmin(stats["median"])))
+    pad = 0.08 * (peak - floor) or 1.0
+    low, high = floor - (pad if floor < 0 else 0.0), peak + pad
     if float(np.nanmax(stats["q75"])) > high:
         notes.append(f"IQR bands cut at the axis (largest upper quartile "
                      f"{float(np.nanmax(stats['q75'])):.3g})")
     style.panel_note(ax, notes)
-    low = min(0.0, float(np.nanmin(stats["median"])))
     ax.set(xlabel=style.STEP, ylabel="sharpness (top Hessian eigenvalue)", title=task,
            ylim=(low, high))
     style.legend_below(figure, *_handles(figure, data))

@@ -240,6 +240,23 @@ def test_sharpness_figure_per_task_with_two_over_eta_for_gd(tmp_path):
     plt.close(drawn_.figure)
 
 
+def test_a_negative_sharpness_is_drawn_inside_the_axis(tmp_path):
+    """At Himmelblau's local maximum every Hessian eigenvalue is negative (the top one about
+    -16): the median curve lies inside the y axis, which runs upwards and shows 0."""
+    from optbench.engine import run_sweep
+    raw = {"name": "concave", "steps": 10, "record_every": 5, "seeds": 1, "targets": [1e-2],
+           "tasks": [{"landscape": "himmelblau", "start": [-0.270845, -0.923039],
+                      "sharpness": True}],
+           "optimizers": {"gd": {"learning_rate": 1e-4}}}
+    (drawn_,) = figures.sharpness(load(run_sweep(raw, tmp_path, quiet=True)))
+    (ax,) = drawn_.figure.axes
+    (median,) = [line.get_ydata() for line in ax.get_lines() if line.get_linestyle() == "-"]
+    low, high = ax.get_ylim()
+    np.testing.assert_allclose(median, -16.1, atol=0.1)
+    assert low < min(median) and max(median) < high and high > 0
+    plt.close(drawn_.figure)
+
+
 def test_sharpness_figure_is_skipped_without_the_metric(surface_results):
     with pytest.raises(figures.Skip, match="sharpness = true"):
         figures.sharpness(load(surface_results))

@@ -309,12 +309,12 @@ def test_target_picks_the_heatmap_target(surface_copy):
 
 def test_networks_compare_gd_sgd_and_minibatch_per_example_seen(tmp_path):
     """One wine task per method, each with its own steps so that the examples seen are
-    equal (142 per GD step, 16 per mini-batch step, 1 per SGD step): drawn per example."""
+    about equal (106 per GD step, 16 per mini-batch step, 1 per SGD step): drawn per example."""
     from optbench.engine import run_sweep
 
     tasks = [{"kind": "wine-ann", "name": f"wine-{m}", "width": 8, "optimizers": [m],
               "steps": steps, "record_every": steps // 2, "batch_size": 16}
-             for m, steps in (("gd", 2), ("minibatch", 18), ("sgd", 284))]
+             for m, steps in (("gd", 2), ("minibatch", 14), ("sgd", 212))]
     folder = run_sweep({"name": "sources", "seeds": 1, "targets": [0.9], "tasks": tasks,
                         "optimizers": {m: {"learning_rate": 0.05}
                                        for m in ("gd", "minibatch", "sgd")}},
@@ -324,6 +324,30 @@ def test_networks_compare_gd_sgd_and_minibatch_per_example_seen(tmp_path):
     text = " ".join(parse(index).text)
     assert "GD vs SGD vs mini-batch SGD per example seen" in text
     assert "no task was run with all of gd" not in text
+
+
+def test_one_task_running_gd_sgd_and_minibatch_puts_each_on_its_own_examples_seen(tmp_path):
+    """With the three methods in one task, each curve's x is its own step x examples per
+    step (the training split for GD, 1 for SGD, the batch for mini-batch), not the first
+    method's."""
+    from optbench.engine import run_sweep
+    from optbench.report import figures
+    from optbench.report.data import load
+
+    folder = run_sweep({"name": "one-task", "steps": 4, "record_every": 2, "seeds": 1,
+                        "targets": [0.9],
+                        "tasks": [{"kind": "wine-ann", "width": 8, "batch_size": 16}],
+                        "optimizers": {m: {"learning_rate": 0.05}
+                                       for m in ("gd", "minibatch", "sgd")}},
+                       tmp_path / "one-task", quiet=True, compile_cache=False)
+    data = load(folder)
+    n_train = int(data.runs["n_train"].iloc[0])
+    drawn, = [d for d in figures.gradient_sources(data) if d.name == "gradient-sources-examples"]
+    seen = {line.get_label(): np.asarray(line.get_xdata(), float)
+            for line in drawn.figure.axes[0].get_lines() if len(line.get_xdata()) > 1}
+    np.testing.assert_array_equal(seen["sgd"], [0, 2, 4])
+    np.testing.assert_array_equal(seen["minibatch"], seen["sgd"] * 16)
+    np.testing.assert_array_equal(seen["gd"], seen["sgd"] * n_train)
 
 
 def test_initialization_study_draws_init_by_activation_and_layer_norms(tmp_path):
