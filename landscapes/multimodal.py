@@ -121,7 +121,9 @@ def mccormick(dim: int) -> Parts:
 )
 def rastrigin(dim: int) -> Parts:
     def fn(x):
-        return jnp.sum(x**2 + 10 * (1 - jnp.cos(_TWO_PI * x)), axis=-1)
+        # 10 (1 - cos 2 pi x) as 20 sin^2(pi x): equal, without float32's cancellation near
+        # the minimum (where 1 - cos reads 0 and f - f_min only x^2)
+        return jnp.sum(x**2 + 20 * jnp.sin(math.pi * x) ** 2, axis=-1)
 
     window = ((-5.12, 5.12), (-5.12, 5.12))
     return Parts(fn, 0.0, (np.zeros(dim),), box(-5.12, 5.12, dim), window, np.full(dim, 2.5))
@@ -142,9 +144,11 @@ def _safe_norm_mean(x: jnp.ndarray) -> jnp.ndarray:
 )
 def ackley(dim: int) -> Parts:
     def fn(x):
+        # 20 (1 - exp(-0.2 r)) + e (1 - exp(mean cos 2 pi x - 1)), with mean cos - 1 as
+        # -2 mean sin^2(pi x): equal, without float32's cancellation near the minimum
         radius = _safe_norm_mean(x)
-        ripple = jnp.mean(jnp.cos(_TWO_PI * x), axis=-1)
-        return -20 * jnp.exp(-0.2 * radius) - jnp.exp(ripple) + 20 + math.e
+        ripple = -2 * jnp.mean(jnp.sin(math.pi * x) ** 2, axis=-1)
+        return -20 * jnp.expm1(-0.2 * radius) - math.e * jnp.expm1(ripple)
 
     window = ((-5.0, 5.0), (-5.0, 5.0))
     domain = box(-32.768, 32.768, dim)
@@ -161,8 +165,14 @@ def griewank(dim: int) -> Parts:
     inv_sqrt_index = 1 / np.sqrt(np.arange(1, dim + 1))
 
     def fn(x):
-        ripple = jnp.prod(jnp.cos(x * const(inv_sqrt_index, x)), axis=-1)
-        return jnp.sum(x**2, axis=-1) / 4000 - ripple + 1
+        # 1 - prod cos y_i as sum_i (prod_{j<i} cos y_j) 2 sin^2(y_i / 2): equal, without
+        # float32's cancellation near the minimum (where 1 - prod cos reads 0)
+        y = x * const(inv_sqrt_index, x)
+        cosines = jnp.cos(y)
+        before = jnp.concatenate([jnp.ones_like(y[..., :1]),
+                                  jnp.cumprod(cosines, axis=-1)[..., :-1]], axis=-1)
+        ripple = jnp.sum(before * 2 * jnp.sin(y / 2) ** 2, axis=-1)
+        return jnp.sum(x**2, axis=-1) / 4000 + ripple
 
     window = ((-10.0, 10.0), (-10.0, 10.0))
     domain = box(-600.0, 600.0, dim)

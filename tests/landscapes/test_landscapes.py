@@ -496,6 +496,29 @@ def test_fn_matches_the_reference_formula(x64, name):
     np.testing.assert_allclose(got, [REFERENCE[name](p) for p in points], rtol=1e-10)
 
 
+ZERO_MINIMUM = sorted(n for n in BOUNDED_2D if _surface(n).f_min == 0)
+
+
+@pytest.mark.parametrize("name", ZERO_MINIMUM)
+def test_float32_resolves_small_gaps_where_the_minimum_is_zero(name):
+    """Where f_min = 0 no float32 warning applies, so f must keep float32's relative
+    precision near a minimizer: at float32 points whose gap is down to 1e-9 (below the
+    default targets), it agrees with the float64 value at the same point (Rastrigin's
+    1 - cos read 0 there, and f only x^2)."""
+    ls = _surface(name)
+    direction = np.array([1.0, -0.5])
+    points = np.stack([m + d * direction for m in ls.minimizers
+                       for d in np.geomspace(1e-2, 1e-6, 9)]).astype(np.float32)
+    single = jax.vmap(ls.fn)(jnp.asarray(points))
+    assert single.dtype == jnp.float32
+    got = np.asarray(single, float)
+    with jax.enable_x64(True):
+        exact = np.asarray(jax.vmap(ls.fn)(jnp.asarray(points, jnp.float64)))
+    resolved = exact >= 1e-9
+    assert resolved.sum() >= 3
+    np.testing.assert_allclose(got[resolved], exact[resolved], rtol=0.05)
+
+
 @pytest.mark.parametrize(
     "name, point, value",
     [
