@@ -32,6 +32,10 @@ class NotFinished(OptbenchError, ValueError):
     """The stage-1 folder does not hold a finished sweep."""
 
 
+class NotStage1(OptbenchError, ValueError):
+    """The folder holds a stage-2 sweep: its settings were chosen by another's seeds."""
+
+
 def fresh_seeds(used: Iterable[int], n: int) -> list[int]:
     """The ``n`` smallest non-negative seeds not in ``used``: stage 2's seeds, disjoint from
     stage 1's, so that its runs are new draws rather than stage 1's runs again."""
@@ -67,6 +71,10 @@ def rerun_best(directory: str | Path, seeds: int = DEFAULT_SEEDS) -> dict[str, A
     """The stage-2 config (a dict, as ``optbench.sweep`` and ``config.parse`` take it) of
     the finished stage-1 sweep stored in ``directory``, on ``seeds`` fresh seeds."""
     meta, runs = finished_sweep(directory)
+    if "stage1" in meta:  # its best is stage 1's, and "fresh" seeds must avoid stage 1's too
+        raise NotStage1(f"--best-of: {directory} holds stage 2 of {meta['stage1']['directory']}"
+                        ", whose seeds chose its settings; run --best-of on that folder "
+                        "(--seeds N for more seeds)")
     config = meta["config"]
     best = runs.merge(best_configs(runs, *plans(meta)), on=["task", "optimizer", "config"])
     grids: dict[str, dict[str, dict[str, float]]] = {}

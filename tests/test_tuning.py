@@ -104,6 +104,12 @@ def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
             "seeds (2, 3)" in page)
     assert "Protocol:" not in write_report(stage_1, workers=1).read_text()
 
+    # stage 2's folder is not a stage 1: its settings were chosen on stage 1's seeds
+    assert main(["sweep", "--best-of", str(stage_2), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"holds stage 2 of {stage_1.resolve()}" in err and len(err.splitlines()) == 1
+    assert not (stage_1.parent / "stage-1-best-best").exists()
+
 
 def test_stage_2_refuses_bad_seeds_and_an_unfinished_stage_1(stage_1, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
