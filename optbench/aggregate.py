@@ -159,6 +159,10 @@ def _expected_best_interval(trials: pd.DataFrame, k: int) -> tuple[float, float,
     return tuple(float(from_scale(v, maximize)) for v in (value, low, high))
 
 
+TUNING_COLUMNS = ["settings_tried"] + [f"expected_best@{k}{end}" for k in ("1", "N")
+                                        for end in ("", "_low", "_high")]
+
+
 def tuning_columns(runs: pd.DataFrame, targets: Sequence[float] | PerTask) -> pd.DataFrame:
     """The convergence table's tuning-budget columns per (task, optimizer):
     ``settings_tried`` (N), ``expected_best@1`` and ``expected_best@N`` (the expected best

@@ -70,7 +70,9 @@ expected best of 1 / N settings: the expected best score (each setting scored by
 of a search that draws 1, or N, of the N settings tried at random, with replacement (Dodge et
 al. 2019; N draws miss a given setting about a third of the time, so @N can fall short of the
 best setting tried): an optimizer much better at N than at 1 is hard to tune; the report
-draws the curve.
+draws the curve. A minimized metric is averaged on a log scale, each median floored at the
+tightest target / 10, so @1 is a geometric mean, not the mean of the medians; a diverged
+setting scores as the task's worst finite one. In a stage-2 table these are stage 1's.
 
 ERT s: the ERT in seconds, the steps times the block's seconds per step ("s / step": its
 program's run time, compilation excluded, times the devices it ran on, over the steps of all
@@ -192,7 +194,8 @@ def machine(meta: Mapping) -> str | None:
 @on_disk  # computed once per sweep: at its end, then read back by table and report
 def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
                       steps: int | PerTask, hyperparameters: Hyperparameters,
-                      machine: str | None = None) -> pd.DataFrame:
+                      machine: str | None = None, stage1: Mapping | None = None
+                      ) -> pd.DataFrame:
     """One row per (task, optimizer) at its best hyperparameters (stated in ``setting``,
     from ``hyperparameters``: :func:`recorded_hyperparameters`), with 95 % bootstrap
     intervals on its median final value, success rates and ERTs at every target of the sweep
@@ -202,7 +205,9 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     primary metric is a validation one, its paired comparison with the task's best, and the
     expected best after 1 and all N settings tried (:mod:`optbench.aggregate`).
     ``table.attrs["caveats"]`` lists what a reviewer would flag
-    (:func:`optbench.caveats.caveats`)."""
+    (:func:`optbench.caveats.caveats`). For a stage-2 sweep, ``stage1`` (its meta's record,
+    :func:`optbench.tuning.stage_1`) gives the settings tried, expected bests and edges of
+    the search that chose each setting: its own runs hold one setting each."""
     runs = with_seconds(runs)  # NaN seconds where the runs have no time per step
     chosen = runs.merge(best_configs(runs, targets, steps), on=[*GROUP, "config"])
     wall = runs.groupby(GROUP, sort=False)["wall_time"].sum()
@@ -246,13 +251,20 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     for row in rows:  # the seconds of the steps' intervals, bootstrapped now
         for target in all_targets(targets):
             row |= in_seconds(row, target, row[SECONDS_PER_STEP])
-    from optbench.aggregate import tuning_columns  # these modules read tables made here
+    from optbench.aggregate import TUNING_COLUMNS, tuning_columns  # they read tables made here
     from optbench.caveats import caveats
 
     table = pd.DataFrame(rows).merge(compare_to_best(chosen, targets, steps), on=GROUP,
                                      how="left")
-    table = table.merge(tuning_columns(runs, targets), on=GROUP, how="left")
-    table.attrs["caveats"] = caveats(runs, table, hyperparameters, machine)
+    chosen = (stage1 or {}).get("chosen")  # absent in stage-2 folders of optbench <= 0.1
+    searched = tuning_columns(runs, targets) if chosen is None else pd.DataFrame(
+        [{"task": task, "optimizer": optimizer, **{c: record[c] for c in TUNING_COLUMNS}}
+         for task, by_optimizer in chosen.items() for optimizer, record in by_optimizer.items()])
+    table = table.merge(searched, on=GROUP, how="left")
+    table.attrs["caveats"] = caveats(runs, table, hyperparameters, machine) + [
+        f"{optimizer} on {task}: {edge} (stage 1 chose it)"
+        for task, by_optimizer in (chosen or {}).items()
+        for optimizer, record in by_optimizer.items() for edge in record["edges"]]
     return table
 
 
@@ -600,7 +612,7 @@ def tables_for(directory: str | Path, deviation: pd.Series | None = None,
     meta = store.meta()
     runs = store.table("runs")
     table = convergence_table(runs, *plans(meta), recorded_hyperparameters(meta, runs),
-                              machine(meta))
+                              machine(meta), meta.get("stage1"))
     table = add_compile_columns(table, meta["blocks"].values())
     if deviation is not None:
         table["optax_max_deviation"] = table["optimizer"].map(deviation)

@@ -53,7 +53,8 @@ def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparam
 def on_the_edge(runs: pd.DataFrame, picked: pd.Series,
                 defaults: Mapping[str, float | None]) -> list[str]:
     """The chosen value of each hyperparameter searched over enough values that is the
-    smallest or the largest tried: the best may lie beyond the searched range."""
+    smallest or the largest tried: the best may lie beyond the values tried (on a random
+    search, the trials' extremes, within the searched bounds or at them)."""
     out = []
     for name in defaults:
         if name not in runs or runs[name].nunique() < MIN_EDGE_VALUES:
@@ -61,7 +62,7 @@ def on_the_edge(runs: pd.DataFrame, picked: pd.Series,
         value, low, high = picked[name], runs[name].min(), runs[name].max()
         if value in (low, high):
             edge = "largest" if value == high else "smallest"
-            out.append(f"{name}={value:.3g} is the {edge} value searched "
+            out.append(f"{name}={value:.3g} is the {edge} value tried "
                        f"({low:.3g} to {high:.3g}); the best may lie beyond it")
     return out
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from optbench.analysis import best_configs, plans
+from optbench.analysis import best_configs, plans, recorded_hyperparameters, tables_for
 from optbench.errors import OptbenchError
 from optbench.store import ResultStore
 from optbench.validate import ConfigError
@@ -121,7 +121,29 @@ def stage_1(directory: str | Path) -> dict[str, Any]:
         "trials": trials,
         "starts": _by_task(runs.groupby("task")["start"].nunique()),
         "runs_per_trial": _by_task(per_setting.groupby(level="task").max()),
+        "chosen": _searched(directory, meta, runs),
     }
+
+
+def _searched(directory: str | Path, meta: dict, runs: pd.DataFrame) -> dict[str, Any]:
+    """Per task and optimizer, what stage 1's search says of the setting it chose, which
+    stage 2 (one setting each) cannot: its tuning-budget columns
+    (:data:`optbench.aggregate.TUNING_COLUMNS`) and its caveats of a value on the edge of
+    the searched range (:func:`optbench.caveats.on_the_edge`)."""
+    from optbench.aggregate import TUNING_COLUMNS
+    from optbench.caveats import on_the_edge
+
+    table, _ = tables_for(directory)
+    defaults = recorded_hyperparameters(meta, runs)
+    out: dict[str, Any] = {}
+    for _, row in table.iterrows():
+        mine = runs[(runs["task"] == row["task"]) & (runs["optimizer"] == row["optimizer"])]
+        picked = mine[mine["config"] == row["config"]].iloc[0]
+        out.setdefault(row["task"], {})[row["optimizer"]] = {
+            **{column: float(row[column]) for column in TUNING_COLUMNS},
+            "settings_tried": int(row["settings_tried"]),
+            "edges": on_the_edge(mine, picked, defaults[row["optimizer"]])}
+    return out
 
 
 def _by_task(series: pd.Series) -> dict[str, Any]:

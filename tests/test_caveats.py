@@ -34,7 +34,7 @@ def _caveats(runs, hyperparameters=None):
 def test_a_best_setting_on_the_edge_of_the_searched_range_is_flagged():
     runs = _runs("sphere", "momentum", {0.01: 3.0, 0.1: 2.0, 1.0: 1.0})
     _, notes = _caveats(runs)
-    assert notes == ["momentum on sphere: learning_rate=1 is the largest value searched "
+    assert notes == ["momentum on sphere: learning_rate=1 is the largest value tried "
                      "(0.01 to 1); the best may lie beyond it"]
     inside = _runs("sphere", "momentum", {0.01: 3.0, 0.1: 1.0, 1.0: 2.0})
     assert _caveats(inside)[1] == []

@@ -24,7 +24,7 @@ STAGE_1 = {
     "tasks": [{"landscape": "sphere", "start": [1.0, -1.0]},
               {"landscape": "rosenbrock", "start": [-1.2, 1.0], "optimizers": ["adam"]}],
     "optimizers": {"adam": {"learning_rate": [1e-3, 0.1], "b1": [0.5, 0.9]},
-                   "sgd": {"learning_rate": [0.01, 0.3]}},
+                   "sgd": {"learning_rate": [0.01, 0.03, 0.3]}},
 }
 
 
@@ -82,11 +82,23 @@ def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
     record = json.loads((stage_2 / "meta.json").read_text())["stage1"]
     meta = json.loads((stage_1 / "meta.json").read_text())
     sphere, rosenbrock = (t["name"] for t in meta["config"]["tasks"])
+    chosen = record.pop("chosen")
     assert record == {
         "directory": str(stage_1.resolve()), "config_hash": meta["config_hash"],
         "seeds": [0, 1], "metrics": {sphere: "f_gap", rosenbrock: "f_gap"},
-        "trials": {sphere: {"adam": 4, "sgd": 2}, rosenbrock: {"adam": 4}},
+        "trials": {sphere: {"adam": 4, "sgd": 3}, rosenbrock: {"adam": 4}},
         "starts": {sphere: 1, rosenbrock: 1}, "runs_per_trial": {sphere: 2, rosenbrock: 2}}
+
+    # its table shows stage 1's search, which its one setting each cannot: the settings
+    # tried, the expected bests, and a chosen value on the edge of the values tried
+    first, second = (tables_for(d)[0].set_index(["task", "optimizer"]) for d in (stage_1, stage_2))
+    columns = ["settings_tried", "expected_best@1", "expected_best@N_high"]
+    pd.testing.assert_frame_equal(second[columns], first.loc[second.index, columns])
+    assert chosen[sphere]["sgd"]["settings_tried"] == 3
+    edge = "learning_rate=0.3 is the largest value tried (0.01 to 0.3)"
+    assert chosen[sphere]["sgd"]["edges"] == [edge + "; the best may lie beyond it"]
+    assert f"sgd on {sphere}: {edge}" in " ".join(second.attrs["caveats"])
+    assert "(stage 1 chose it)" in (stage_2 / "convergence.md").read_text()
 
     # the report states the protocol and links stage 1's report once there is one
     data = load(stage_2)
@@ -94,13 +106,13 @@ def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
     data.config["tasks"][1]["kind"] = "mnist1d-mlp"  # the metric as recorded, whatever it is
     data.meta["stage1"] = {**record, "metrics": {sphere: "f_gap", rosenbrock: "valid_loss"},
                            "starts": {sphere: 1, rosenbrock: 3}}
-    assert ("by f_gap on surface tasks and valid_loss on mnist1d-mlp tasks, over 2–4 settings "
+    assert ("by f_gap on surface tasks and valid_loss on mnist1d-mlp tasks, over 3–4 settings "
             "× 2 seeds × 1–3 starts") in protocol(data, stage_2 / "report")
     write_report(stage_1, workers=1)
     page = write_report(stage_2, workers=1).read_text()
     assert '<a href="../../stage-1/report/index.html">stage-1</a>' in page
     assert ("hyperparameters were tuned in stage 1" in page and "by f_gap on surface tasks, "
-            "over 2–4 settings × 2 seeds, and its best setting is confirmed here on 2 fresh "
+            "over 3–4 settings × 2 seeds, and its best setting is confirmed here on 2 fresh "
             "seeds (2, 3)" in page)
     assert "Protocol:" not in write_report(stage_1, workers=1).read_text()
 

@@ -98,7 +98,8 @@ class ReportData:
         """The convergence table (:func:`optbench.analysis.convergence_table`), computed once."""
         if self._convergence is None:
             self._convergence = convergence_table(self.runs, *self.plans,
-                                                  self.hyperparameters, machine(self.meta))
+                                                  self.hyperparameters, machine(self.meta),
+                                                  self.meta.get("stage1"))
         return self._convergence
 
     def best_runs(self) -> pd.DataFrame:
