@@ -137,6 +137,7 @@ class SurfaceProgram:
     family: tuple[tuple, ...]  # the identities of the surfaces sharing the program
     curvature: Curvature | None = None  # what record points measure of f's Hessian
     noisy: bool | None = None  # whether gradients get noise; None: as args' scale says
+    confined: bool = False  # whether some surface of the family keeps its runs in its domain
 
     @property
     def dim(self) -> int:
@@ -202,7 +203,17 @@ class SurfaceProgram:
         return {"f_gap": self.value(args, params)}
 
     def project(self, args, params: jax.Array) -> jax.Array:
-        return params
+        """Each update clipped to the domain on a surface whose f_min is the minimum there
+        (``args["confined"]``): beyond it McCormick falls without bound, and f - f_min
+        would count a run that left as one better than the optimum."""
+        if not self.confined:
+            return params
+        return jnp.where(args["confined"], jnp.clip(params, args["low"], args["high"]), params)
+
+
+def confined(surface: landscapes.Landscape) -> bool:
+    """Whether runs on ``surface`` stay in its domain: where its minimum is taken there."""
+    return surface.minimum_over == "domain"
 
 
 @dataclass(frozen=True, eq=False)
@@ -250,8 +261,9 @@ class SurfaceTask:
         any (the noise branch costs about a third of a surface program's compile time and a
         conditional in every step), else one whose noise scale is data."""
         noisy = None if self.noise > 0 or self.noisy_family else False
-        return SurfaceProgram(tuple(_identity(s) for s in self.family or (self.surface,)),
-                              self.curvature, noisy)
+        family = self.family or (self.surface,)
+        return SurfaceProgram(tuple(_identity(s) for s in family), self.curvature, noisy,
+                              any(map(confined, family)))
 
     def args(self, gradient_source: str) -> dict[str, np.ndarray]:
         low, high = self.surface.domain
@@ -264,6 +276,7 @@ class SurfaceTask:
             "starts": (np.zeros((1, self.dim)) if self.starts is None
                        else np.asarray(self.starts, float)),
             "random": np.bool_(self.starts is None),
+            "confined": np.bool_(confined(self.surface)),
         }
 
     def noise_scale(self, gradient_source: str) -> float:

@@ -75,6 +75,22 @@ def test_divergence_is_flagged_and_frozen_without_touching_other_runs(record_eve
     assert out.final[1] == frozen[0] and np.isfinite(out.trajectory[1]).all()
 
 
+def test_runs_stay_in_the_domain_where_the_minimum_is_taken_over_it():
+    """McCormick is unbounded below beyond its box, where f_min is its minimum: heavy ball
+    from the box's corner left it (f - f_min reached -973, a "success"); its updates are
+    clipped to the box now, so it ends at the minimizer. Elsewhere nothing is clipped: on
+    the quadratic a large step still diverges."""
+    task, _, confined = _block(name="momentum", lrs=(0.1,), landscape="mccormick", dim=2,
+                               start=[-1.5, -3.0], steps=2000, record_every=100)
+    low, high = task.surface.domain
+    path = confined.outcome.trajectory[0]
+    assert (path >= low - 1e-12).all() and (path <= high + 1e-12).all()
+    assert abs(confined.outcome.final[0]) < 1e-9 and not confined.outcome.diverged[0]
+    np.testing.assert_allclose(path[-1], task.surface.minimizers[0], atol=1e-6)
+    _, _, free = _block(lrs=(0.5,), start=[4.0] * 4)  # beyond its box's edge of 5 at once
+    assert free.outcome.diverged[0]
+
+
 def test_steps_to_target_is_the_first_step_below_it():
     task, settings, result = _block(name="momentum", lrs=(2e-3,), record_every=1, steps=300)
     curve = result.outcome.curve[0]  # recorded at every step
