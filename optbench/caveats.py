@@ -1,8 +1,8 @@
 """What a careful reviewer would say about a comparison, from the stored runs and the
 convergence table: the chosen setting on the edge of what was searched, a validation choice
 that test disagrees with, differences claimed on few seeds, shared hyperparameters that the
-compared optimizers set differently, tasks that separate nothing, and what times in seconds
-mean.
+compared optimizers set differently, tasks that separate nothing, escapes from a saddle ranked
+as divergence, and what times in seconds mean.
 
 Each caveat is one sentence; :func:`caveats` lists them for the printed table, the files and
 the report. Everything here reads tables; nothing re-runs.
@@ -46,8 +46,8 @@ def caveats(runs: pd.DataFrame, table: pd.DataFrame, hyperparameters: Hyperparam
                 [*on_the_edge(mine, picked, hyperparameters[optimizer]),
                  *test_disagrees(mine, picked, row, hyperparameters[optimizer]),
                  *few_seeds(row)]]
-    return [*out, *separates_nothing(table), *different_defaults(runs, hyperparameters),
-            *shared_program_time(table, machine)]
+    return [*out, *separates_nothing(table), *escapes_ranked_last(runs),
+            *different_defaults(runs, hyperparameters), *shared_program_time(table, machine)]
 
 
 def on_the_edge(runs: pd.DataFrame, picked: pd.Series,
@@ -109,6 +109,25 @@ def separates_nothing(table: pd.DataFrame) -> list[str]:
                 out.append(f"{task} does not separate these optimizers: each is tied with "
                            f"the best (Wilcoxon, Holm-corrected, p >= 0.05, on {pairs} "
                            "paired runs)")
+    return out
+
+
+def escapes_ranked_last(runs: pd.DataFrame) -> list[str]:
+    """Tasks on a surface unbounded below (a saddle) where runs diverged: there a run that
+    escapes to -inf, the event such a surface is for, is flagged diverged and ranks last, so
+    the best setting can be the slowest to escape."""
+    if "landscape" not in runs:
+        return []
+    from optbench import landscapes
+
+    out = []
+    surfaces = runs[runs["landscape"].notna() & runs["diverged"].astype(bool)]
+    for (task, name, dim), _ in surfaces.groupby(["task", "landscape", "dim"], sort=False):
+        if not landscapes.get(name, int(dim)).bounded:
+            out.append(f"{task} is unbounded below: its runs that escaped to -inf are flagged "
+                       "diverged and rank last, so its best settings may be the slowest to "
+                       "escape; compare the steps to its targets (and divergence_step, the "
+                       "escape) instead")
     return out
 
 

@@ -40,6 +40,22 @@ def test_a_best_setting_on_the_edge_of_the_searched_range_is_flagged():
     assert _caveats(inside)[1] == []
 
 
+def test_escapes_from_a_saddle_ranked_as_divergence_are_flagged():
+    """On x^2 - y^2 a run that escapes to -inf is flagged diverged and ranks last; a bounded
+    surface's divergence is no escape."""
+    runs = _runs("saddle-2d", "gd", {0.01: -5.0, 0.1: np.inf}, landscape="saddle", dim=2)
+    runs["diverged"] = runs["learning_rate"] == 0.1
+    notes = _caveats(runs)[1]
+    assert [n for n in notes if "unbounded below" in n] == [
+        "saddle-2d is unbounded below: its runs that escaped to -inf are flagged diverged and "
+        "rank last, so its best settings may be the slowest to escape; compare the steps to "
+        "its targets (and divergence_step, the escape) instead"]
+    bowl = runs.assign(task="sphere-2d", landscape="sphere")
+    assert not [n for n in _caveats(bowl)[1] if "unbounded below" in n]
+    runs["diverged"] = False
+    assert not [n for n in _caveats(runs)[1] if "unbounded below" in n]
+
+
 def test_a_validation_choice_that_test_disagrees_with_is_flagged():
     runs = _runs("wine", "adam", {0.01: 0.9, 0.1: 0.8}, metric="valid_accuracy")
     runs["final_test_accuracy"] = np.where(runs["config"] == 0, 0.7, 0.75)
