@@ -29,6 +29,7 @@ import pandas as pd
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
+from optbench import landscapes
 from optbench.analysis import best_configs
 from optbench.config import DEFAULT_TARGETS, OptimizerConfig, SweepConfig, parse
 from optbench.engine import params as kept
@@ -621,13 +622,15 @@ def _check_targets_fit(config: SweepConfig, tasks: Iterable[Task]) -> None:
 
 
 def _warn_unresolvable_targets(config: SweepConfig, tasks: Iterable[Task]) -> None:
-    """In float32, f - f_min below about eps * |f_min| is rounding, not progress."""
+    """In float32, f - f_min below the surface's float32 resolution is rounding, not
+    progress."""
     if config.float64:
         return
     for task in tasks:
-        if getattr(task, "f_min", None) is None:
+        surface = getattr(task, "surface", None)
+        if surface is None:
             continue
-        message = float32_warning(task.name, config.plan(task.name).targets, task.f_min)
+        message = float32_warning(task.name, config.plan(task.name).targets, surface)
         if message:
             warnings.warn(message + " (set float64 = true)", stacklevel=3)
 
@@ -642,10 +645,12 @@ def _warn_zero_learning_rates(config: SweepConfig) -> None:
                       "move from their start", stacklevel=3)
 
 
-def float32_warning(task: str, targets: Iterable[float], f_min: float) -> str | None:
+def float32_warning(task: str, targets: Iterable[float], surface: landscapes.Landscape
+                    ) -> str | None:
     """The warning for the targets of ``task`` below float32's resolution of f - f_min near
-    ``f_min`` (they measure rounding, not progress); None if there are none."""
-    resolution = float(np.finfo(np.float32).eps) * abs(f_min)
+    the minimum of ``surface`` (they measure rounding, not progress); None if there are
+    none."""
+    resolution = surface.float32_resolution()
     lost = [t for t in targets if t < resolution]
     if not lost:
         return None

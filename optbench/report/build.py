@@ -246,8 +246,7 @@ def warnings(data: ReportData) -> list[str]:
             surface = data.surface(task)
             if surface is None:
                 continue
-            message = float32_warning(task, data.plans[0].get(task, data.targets),
-                                      surface.f_min if surface.bounded else 0.0)
+            message = float32_warning(task, data.plans[0].get(task, data.targets), surface)
             if message:
                 out.append(message)
     return out

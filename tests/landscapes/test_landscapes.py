@@ -519,6 +519,40 @@ def test_float32_resolves_small_gaps_where_the_minimum_is_zero(name):
     np.testing.assert_allclose(got[resolved], exact[resolved], rtol=0.05)
 
 
+@pytest.mark.parametrize("name", BOUNDED_2D)
+def test_float32_resolves_every_gap_well_above_its_stated_resolution(name):
+    """float32_resolution is what the float32 warning says: wherever the gap is 30x above
+    it, f in float32 agrees with float64 to 10 % (Goldstein-Price's terms near its minimum
+    are tens, so it resolves only about 1e-5, 30x eps |f_min|)."""
+    ls = _surface(name)
+    resolution = ls.float32_resolution()
+    assert resolution >= np.finfo(np.float32).eps * abs(ls.f_min)
+    direction = np.array([1.0, -0.5])
+    points = np.stack([m + d * direction for m in ls.minimizers
+                       for d in np.geomspace(1e-1, 1e-7, 25)]).astype(np.float32)
+    got = np.asarray(jax.vmap(ls.fn)(jnp.asarray(points)), float) - np.float32(ls.f_min)
+    with jax.enable_x64(True):
+        exact = np.asarray(jax.vmap(ls.fn)(jnp.asarray(points, jnp.float64))) - ls.f_min
+    resolved = exact >= 30 * resolution
+    np.testing.assert_allclose(got[resolved], exact[resolved], rtol=0.1)
+
+
+def test_a_surface_unbounded_below_has_no_float32_resolution_to_warn_of():
+    assert _surface("saddle").float32_resolution() == 0.0
+
+
+def test_the_float32_warning_names_the_targets_below_the_resolution():
+    """Goldstein-Price resolves about 1e-5, far coarser than eps x its f_min of 3 (3.6e-7),
+    so 1e-6 is named; on the sphere no default target is."""
+    from optbench.config import DEFAULT_TARGETS
+    from optbench.engine.sweep import float32_warning
+
+    message = float32_warning("gp", [1e-4, 1e-6], _surface("goldstein_price"))
+    assert message.startswith("gp: in float32, f - f_min is resolved only to about 9.5e-06")
+    assert message.endswith("targets 1e-06 measure rounding")
+    assert float32_warning("sphere", DEFAULT_TARGETS, _surface("sphere")) is None
+
+
 @pytest.mark.parametrize(
     "name, point, value",
     [
