@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -60,16 +61,22 @@ class Landscape:
         of each, and at least the rounding of f_min itself (eps |f_min|). Gaps below it are
         rounding: Goldstein-Price's terms near its minimum 3 are tens, so it resolves only
         about 1e-5. 0 where f is unbounded below (scored against 0, the saddle value)."""
-        if not self.bounded:
-            return 0.0
-        offsets = np.outer([0.0, 1e-7, -1e-7, 1e-6, -1e-6, 1e-5, -1e-5],
-                           np.linspace(1.0, -0.5, self.dim))
-        points = np.concatenate([m + offsets for m in self.minimizers]).astype(np.float32)
-        single = np.asarray(self.fn(jnp.asarray(points)), float)
-        with jax.enable_x64(True):
-            double = np.asarray(self.fn(jnp.asarray(points, jnp.float64)))
-        eps = float(np.finfo(np.float32).eps)
-        return max(eps * abs(self.f_min), float(np.max(np.abs(single - double))))
+        return _float32_resolution(self.name, self.dim, tuple(sorted(self.params.items())))
+
+
+@functools.cache  # per surface and process: it compiles f twice
+def _float32_resolution(name: str, dim: int, params: tuple) -> float:
+    surface = get(name, dim, **dict(params))
+    if not surface.bounded:
+        return 0.0
+    offsets = np.outer([0.0, 1e-7, -1e-7, 1e-6, -1e-6, 1e-5, -1e-5], np.linspace(1.0, -0.5, dim))
+    points = np.concatenate([m + offsets for m in surface.minimizers]).astype(np.float32)
+    f = jax.jit(surface.fn)  # compiled, as the engine evaluates it (and faster than op by op)
+    single = np.asarray(f(jnp.asarray(points)), float)
+    with jax.enable_x64(True):
+        double = np.asarray(f(jnp.asarray(points, jnp.float64)))
+    eps = float(np.finfo(np.float32).eps)
+    return max(eps * abs(surface.f_min), float(np.max(np.abs(single - double))))
 
 
 class Parts(NamedTuple):

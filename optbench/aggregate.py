@@ -159,8 +159,8 @@ def _expected_best_interval(trials: pd.DataFrame, k: int) -> tuple[float, float,
     return tuple(float(from_scale(v, maximize)) for v in (value, low, high))
 
 
-TUNING_COLUMNS = ["settings_tried"] + [f"expected_best@{k}{end}" for k in ("1", "N")
-                                        for end in ("", "_low", "_high")]
+EXPECTED_BEST = [f"expected_best@{k}{end}" for k in ("1", "N") for end in ("", "_low", "_high")]
+TUNING_COLUMNS = ["settings_tried", *EXPECTED_BEST]
 
 
 def tuning_columns(runs: pd.DataFrame, targets: Sequence[float] | PerTask) -> pd.DataFrame:

@@ -72,7 +72,8 @@ al. 2019; N draws miss a given setting about a third of the time, so @N can fall
 best setting tried): an optimizer much better at N than at 1 is hard to tune; the report
 draws the curve. A minimized metric is averaged on a log scale, each median floored at the
 tightest target / 10, so @1 is a geometric mean, not the mean of the medians; a diverged
-setting scores as the task's worst finite one. In a stage-2 table these are stage 1's.
+setting scores as the task's worst finite one. A stage-2 table shows stage 1's (recorded
+when stage 2 was planned; one planned by optbench 0.1 shows its own, N=1).
 
 ERT s: the ERT in seconds, the steps times the block's seconds per step ("s / step": its
 program's run time, compilation excluded, times the devices it ran on, over the steps of all
@@ -251,7 +252,11 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     for row in rows:  # the seconds of the steps' intervals, bootstrapped now
         for target in all_targets(targets):
             row |= in_seconds(row, target, row[SECONDS_PER_STEP])
-    from optbench.aggregate import TUNING_COLUMNS, tuning_columns  # they read tables made here
+    from optbench.aggregate import (  # these modules read tables made here
+        EXPECTED_BEST,
+        TUNING_COLUMNS,
+        tuning_columns,
+    )
     from optbench.caveats import caveats
 
     table = pd.DataFrame(rows).merge(compare_to_best(chosen, targets, steps), on=GROUP,
@@ -259,7 +264,8 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
     chosen = (stage1 or {}).get("chosen")  # absent in stage-2 folders of optbench <= 0.1
     searched = tuning_columns(runs, targets) if chosen is None else pd.DataFrame(
         [{"task": task, "optimizer": optimizer, **{c: record[c] for c in TUNING_COLUMNS}}
-         for task, by_optimizer in chosen.items() for optimizer, record in by_optimizer.items()])
+         for task, by_optimizer in chosen.items() for optimizer, record in by_optimizer.items()]
+    ).astype(dict.fromkeys(EXPECTED_BEST, float))  # "inf" as JSON keeps it
     table = table.merge(searched, on=GROUP, how="left")
     table.attrs["caveats"] = caveats(runs, table, hyperparameters, machine) + [
         f"{optimizer} on {task}: {edge} (stage 1 chose it)"

@@ -101,7 +101,8 @@ def separates_nothing(table: pd.DataFrame) -> list[str]:
             pairs = int(least["pairs"])
             more = ("give the task more starts: its seeds change none of these runs (fixed "
                     "starts, exact gradients)" if least.get("per_start", False) else
-                    "rerun the best settings on more seeds (optbench sweep --best-of)")
+                    "rerun the best settings on more seeds (optbench sweep --best-of on "
+                    "the tuning sweep, --seeds N)")
             if pairs < MIN_PAIRS:
                 out.append(f"{task} cannot separate these optimizers on {pairs} paired runs: "
                            f"Wilcoxon's test needs {MIN_PAIRS} to reach p < 0.05; {more}")
@@ -116,19 +117,13 @@ def escapes_ranked_last(runs: pd.DataFrame) -> list[str]:
     """Tasks on a surface unbounded below (a saddle) where runs diverged: there a run that
     escapes to -inf, the event such a surface is for, is flagged diverged and ranks last, so
     the best setting can be the slowest to escape."""
-    if "landscape" not in runs:
+    if "bounded" not in runs:  # no surface task (or results of optbench <= 0.1)
         return []
-    from optbench import landscapes
-
-    out = []
-    surfaces = runs[runs["landscape"].notna() & runs["diverged"].astype(bool)]
-    for (task, name, dim), _ in surfaces.groupby(["task", "landscape", "dim"], sort=False):
-        if not landscapes.get(name, int(dim)).bounded:
-            out.append(f"{task} is unbounded below: its runs that escaped to -inf are flagged "
-                       "diverged and rank last, so its best settings may be the slowest to "
-                       "escape; compare the steps to its targets (and divergence_step, the "
-                       "escape) instead")
-    return out
+    escaped = runs[runs["bounded"].eq(False) & runs["diverged"].astype(bool)]
+    return [f"{task} is unbounded below: its runs that escaped to -inf are flagged diverged "
+            "and rank last, so its best settings may be the slowest to escape; compare the "
+            "steps to its targets (and divergence_step, the escape) instead"
+            for task in escaped["task"].unique()]
 
 
 def different_defaults(runs: pd.DataFrame, hyperparameters: Hyperparameters) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optbench.analysis import best_configs, plans, recorded_hyperparameters, tables_for
@@ -74,7 +75,7 @@ def rerun_best(directory: str | Path, seeds: int = DEFAULT_SEEDS) -> dict[str, A
     if "stage1" in meta:  # its best is stage 1's, and "fresh" seeds must avoid stage 1's too
         raise NotStage1(f"--best-of: {directory} holds stage 2 of {meta['stage1']['directory']}"
                         ", whose seeds chose its settings; run --best-of on that folder "
-                        "(--seeds N for more seeds)")
+                        "(--seeds N for more seeds, --out or --force for a new stage 2)")
     config = meta["config"]
     best = runs.merge(best_configs(runs, *plans(meta)), on=["task", "optimizer", "config"])
     grids: dict[str, dict[str, dict[str, float]]] = {}
@@ -130,7 +131,7 @@ def _searched(directory: str | Path, meta: dict, runs: pd.DataFrame) -> dict[str
     stage 2 (one setting each) cannot: its tuning-budget columns
     (:data:`optbench.aggregate.TUNING_COLUMNS`) and its caveats of a value on the edge of
     the searched range (:func:`optbench.caveats.on_the_edge`)."""
-    from optbench.aggregate import TUNING_COLUMNS
+    from optbench.aggregate import EXPECTED_BEST
     from optbench.caveats import on_the_edge
 
     table, _ = tables_for(directory)
@@ -140,8 +141,9 @@ def _searched(directory: str | Path, meta: dict, runs: pd.DataFrame) -> dict[str
         mine = runs[(runs["task"] == row["task"]) & (runs["optimizer"] == row["optimizer"])]
         picked = mine[mine["config"] == row["config"]].iloc[0]
         out.setdefault(row["task"], {})[row["optimizer"]] = {
-            **{column: float(row[column]) for column in TUNING_COLUMNS},
             "settings_tried": int(row["settings_tried"]),
+            # JSON holds no inf (every setting diverged): "inf", which float() reads back
+            **{c: v if np.isfinite(v := float(row[c])) else str(v) for c in EXPECTED_BEST},
             "edges": on_the_edge(mine, picked, defaults[row["optimizer"]])}
     return out
 

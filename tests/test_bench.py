@@ -153,14 +153,16 @@ def test_compile_runs_with_an_empty_then_a_filled_cache_then_xlas_options(tmp_pa
 
 
 def test_xlas_default_options_compile_other_programs(tmp_path):
-    """The engine's compiler options reach XLA: a cache filled with them holds nothing for
-    a sweep compiled with XLA's defaults."""
+    """The engine's compiler options reach XLA: a cache filled with them holds none of the
+    engine's programs for a sweep compiled with XLA's defaults (only programs compiled
+    outside the engine, with XLA's defaults either way: the surfaces' float32 check)."""
     config, cache = _tiny_config(tmp_path), tmp_path / "cache"
     cache.mkdir()
     compile.run_child(config, tmp_path / "engine", cache, "step")
     again = compile.run_child(config, tmp_path / "again", cache, "step")
     defaults = compile.run_child(config, tmp_path / "xla", cache, "step", compile.XLA_DEFAULTS)
-    assert again["persistent-cache hits"] >= 1 and defaults["persistent-cache hits"] == 0
+    missed = again["persistent-cache hits"] - defaults["persistent-cache hits"]
+    assert missed >= again["programs compiled"] >= 1
 
 
 def test_commands_times_each_command_against_its_target(monkeypatch):

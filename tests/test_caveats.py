@@ -43,14 +43,15 @@ def test_a_best_setting_on_the_edge_of_the_searched_range_is_flagged():
 def test_escapes_from_a_saddle_ranked_as_divergence_are_flagged():
     """On x^2 - y^2 a run that escapes to -inf is flagged diverged and ranks last; a bounded
     surface's divergence is no escape."""
-    runs = _runs("saddle-2d", "gd", {0.01: -5.0, 0.1: np.inf}, landscape="saddle", dim=2)
+    runs = _runs("saddle-2d", "gd", {0.01: -5.0, 0.1: np.inf}, landscape="saddle", dim=2,
+                 bounded=False)
     runs["diverged"] = runs["learning_rate"] == 0.1
     notes = _caveats(runs)[1]
     assert [n for n in notes if "unbounded below" in n] == [
         "saddle-2d is unbounded below: its runs that escaped to -inf are flagged diverged and "
         "rank last, so its best settings may be the slowest to escape; compare the steps to "
         "its targets (and divergence_step, the escape) instead"]
-    bowl = runs.assign(task="sphere-2d", landscape="sphere")
+    bowl = runs.assign(task="sphere-2d", landscape="sphere", bounded=True)
     assert not [n for n in _caveats(bowl)[1] if "unbounded below" in n]
     runs["diverged"] = False
     assert not [n for n in _caveats(runs)[1] if "unbounded below" in n]
@@ -90,7 +91,8 @@ def test_a_task_that_separates_nothing_is_flagged():
     few = pd.concat([adam[adam["seed"] < 3], sgd[sgd["seed"] < 3]], ignore_index=True)
     assert _caveats(few)[1] == ["booth cannot separate these optimizers on 3 paired runs: "
                                 "Wilcoxon's test needs 6 to reach p < 0.05; rerun the best "
-                                "settings on more seeds (optbench sweep --best-of)"]
+                                "settings on more seeds (optbench sweep --best-of on the "
+                                "tuning sweep, --seeds N)"]
 
 
 def test_shared_hyperparameters_left_at_different_defaults_are_flagged():

@@ -4,6 +4,7 @@ a finished sweep on fresh seeds, beside it, recording where it came from."""
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -111,6 +112,7 @@ def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
     write_report(stage_1, workers=1)
     page = write_report(stage_2, workers=1).read_text()
     assert '<a href="../../stage-1/report/index.html">stage-1</a>' in page
+    assert "Skipped: a stage-2 sweep runs one setting per optimizer" in page
     assert ("hyperparameters were tuned in stage 1" in page and "by f_gap on surface tasks, "
             "over 3–4 settings × 2 seeds, and its best setting is confirmed here on 2 fresh "
             "seeds (2, 3)" in page)
@@ -121,6 +123,18 @@ def test_stage_2_writes_beside_stage_1_and_records_its_budget(stage_1, capsys):
     err = capsys.readouterr().err
     assert f"holds stage 2 of {stage_1.resolve()}" in err and len(err.splitlines()) == 1
     assert not (stage_1.parent / "stage-1-best-best").exists()
+
+
+def test_stage_2_of_an_optimizer_whose_every_setting_diverged(tmp_path):
+    """Its expected bests are +inf (the worst), which JSON cannot hold: the stage-1 record
+    keeps them as text and stage 2's table reads them back as numbers."""
+    stage_1 = run_sweep({**STAGE_1, "tasks": STAGE_1["tasks"][:1],
+                         "optimizers": {"sgd": {"learning_rate": [3.0, 10.0]}}},
+                        tmp_path / "diverging", quiet=True, compile_cache=False)
+    assert main(["sweep", "--best-of", str(stage_1), "--seeds", "2", "--quiet"]) == 0
+    table, _ = tables_for(tmp_path / "diverging-best")
+    assert table["diverged"].eq(1.0).all() and table["settings_tried"].tolist() == [2]
+    assert np.isposinf(table[["expected_best@1", "expected_best@N_high"]].to_numpy()).all()
 
 
 def test_stage_2_refuses_bad_seeds_and_an_unfinished_stage_1(stage_1, tmp_path, capsys):

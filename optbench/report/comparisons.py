@@ -55,6 +55,10 @@ def tuning_budget(data: ReportData) -> list[Drawn]:
     hyperparameter settings tried, per task, one line and band per optimizer."""
     if data.runs.empty:
         raise Skip("no finished blocks")
+    if "stage1" in data.meta:
+        raise Skip("a stage-2 sweep runs one setting per optimizer; stage 1's report draws "
+                   "the search's tuning budget, and this table's expected-best columns are "
+                   "stage 1's")
     curves = aggregate.tuning_curves(data.runs, data.plans[0])
     panels = _ordered_tasks(data, curves)
     look = style.looks(data.optimizers)

@@ -158,7 +158,8 @@ class SurfaceProgram:
         """One program per surface of the family and noise (each computing only its own
         surface, drawing noise or not), for the engine to choose among once per run
         (``member_index``) instead of in every step."""
-        return tuple(replace(self, family=(identity,), noisy=noisy)
+        return tuple(replace(self, family=(identity,), noisy=noisy,
+                             confined=confined(_surface(identity)))
                      for identity in self.family for noisy in self._noise_cases)
 
     def member_index(self, args) -> jax.Array:
@@ -289,7 +290,8 @@ class SurfaceTask:
 
     def describe(self) -> dict:
         return {"task": self.name, "kind": self.kind, "landscape": self.surface.name,
-                "dim": self.dim, "noise": self.noise, "batch_size": self.batch_size}
+                "dim": self.dim, "noise": self.noise, "batch_size": self.batch_size,
+                "bounded": self.surface.bounded}
 
 
 def task_of(config: SurfaceConfig, family: tuple[landscapes.Landscape, ...] = (),

@@ -547,9 +547,12 @@ def test_the_float32_warning_names_the_targets_below_the_resolution():
     from optbench.config import DEFAULT_TARGETS
     from optbench.engine.sweep import float32_warning
 
-    message = float32_warning("gp", [1e-4, 1e-6], _surface("goldstein_price"))
-    assert message.startswith("gp: in float32, f - f_min is resolved only to about 9.5e-06")
-    assert message.endswith("targets 1e-06 measure rounding")
+    surface = _surface("goldstein_price")
+    resolution = surface.float32_resolution()
+    assert 1e-6 < resolution < 1e-4 and resolution > 10 * np.finfo(np.float32).eps * 3
+    assert float32_warning("gp", [1e-4, 1e-6], surface) == (
+        f"gp: in float32, f - f_min is resolved only to about {resolution:.1e}; targets "
+        "1e-06 measure rounding")
     assert float32_warning("sphere", DEFAULT_TARGETS, _surface("sphere")) is None
 
 
