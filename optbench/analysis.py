@@ -261,15 +261,16 @@ def convergence_table(runs: pd.DataFrame, targets: Sequence[float] | PerTask,
 
     table = pd.DataFrame(rows).merge(compare_to_best(chosen, targets, steps), on=GROUP,
                                      how="left")
-    chosen = (stage1 or {}).get("chosen")  # absent in stage-2 folders of optbench <= 0.1
-    searched = tuning_columns(runs, targets) if chosen is None else pd.DataFrame(
+    # a stage 2's own runs hold one setting each: what the search says is stage 1's
+    stage_1 = (stage1 or {}).get("chosen")  # absent in stage-2 folders of optbench <= 0.1
+    searched = tuning_columns(runs, targets) if stage_1 is None else pd.DataFrame(
         [{"task": task, "optimizer": optimizer, **{c: record[c] for c in TUNING_COLUMNS}}
-         for task, by_optimizer in chosen.items() for optimizer, record in by_optimizer.items()]
+         for task, by_optimizer in stage_1.items() for optimizer, record in by_optimizer.items()]
     ).astype(dict.fromkeys(EXPECTED_BEST, float))  # "inf" as JSON keeps it
     table = table.merge(searched, on=GROUP, how="left")
     table.attrs["caveats"] = caveats(runs, table, hyperparameters, machine) + [
         f"{optimizer} on {task}: {edge} (stage 1 chose it)"
-        for task, by_optimizer in (chosen or {}).items()
+        for task, by_optimizer in (stage_1 or {}).items()
         for optimizer, record in by_optimizer.items() for edge in record["edges"]]
     return table
 

@@ -7,8 +7,9 @@ best measured on seeds that did not pick it.
 same tasks, optimizers and settings, each task's table fixing every optimizer's grid to its
 best setting there (``grids``, as the convergence table picks it), and ``seeds`` seeds that
 stage 1 did not run (:func:`fresh_seeds`). :func:`stage_1` is what stage 2 records of its
-stage 1 in its ``meta.json`` (``meta["stage1"]``): where it is, its config hash, and its
-search budget; the report states the protocol from it.
+stage 1 in its ``meta.json`` (``meta["stage1"]``): where it is, its config hash, its search
+budget and what the search says of each chosen setting (expected bests, a value on the edge
+of those tried); the report states the protocol from it, and stage 2's table shows the rest.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _searched(directory: str | Path, meta: dict, runs: pd.DataFrame) -> dict[str
     """Per task and optimizer, what stage 1's search says of the setting it chose, which
     stage 2 (one setting each) cannot: its tuning-budget columns
     (:data:`optbench.aggregate.TUNING_COLUMNS`) and its caveats of a value on the edge of
-    the searched range (:func:`optbench.caveats.on_the_edge`)."""
+    the values tried (:func:`optbench.caveats.on_the_edge`)."""
     from optbench.aggregate import EXPECTED_BEST
     from optbench.caveats import on_the_edge
 
