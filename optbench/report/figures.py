@@ -4,6 +4,7 @@ what is plotted and how settings were picked."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -95,11 +96,20 @@ def _coincide_note(group: list[str], noise: float | None) -> str:
     return f"{', '.join(group)} coincide{why}"
 
 
+def _diverged_notes(runs: pd.DataFrame) -> list[str]:
+    """Per optimizer of one panel's ``runs``, how many diverged: their curves stay at their
+    last valid record, so a median over them can look finite where the table's is not."""
+    counts = runs.groupby("optimizer", sort=False)["diverged"].agg(["sum", "size"])
+    return [f"{optimizer}: {int(n)} of {total} runs diverged (held at their last record)"
+            for optimizer, (n, total) in counts.iterrows() if n]
+
+
 def _metric_panel(ax: plt.Axes, data: ReportData, stats: pd.DataFrame, metric: str,
-                  noise: float | None = None) -> None:
+                  noise: float | None = None, diverged: list[str] = ()) -> None:
     """Median line and IQR per optimizer. On a log axis, exact zeros go to the panel's own
     :func:`style.zero_floor`, marked; notes name coinciding curves (``noise``: the task's
-    gradient noise, to say why) and bands drawn as lines because they crowd."""
+    gradient noise, to say why), bands drawn as lines because they crowd, and
+    ``diverged`` (:func:`_diverged_notes`)."""
     look = style.looks(data.optimizers)
     log = not style.is_accuracy(metric)
     floor = style.zero_floor(stats[["q25", "median", "q75"]].to_numpy()) if log else 0.0
@@ -129,7 +139,7 @@ def _metric_panel(ax: plt.Axes, data: ReportData, stats: pd.DataFrame, metric: s
     notes = [_coincide_note(g, noise) for g in coinciding(stats, data.optimizers)]
     if crowded:
         notes.append("IQR bands overlap: drawn as thin lines")
-    style.panel_note(ax, notes)
+    style.panel_note(ax, [*notes, *diverged])
     ax.set_xlabel(style.STEP)
     ax.set_ylabel(style.metric_label(metric))
 
@@ -156,7 +166,8 @@ def convergence(data: ReportData) -> list[Drawn]:
     tasks = [t for t in data.tasks if t in set(runs["task"])]
     figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
-        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap", _noise(data, task))
+        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap", _noise(data, task),
+                      _diverged_notes(runs[runs["task"] == task]))
         ax.set_title(task)
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("convergence", "Convergence curves", (
@@ -164,7 +175,9 @@ def convergence(data: ReportData) -> list[Drawn]:
         f"inter-quartile range (band; thin lines where the bands of {CROWDED} or more "
         f"optimizers overlap). Records are those the sweep kept (every "
         f"{data.config.get('record_every') or 'log-spaced'} step(s)). {ZERO} A note names "
-        "optimizers whose curves are identical (only the last drawn shows)."), figure)]
+        "optimizers whose curves are identical (only the last drawn shows), and how many "
+        "runs diverged: their curves stay at their last valid record, so the median can "
+        "look finite where the table's, counting them as +inf, is not."), figure)]
 
 
 def _noise(data: ReportData, task: str) -> float:
@@ -187,15 +200,18 @@ def training_curves(data: ReportData) -> list[Drawn]:
     for ax, (task, metric) in zip(axes, panels, strict=True):
         task_runs = runs[runs["task"] == task]
         stats = _curve_quartiles(data, task_runs, metric)
-        _metric_panel(ax, data, stats, metric)
+        _metric_panel(ax, data, stats, metric, diverged=_diverged_notes(task_runs))
         ax.set_title(f"{task}: {metric.replace('_', ' ')}")
     style.legend_below(figure, *_handles(figure, data))
     return [Drawn("training-curves", "Training curves of the data tasks", (
         f"{', '.join(m.replace('_', ' ') for m in metrics)} against step at the record "
-        f"points, {BEST}: median over seeds (line) and inter-quartile range (band)."), figure)]
+        f"points, {BEST}: median over seeds (line) and inter-quartile range (band). A note "
+        "counts the runs that diverged: their curves stay at their last valid record."),
+        figure)]
 
 
-def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+def _lr_stats(runs: pd.DataFrame, hyperparameters: Mapping[str, Mapping]
+              ) -> tuple[pd.DataFrame, bool]:
     """One task's runs as (task, optimizer, learning rate) quartiles of its final primary
     metric (the one settings are chosen on: a network's validation metric), and whether
     larger is better. At each learning rate, other hyperparameters take their best
@@ -204,7 +220,7 @@ def _lr_stats(runs: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     stats["diverged"] = runs.groupby(["task", "optimizer", "config"], sort=False)[
         "diverged"].mean().to_numpy()
     stats["metric"] = runs["metric"].iloc[0]
-    stats["searched_jointly"] = stats["optimizer"].map(_searched_jointly(runs))
+    stats["searched_jointly"] = stats["optimizer"].map(_searched_jointly(runs, hyperparameters))
     maximize = bool(runs["maximize"].iloc[0])
     stats = stats.sort_values("median", ascending=not maximize, na_position="last")
     return stats.drop_duplicates(["task", "optimizer", "learning_rate"]), maximize
@@ -226,15 +242,17 @@ def _robust_ylim(ax: plt.Axes, medians: np.ndarray, bounded: bool) -> list[str]:
             if below.size else [])
 
 
-def _searched_jointly(runs: pd.DataFrame) -> dict[str, bool]:
+def _searched_jointly(runs: pd.DataFrame, hyperparameters: Mapping[str, Mapping]
+                      ) -> dict[str, bool]:
     """Per optimizer: whether each learning rate is one setting whose other hyperparameters
-    vary too (a random or quasirandom search), so neighbouring points are not comparable."""
+    (``hyperparameters[optimizer]``'s names; never a result column, which varies between
+    settings too) vary too (a random or quasirandom search), so neighbouring points are
+    not comparable."""
     out = {}
     for optimizer, own in runs.groupby("optimizer", sort=False):
         per_rate = own.groupby("learning_rate")["config"].nunique()
-        swept = [c for c in own.columns if c not in ("learning_rate", "config", "seed", "start")
-                 and c in own and own[c].dtype.kind == "f" and own[c].nunique() > 1
-                 and own.groupby("config")[c].nunique().max() == 1]
+        swept = [name for name in hyperparameters[optimizer]
+                 if name != "learning_rate" and name in own and own[name].nunique() > 1]
         out[optimizer] = bool((per_rate == 1).all() and swept)
     return out
 
@@ -278,7 +296,7 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
     look = style.looks(data.optimizers)
     figure, axes = style.grid(len(data.tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, data.tasks, strict=True):
-        s, maximize = _lr_stats(data.runs[data.runs["task"] == task])
+        s, maximize = _lr_stats(data.runs[data.runs["task"] == task], data.hyperparameters)
         finite = s["median"].to_numpy(float)
         finite = finite[np.isfinite(finite)]
         ceiling = (finite.max() * 10 if finite.size else 1.0) if not maximize else 1.0
@@ -293,9 +311,11 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
         if maximize:  # the medians' range: a band or one broken setting squashes no others
             notes += _robust_ylim(ax, s["median"].to_numpy(float),
                                   bounded=str(s["metric"].iloc[0]).endswith("accuracy"))
+        diverged = bool(s["diverged"].gt(0).any())
         if not maximize:
             style.log_axis(ax, "y")
-            ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
+            if diverged:  # else the line would stretch the axis for nothing
+                ax.axhline(ceiling, color="grey", linewidth=0.6, linestyle=":")
             if (s[["q25", "median", "q75"]].to_numpy(float) <= 0).any():
                 style.mark_zero(ax, floor)
         style.panel_note(ax, notes)
@@ -303,7 +323,7 @@ def lr_sensitivity(data: ReportData) -> list[Drawn]:
         ax.set_xlabel(style.LEARNING_RATE)
         metric = s["metric"].iloc[0] if "metric" in s else ""
         ax.set_ylabel(f"final {style.metric_label(str(metric))}")
-        if not maximize and s["diverged"].gt(0).any():
+        if not maximize and diverged:
             ax.text(0.99, ceiling, "diverged", transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", fontsize=8, color="grey")
     style.legend_below(figure, *_handles(figure, data))
@@ -807,7 +827,8 @@ def _sources_per_step(data: ReportData, runs: pd.DataFrame, tasks: list[str]) ->
     stats = _curve_quartiles(data, runs, "f_gap")
     figure, axes = style.grid(len(tasks), cols=3, legend_rows=_rows(data))
     for ax, task in zip(axes, tasks, strict=True):
-        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap", _noise(data, task))
+        _metric_panel(ax, data, stats[stats["task"] == task], "f_gap", _noise(data, task),
+                      _diverged_notes(runs[runs["task"] == task]))
         ax.set_title(f"{task} (gradient noise {_noise(data, task):g})")
     style.legend_below(figure, *_handles(figure, data))
     return Drawn("gradient-sources", "GD vs SGD vs mini-batch SGD", (

@@ -125,6 +125,18 @@ def test_convergence_names_curves_that_coincide(surface_results):
     plt.close(figure)
 
 
+def test_convergence_counts_the_runs_whose_curves_are_held_after_diverging(surface_results):
+    """Only gd's learning rate 0.1, whose runs diverge on both surfaces: the median curve of
+    held values looks finite, so each panel says how many runs diverged."""
+    data = _subset(surface_results, lambda runs: (runs["optimizer"] == "gd")
+                   & (runs["learning_rate"] == 0.1))
+    assert data.runs["diverged"].all()
+    (figure,) = drawn(figures.convergence, data)
+    for ax in panels(figure):
+        assert "gd: 2 of 2 runs diverged (held at their last record)" in texts(ax)
+    plt.close(figure)
+
+
 def test_convergence_draws_crowded_wide_bands_as_thin_lines(surface_results):
     def change(curves, runs):  # every optimizer's seeds end at 10 and 20: one wide band
         seed = curves["run_id"].map(runs.set_index("run_id")["seed"])
@@ -204,10 +216,12 @@ def test_lr_sensitivity_does_not_join_the_trials_of_a_joint_search():
 
     search = pd.DataFrame({"optimizer": "momentum", "config": [0, 0, 1, 1],
                            "learning_rate": [0.1, 0.1, 0.01, 0.01],
-                           "momentum": [0.9, 0.9, 0.5, 0.5], "seed": [0, 1, 0, 1]})
-    grid = search.assign(momentum=0.9)
-    assert _searched_jointly(search) == {"momentum": True}
-    assert _searched_jointly(grid) == {"momentum": False}
+                           "momentum": [0.9, 0.9, 0.5, 0.5], "seed": [0, 1, 0, 1],
+                           "final": [1.0, 1.0, 2.0, 2.0]})  # equal seeds: a fixed start
+    hyperparameters = {"momentum": {"learning_rate": None, "momentum": 0.9}}
+    grid = search.assign(momentum=0.9)  # its results still differ by setting
+    assert _searched_jointly(search, hyperparameters) == {"momentum": True}
+    assert _searched_jointly(grid, hyperparameters) == {"momentum": False}
 
 
 def test_sharpness_figure_per_task_with_two_over_eta_for_gd(tmp_path):
