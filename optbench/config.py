@@ -324,6 +324,7 @@ def parse(raw: Mapping[str, Any], source: str = "config") -> SweepConfig:
 
 
 _SWEEP_KEYS = {f.name for f in fields(SweepConfig)}
+MAX_STEPS = 2**31 - 1  # the engine counts steps (record, hit and divergence steps) in int32
 
 
 def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
@@ -331,7 +332,7 @@ def _sweep(raw: Mapping[str, Any]) -> SweepConfig:
     sweep_name = raw.get("name", "sweep")
     if not isinstance(sweep_name, str) or not validate.NAME.match(sweep_name):
         raise ConfigError("name", sweep_name, "letters, digits, '_', '.', '-' (a folder name)")
-    steps = validate.integer(raw.get("steps", _default("steps")), "steps", 1)
+    steps = validate.integer(raw.get("steps", _default("steps")), "steps", 1, MAX_STEPS)
     record_every = raw.get("record_every", _default("record_every"))
     if record_every is not None:
         record_every = validate.integer(record_every, "record_every", 1, steps)
@@ -426,7 +427,7 @@ def _plan(raw: Mapping[str, Any], path: str, opts: tuple[OptimizerConfig, ...],
     labels = [o.label for o in opts]
     steps = raw.get("steps")
     if steps is not None:
-        steps = validate.integer(steps, f"{path}.steps", 1)
+        steps = validate.integer(steps, f"{path}.steps", 1, MAX_STEPS)
     record_every = raw.get("record_every")
     if record_every is not None:
         record_every = validate.integer(record_every, f"{path}.record_every", 1, steps)

@@ -36,7 +36,7 @@ import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -201,7 +201,8 @@ class Manifest:
                 if "sweep" in record:
                     manifest.config_hash, manifest.config = record["sweep"], record["config"]
                 elif "file" in record:
-                    manifest.files[record["file"]] = (record["size"], record["sha256"])
+                    if _inside(record["file"]):
+                        manifest.files[record["file"]] = (record["size"], record["sha256"])
                 elif "removed" in record:
                     manifest.files.pop(record["removed"], None)
             except (json.JSONDecodeError, TypeError, KeyError):
@@ -316,8 +317,8 @@ class ResultStore:
         found, found_config, damaged = None, None, None
         try:
             if self.meta_path.exists():
-                meta = self.meta()
-                found, found_config = meta.get("config_hash"), meta.get("config")
+                existing = self.meta()  # not `meta`: that is this run's, written below
+                found, found_config = existing.get("config_hash"), existing.get("config")
         except StoreDamaged as error:
             damaged = error
         if found is None and manifest is not None:
@@ -654,6 +655,13 @@ class ResultStore:
 
     def table(self, name: str) -> pd.DataFrame:
         return self._read(self.directory / f"{name}.parquet", name)
+
+
+def _inside(name: Any) -> bool:
+    """Whether a manifest's file name is a relative path that stays in its folder: a
+    foreign or damaged manifest must not make --force or --repair delete anything else."""
+    path = PurePosixPath(name) if isinstance(name, str) else None
+    return path is not None and not path.is_absolute() and ".." not in path.parts
 
 
 def _is_temporary(path: Path) -> bool:

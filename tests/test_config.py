@@ -95,7 +95,8 @@ def test_bad_task_grids_are_one_line_errors(grids, message):
 
 
 @pytest.mark.parametrize(("task", "message"), [
-    ({"steps": 0}, r"tasks\[0\]\.steps: found 0; allowed an integer >= 1"),
+    ({"steps": 0}, r"tasks\[0\]\.steps: found 0; allowed an integer in \[1, 2147483647\]"),
+    ({"steps": 2**31}, r"tasks\[0\]\.steps: found 2147483648; allowed an integer in \[1, "),
     ({"steps": 10, "record_every": 20},
      r"tasks\[0\]\.record_every: found 20; allowed an integer in \[1, 10\]"),
     ({"targets": []}, r"tasks\[0\]\.targets: found \[\]; allowed a non-empty list"),
@@ -129,7 +130,8 @@ def test_shipped_examples_parse(name, tmp_path, monkeypatch):
     ("change", "message"),
     [
         ({"stepz": 3}, "stepz: unknown key; allowed keys branching, compile_cache, csv, diverg"),
-        ({"steps": 0}, "steps: found 0; allowed an integer >= 1"),
+        ({"steps": 0}, r"steps: found 0; allowed an integer in \[1, 2147483647\]"),
+        ({"steps": 3 * 10**9}, r"steps: found 3000000000; allowed an integer in \[1, 21"),
         ({"seeds": [1, 1]}, r"seeds: found \[1, 1\]; allowed a non-empty list of distinct"),
         ({"targets": [1e-2, -1]}, r"targets\[1\]: found -1; allowed a finite number > 0"),
         ({"float64": "yes"}, "float64: found 'yes'; allowed true or false"),

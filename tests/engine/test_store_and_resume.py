@@ -15,7 +15,7 @@ import optbench
 from optbench.analysis import tables_for
 from optbench.engine import SweepTooLarge, run_sweep
 from optbench.errors import Interrupted
-from optbench.store import REPORT, REPORT_MARKER, ResultStore, StoreConflict
+from optbench.store import MANIFEST, REPORT, REPORT_MARKER, ResultStore, StoreConflict
 from tests.engine.helpers import held_sweep, without_timing
 
 CONFIG = {
@@ -107,6 +107,9 @@ def test_a_different_config_is_refused_unless_forced(tmp_path):
         run_sweep(renamed, tmp_path / "out", quiet=True)
     run_sweep(other, tmp_path / "out", quiet=True, force=True)
     assert pd.read_parquet(tmp_path / "out" / "curves.parquet")["step"].max() == 200
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["config"]["steps"] == 200  # the config that replaced the old one
+    run_sweep(other, tmp_path / "out", quiet=True)  # and so it resumes, without --force
 
 
 def test_absurdly_large_sweeps_need_yes(tmp_path):
@@ -168,6 +171,24 @@ def test_force_deletes_only_what_a_sweep_wrote_and_foreign_folders_are_refused(t
     said = capsys.readouterr().err
     assert f"--force deleted {written} files of the previous config's results" in said
     assert "and its report (2 files)" in said
+
+
+def test_a_manifest_naming_files_outside_its_folder_deletes_nothing_there(tmp_path):
+    """A foreign or damaged manifest that names ../ or absolute paths: --force and repair
+    delete only inside the results folder."""
+    small = {**CONFIG, "tasks": CONFIG["tasks"][1:], "optimizers": {"gd": {}}}
+    out = tmp_path / "out"
+    run_sweep(small, out, quiet=True)
+    victims = [tmp_path / "victim.txt", tmp_path / "elsewhere" / "v.txt"]
+    victims[1].parent.mkdir()
+    for victim in victims:
+        victim.write_text("precious")
+    with (out / MANIFEST).open("a") as manifest:
+        for name in ("../victim.txt", str(victims[1])):
+            manifest.write(json.dumps({"file": name, "size": 8, "sha256": "x"}) + "\n")
+    assert ResultStore(out).check().damaged == {}
+    run_sweep({**small, "steps": 100}, out, quiet=True, force=True)
+    assert all(victim.read_text() == "precious" for victim in victims)
 
 
 def test_block_keys_cannot_collide(tmp_path):
