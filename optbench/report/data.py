@@ -60,8 +60,10 @@ class ReportData:
 
     @functools.cached_property
     def plans(self) -> tuple[dict[str, list[float]], dict[str, int]]:
-        """Each task's targets and step budget (:func:`optbench.analysis.plans`)."""
-        return plans(self.meta)
+        """Each task's targets and step budget (:func:`optbench.analysis.plans`), from the
+        finished blocks' own records too: a sweep still writing (or killed) has listed none
+        in meta.json yet."""
+        return plans({**self.meta, "blocks": {**self.timings, **self.meta["blocks"]}})
 
     @property
     def targets(self) -> list[float]:

@@ -1,6 +1,7 @@
 """``optbench report``: figures, tables and page from tiny sweeps; partial, foreign and
 read-only folders."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from PIL import Image
 import optbench
 from optbench.cli import main
 from optbench.report import MARKER, _results_files, write_report
+from optbench.store import ResultStore
 from tests.report.conftest import SURFACES
 
 SURFACE_FIGURES = ["trajectories-rosenbrock-2d", "trajectories-himmelblau-2d", "convergence",
@@ -205,6 +207,13 @@ def test_the_report_reads_every_visible_regular_file_once(tmp_path):
 
 def test_partial_results_report_what_exists_and_list_what_is_missing(surface_copy):
     (surface_copy / "blocks" / "adam__himmelblau-2d" / "runs.parquet").unlink()
+    text = " ".join(parse(write_report(surface_copy, workers=1)).text)
+    assert "block adam on himmelblau-2d is missing from the store" in text
+    # a first sweep killed (or still writing) has listed no block in meta.json yet: the
+    # finished blocks' own records give their tasks' targets and steps
+    meta = json.loads((surface_copy / "meta.json").read_text())
+    del meta["finished"]
+    ResultStore(surface_copy).write_json("meta.json", {**meta, "blocks": {}})
     text = " ".join(parse(write_report(surface_copy, workers=1)).text)
     assert "block adam on himmelblau-2d is missing from the store" in text
 
