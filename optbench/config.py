@@ -323,7 +323,7 @@ def parse(raw: Mapping[str, Any], source: str = "config") -> SweepConfig:
         raise error.with_source(source) from None
 
 
-_SWEEP_KEYS = {f.name for f in fields(SweepConfig)}
+_SWEEP_KEYS = {f.name for f in fields(SweepConfig)} - {"plans"}  # plans: from task tables
 MAX_STEPS = 2**31 - 1  # the engine counts steps (record, hit and divergence steps) in int32
 
 

@@ -130,6 +130,7 @@ def test_shipped_examples_parse(name, tmp_path, monkeypatch):
     ("change", "message"),
     [
         ({"stepz": 3}, "stepz: unknown key; allowed keys branching, compile_cache, csv, diverg"),
+        ({"plans": "garbage"}, "plans: unknown key; allowed keys"),  # set by task tables
         ({"steps": 0}, r"steps: found 0; allowed an integer in \[1, 2147483647\]"),
         ({"steps": 3 * 10**9}, r"steps: found 3000000000; allowed an integer in \[1, 21"),
         ({"seeds": [1, 1]}, r"seeds: found \[1, 1\]; allowed a non-empty list of distinct"),
