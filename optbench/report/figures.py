@@ -245,9 +245,9 @@ def _robust_ylim(ax: plt.Axes, medians: np.ndarray, bounded: bool) -> list[str]:
 def _searched_jointly(runs: pd.DataFrame, hyperparameters: Mapping[str, Mapping]
                       ) -> dict[str, bool]:
     """Per optimizer: whether each learning rate is one setting whose other hyperparameters
-    (``hyperparameters[optimizer]``'s names; never a result column, which varies between
-    settings too) vary too (a random or quasirandom search), so neighbouring points are
-    not comparable."""
+    vary too (a random or quasirandom search), so neighbouring points are not comparable.
+    Only ``hyperparameters[optimizer]``'s names count: a result column differs between
+    settings too."""
     out = {}
     for optimizer, own in runs.groupby("optimizer", sort=False):
         per_rate = own.groupby("learning_rate")["config"].nunique()
